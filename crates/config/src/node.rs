@@ -1,0 +1,149 @@
+//! The node configuration: one TOML file per server process (SPEC §5), read at start.
+
+use crate::{ConfigError, Duration, parse_toml, read_file};
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct NodeConfig {
+    /// SQLite database, master key and generated TLS certificate live here.
+    pub data_dir: PathBuf,
+    pub storage: StorageSection,
+    pub radius: RadiusSection,
+    pub http: HttpSection,
+}
+
+#[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct StorageSection {
+    /// `sqlite://PATH`; defaults to `sqlite://<data_dir>/tessera.db`.
+    pub url: Option<String>,
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct RadiusSection {
+    pub auth_listen: Vec<String>,
+    pub acct_listen: Vec<String>,
+    /// Listeners that force a method, whatever the client's method is.
+    pub listener: Vec<Listener>,
+    /// How long a reply is kept to answer retransmissions (RFC 5080 §2.2.2).
+    pub duplicate_window: Duration,
+    /// Receive buffer per socket, bytes; large enough that a login storm is queued, not lost.
+    pub recv_buffer: usize,
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Listener {
+    pub listen: String,
+    pub method: String,
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpSection {
+    pub listen: String,
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
+}
+
+impl Default for NodeConfig {
+    fn default() -> Self {
+        NodeConfig {
+            data_dir: PathBuf::from("tessera-data"),
+            storage: StorageSection::default(),
+            radius: RadiusSection::default(),
+            http: HttpSection::default(),
+        }
+    }
+}
+
+impl Default for RadiusSection {
+    fn default() -> Self {
+        RadiusSection {
+            auth_listen: vec!["0.0.0.0:1812".into()],
+            acct_listen: vec!["0.0.0.0:1813".into()],
+            listener: Vec::new(),
+            duplicate_window: Duration(5),
+            recv_buffer: 8 << 20,
+        }
+    }
+}
+
+impl Default for HttpSection {
+    fn default() -> Self {
+        HttpSection {
+            listen: "127.0.0.1:8443".into(),
+            tls_cert: None,
+            tls_key: None,
+        }
+    }
+}
+
+impl NodeConfig {
+    /// Defaults, then the file (if any), then `TESSERA_*` environment variables.
+    pub fn load(
+        path: Option<&Path>,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<NodeConfig, ConfigError> {
+        let mut cfg = match path {
+            Some(p) => parse_toml(&read_file(p)?, &p.display().to_string())?,
+            None => NodeConfig::default(),
+        };
+        let list = |v: String| -> Vec<String> {
+            v.split(',')
+                .map(|s| s.trim().to_owned())
+                .filter(|s| !s.is_empty())
+                .collect()
+        };
+        if let Some(v) = env("TESSERA_DATA_DIR") {
+            cfg.data_dir = v.into();
+        }
+        if let Some(v) = env("TESSERA_STORAGE_URL") {
+            cfg.storage.url = Some(v);
+        }
+        if let Some(v) = env("TESSERA_AUTH_LISTEN") {
+            cfg.radius.auth_listen = list(v);
+        }
+        if let Some(v) = env("TESSERA_ACCT_LISTEN") {
+            cfg.radius.acct_listen = list(v);
+        }
+        if let Some(v) = env("TESSERA_HTTP_LISTEN") {
+            cfg.http.listen = v;
+        }
+        Ok(cfg)
+    }
+
+    /// The storage URL, with the default derived from `data_dir`.
+    pub fn storage_url(&self) -> String {
+        self.storage.url.clone().unwrap_or_else(|| {
+            format!("sqlite://{}", self.data_dir.join("tessera.db").display())
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_file_env() {
+        let d = NodeConfig::load(None, |_| None).unwrap();
+        assert_eq!(d.radius.auth_listen, vec!["0.0.0.0:1812"]);
+        assert_eq!(d.storage_url(), "sqlite://tessera-data/tessera.db");
+        let e = NodeConfig::load(None, |k| {
+            (k == "TESSERA_AUTH_LISTEN").then(|| "127.0.0.1:0, 127.0.0.2:0".to_owned())
+        })
+        .unwrap();
+        assert_eq!(e.radius.auth_listen, vec!["127.0.0.1:0", "127.0.0.2:0"]);
+    }
+
+    #[test]
+    fn unknown_key_names_line_and_column() {
+        let src = "data_dir = \"x\"\n[radius]\nauth_listen = [\"127.0.0.1:1812\"]\nauth_lisen = []\n";
+        let err = parse_toml::<NodeConfig>(src, "node.toml").unwrap_err().to_string();
+        assert!(err.starts_with("node.toml:4:1: unknown field `auth_lisen`"), "{err}");
+    }
+}
