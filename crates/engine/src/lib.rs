@@ -1,1 +1,17 @@
+//! The authentication engine: what tessera decides for each RADIUS request.
+//!
+//! Everything here is pure logic over inputs: the published configuration, the user's stored
+//! state (through the [`Store`] trait), the packet bytes and `now`. There are no sockets and no
+//! clock; the server passes time in, which is what lets the tests run in virtual time.
+//!
+//! [`access`] holds the whole answer to "what happens to an Access-Request".
 #![forbid(unsafe_code)]
+
+pub mod access;
+pub mod dedup;
+pub mod published;
+pub mod store;
+pub mod verify;
+
+pub use published::{CompiledClient, CompiledMethod, Published, compile};
+pub use store::{Store, StoreError, TokenKind, TokenRecord, UserRecord, Write, WriteOutcome};

@@ -18,7 +18,7 @@ use subtle::ConstantTimeEq;
 
 pub use encoding::{OtpauthKind, base32_decode, base32_encode, otpauth_uri};
 pub use motp::{motp, verify_motp};
-pub use oath::{OathParams, hotp, resync_hotp, totp_step, verify_hotp, verify_totp};
+pub use oath::{OathParams, hotp, resync_hotp, totp, totp_step, verify_hotp, verify_totp};
 
 /// Errors from parsing OTP parameters and secrets.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -105,7 +105,10 @@ impl Code {
     /// # Panics
     /// If `digits` is not in `1..=8`.
     pub fn new(value: u32, digits: u32) -> Code {
-        assert!((1..=8).contains(&digits), "Code digits must be 1..=8, got {digits}");
+        assert!(
+            (1..=8).contains(&digits),
+            "Code digits must be 1..=8, got {digits}"
+        );
         let mut buf = [b'0'; 8];
         let mut v = value;
         for slot in buf[..digits as usize].iter_mut().rev() {

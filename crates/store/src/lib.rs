@@ -1,1 +1,10 @@
+//! tessera's storage: the engine's [`tessera_engine::Store`] over SQLite, administrative
+//! operations for the CLI, and secrets sealed with the node's master key.
 #![forbid(unsafe_code)]
+
+mod crypto;
+mod schema;
+mod sqlite;
+
+pub use crypto::{KeyError, MasterKey, OpenError, create_private};
+pub use sqlite::{AdminError, LOCKED_FOREVER, NewToken, NewUser, SqliteStore, TokenInfo, UserInfo};

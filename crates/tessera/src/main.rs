@@ -1,1 +1,98 @@
-fn main() {}
+//! `tessera`: two-factor RADIUS and identity server.
+#![forbid(unsafe_code)]
+
+mod cli;
+mod diff;
+mod qr;
+mod server;
+
+use anyhow::Result;
+use clap::{Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+
+#[derive(Parser, Debug)]
+#[command(name = "tessera", version, about = "Two-factor RADIUS and identity server")]
+struct Args {
+    /// Node configuration file (TOML). Without it, defaults are used and ./tessera-data is created.
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Log format.
+    #[arg(long, value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run the RADIUS server.
+    Serve,
+    /// Edit the draft system configuration.
+    #[command(subcommand)]
+    Config(cli::ConfigCmd),
+    /// Make the draft system configuration live on every server.
+    Publish,
+    /// RADIUS clients (in the draft).
+    #[command(subcommand)]
+    Client(cli::ClientCmd),
+    /// Authentication methods (in the draft).
+    #[command(subcommand)]
+    Method(cli::MethodCmd),
+    /// Users (take effect at once).
+    #[command(subcommand)]
+    User(cli::UserCmd),
+    /// OTP tokens (take effect at once).
+    #[command(subcommand)]
+    Token(cli::TokenCmd),
+}
+
+fn init_logging(format: LogFormat) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_env("TESSERA_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    let b = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => b.init(),
+        LogFormat::Json => b.json().init(),
+    }
+}
+
+fn main() {
+    let args = Args::parse();
+    if let Err(e) = run(args) {
+        eprintln!("tessera: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+fn run(args: Args) -> Result<()> {
+    let node = tessera_config::NodeConfig::load(args.config.as_deref(), |k| std::env::var(k).ok())?;
+    match args.command {
+        Command::Serve => {
+            init_logging(args.log_format);
+            let store = cli::open_store(&node)?;
+            let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+            rt.block_on(server::serve(node, store))
+        }
+        cmd => {
+            let store = cli::open_store(&node)?;
+            match cmd {
+                Command::Config(c) => cli::config(&store, c),
+                Command::Publish => cli::publish(&store),
+                Command::Client(c) => cli::client(&store, c),
+                Command::Method(c) => cli::method(&store, c),
+                Command::User(c) => cli::user(&store, c),
+                Command::Token(c) => cli::token(&store, c),
+                Command::Serve => unreachable!("handled above"),
+            }
+        }
+    }
+}

@@ -1,0 +1,272 @@
+//! What happens to an Access-Request, start to finish.
+//!
+//! 1. [`check_request`]: the packet came from a known client (the server looked it up by
+//!    source address) and, where required or present, its Message-Authenticator verifies
+//!    (RFC 3579 §3.2; BlastRADIUS defence). A failure here means *drop*, never a reply.
+//! 2. [`Engine::authenticate`]: the method decides. For the one-step kinds (`otp`, `pin-otp`,
+//!    `motp`) the passcode is checked against the user's tokens ([`crate::verify`]); an
+//!    accepted value is spent durably *before* the answer is built; a failure is counted.
+//! 3. [`build_reply`]: Access-Accept with the method's reply attributes, or one identical
+//!    Access-Reject for every kind of failure. Message-Authenticator is the first attribute.
+
+use crate::published::{CompiledClient, CompiledMethod};
+use crate::store::{Store, Write, WriteOutcome};
+use crate::verify::check_passcode;
+use tessera_config::{MethodKind, Policy};
+use tessera_radius::{Code, Packet, PacketBuilder, attr};
+use tracing::{info, warn};
+
+/// Why a packet got no answer. Counted per reason by the server.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum DropReason {
+    Malformed,
+    UnknownClient,
+    MissingMessageAuthenticator,
+    BadMessageAuthenticator,
+    UnexpectedCode,
+    Duplicate,
+}
+
+impl DropReason {
+    pub const ALL: [DropReason; 6] = [
+        DropReason::Malformed,
+        DropReason::UnknownClient,
+        DropReason::MissingMessageAuthenticator,
+        DropReason::BadMessageAuthenticator,
+        DropReason::UnexpectedCode,
+        DropReason::Duplicate,
+    ];
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DropReason::Malformed => "malformed",
+            DropReason::UnknownClient => "unknown_client",
+            DropReason::MissingMessageAuthenticator => "missing_message_authenticator",
+            DropReason::BadMessageAuthenticator => "bad_message_authenticator",
+            DropReason::UnexpectedCode => "unexpected_code",
+            DropReason::Duplicate => "duplicate_in_progress",
+        }
+    }
+}
+
+/// Verify what must hold before a request from `client` is looked at.
+///
+/// Status-Server always needs a Message-Authenticator (RFC 5997 §3). An Access-Request needs
+/// one when the client requires it; one that is present is always verified.
+pub fn check_request(packet: &Packet<'_>, client: &CompiledClient) -> Result<(), DropReason> {
+    let required = match packet.code {
+        Code::AccessRequest => client.require_message_authenticator,
+        Code::StatusServer => true,
+        _ => return Err(DropReason::UnexpectedCode),
+    };
+    if packet.has_message_authenticator() {
+        if !tessera_radius::verify_message_authenticator(packet, client.secret.expose(), None) {
+            return Err(DropReason::BadMessageAuthenticator);
+        }
+    } else if required {
+        return Err(DropReason::MissingMessageAuthenticator);
+    }
+    Ok(())
+}
+
+/// The outcome of an authentication, before it is encoded.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// Accepted; the canonical user name.
+    Accept { user: String },
+    Reject,
+}
+
+/// The authentication engine over a store.
+#[derive(Debug)]
+pub struct Engine<S> {
+    store: S,
+}
+
+impl<S: Store> Engine<S> {
+    pub fn new(store: S) -> Self {
+        Engine { store }
+    }
+
+    pub fn store(&self) -> &S {
+        &self.store
+    }
+
+    /// Decide an Access-Request for `user_name` with `password` (the User-Password value,
+    /// padding removed) under `method`, at unix time `now`.
+    ///
+    /// Every failure (unknown user, locked user, disabled method, wrong PIN, wrong or spent OTP,
+    /// storage trouble) returns the same [`Outcome::Reject`], after the same kind of storage
+    /// round trip, so neither the reply nor its timing tells which part was wrong.
+    pub async fn authenticate(
+        &self,
+        policy: &Policy,
+        method: &CompiledMethod,
+        user_name: &str,
+        password: &[u8],
+        now: u64,
+    ) -> Outcome {
+        let user = match self.store.load_user(user_name).await {
+            Ok(u) => u,
+            Err(e) => {
+                warn!(error = %e, "user lookup failed; rejecting");
+                return Outcome::Reject;
+            }
+        };
+        let write = match &user {
+            None => Write::Barrier,
+            Some(u) if !method.enabled || u.is_locked(now) => Write::Barrier,
+            Some(u) => match one_step(method.kind, policy, u, password, now) {
+                Some(m) => Write::Accept {
+                    user_id: u.id,
+                    token_id: m.token_id,
+                    matched: m.matched,
+                    now,
+                },
+                None => Write::Failure {
+                    user_id: u.id,
+                    now,
+                    max_failures: policy.max_failures,
+                    lockout: policy.lockout_time.secs(),
+                },
+            },
+        };
+        let accepted = matches!(write, Write::Accept { .. });
+        let why = reject_reason(&user, method, now, &write);
+        match self.store.commit(write).await {
+            Ok(WriteOutcome::Done) if accepted => {
+                let name = user.map(|u| u.name).unwrap_or_default();
+                info!(user = %name, method = %method.name, "accept");
+                Outcome::Accept { user: name }
+            }
+            Ok(WriteOutcome::Done) => {
+                info!(user = %user_name, method = %method.name, reason = why, "reject");
+                Outcome::Reject
+            }
+            Ok(WriteOutcome::Conflict) => {
+                info!(user = %user_name, method = %method.name, reason = "otp already used", "reject");
+                Outcome::Reject
+            }
+            Err(e) => {
+                warn!(error = %e, user = %user_name, "could not record the result; rejecting");
+                Outcome::Reject
+            }
+        }
+    }
+}
+
+/// The one-step kinds; the password kinds arrive with directory support.
+fn one_step(
+    kind: MethodKind,
+    policy: &Policy,
+    user: &crate::UserRecord,
+    passcode: &[u8],
+    now: u64,
+) -> Option<crate::verify::Match> {
+    match kind {
+        MethodKind::Otp | MethodKind::PinOtp | MethodKind::Motp => {
+            check_passcode(kind, policy, user, passcode, now)
+        }
+        MethodKind::PasswordOtp | MethodKind::MobileText | MethodKind::Password => None,
+    }
+}
+
+/// For the log only: the reply never says this.
+fn reject_reason(
+    user: &Option<crate::UserRecord>,
+    method: &CompiledMethod,
+    now: u64,
+    write: &Write,
+) -> &'static str {
+    match (user, write) {
+        (None, _) => "unknown user",
+        (Some(_), _) if !method.enabled => "method disabled",
+        (Some(u), _) if u.is_locked(now) => "user locked",
+        _ => "wrong passcode",
+    }
+}
+
+/// Fill `{user}`, `{display_name}` and `{destination}` in a reply template.
+pub fn render(template: &str, user: &str, method: &CompiledMethod, destination: &str) -> String {
+    template
+        .replace("{user}", user)
+        .replace("{display_name}", &method.display_name)
+        .replace("{destination}", destination)
+}
+
+/// Encode the reply to `request` for `outcome`, signed with the client's secret.
+///
+/// Message-Authenticator comes first (RFC 3579 §3.2, BlastRADIUS); Proxy-State attributes are
+/// copied in order (RFC 2865 §5.33). A reject carries only the method's reject message, the
+/// same for every cause.
+pub fn build_reply(
+    request: &Packet<'_>,
+    client: &CompiledClient,
+    method: &CompiledMethod,
+    outcome: &Outcome,
+    buf: Vec<u8>,
+) -> Vec<u8> {
+    let (code, message) = match outcome {
+        Outcome::Accept { user } => (
+            Code::AccessAccept,
+            method
+                .replies
+                .accept
+                .as_deref()
+                .map(|t| render(t, user, method, "")),
+        ),
+        Outcome::Reject => (
+            Code::AccessReject,
+            method.replies.reject.as_deref().map(|t| {
+                let user = request
+                    .get(attr::USER_NAME)
+                    .map(String::from_utf8_lossy)
+                    .unwrap_or_default();
+                render(t, &user, method, "")
+            }),
+        ),
+    };
+    let mut b = PacketBuilder::new_in(buf, code, request.identifier, [0; 16]);
+    b.message_authenticator();
+    if let Some(text) = message {
+        add_text(&mut b, attr::REPLY_MESSAGE, &text);
+    }
+    if matches!(outcome, Outcome::Accept { .. }) {
+        for a in &method.accept_attributes {
+            let r = match a.vendor {
+                Some(v) => b.vsa(v, a.code, &a.value),
+                None => b.attr(a.code, &a.value),
+            };
+            if let Err(e) = r {
+                warn!(error = %e, "reply attribute left out");
+            }
+        }
+    }
+    for ps in request.get_all(attr::PROXY_STATE) {
+        let _ = b.attr(attr::PROXY_STATE, ps);
+    }
+    b.finish_response(&request.authenticator, client.secret.expose())
+}
+
+/// Reply to Status-Server (RFC 5997 §3): Access-Accept with Message-Authenticator.
+pub fn build_status_reply(request: &Packet<'_>, client: &CompiledClient) -> Vec<u8> {
+    let mut b = PacketBuilder::new(Code::AccessAccept, request.identifier, [0; 16]);
+    b.message_authenticator();
+    add_text(&mut b, attr::REPLY_MESSAGE, "tessera alive");
+    b.finish_response(&request.authenticator, client.secret.expose())
+}
+
+/// Text longer than one attribute is split over several, at character boundaries.
+fn add_text(b: &mut PacketBuilder, typ: u8, text: &str) {
+    let mut rest = text;
+    while !rest.is_empty() {
+        let mut cut = rest.len().min(253);
+        while !rest.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        let (head, tail) = rest.split_at(cut);
+        if b.attr(typ, head.as_bytes()).is_err() {
+            break;
+        }
+        rest = tail;
+    }
+}

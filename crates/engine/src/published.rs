@@ -1,0 +1,309 @@
+//! The published system configuration, compiled into the form the request path uses: client
+//! lookup by address, methods by name, reply attributes already encoded for the wire.
+//!
+//! [`compile`] is also the validation of a draft: `config import` and `publish` refuse a
+//! document it does not accept, with the path of every offending value.
+
+use std::collections::{HashMap, HashSet};
+use std::net::IpAddr;
+use std::sync::Arc;
+use tessera_config::{
+    AttrValue, Cidr, Method, MethodKind, PathSeg, Policy, Problem, Replies, Secret, SystemConfig,
+};
+use tessera_radius::dict;
+
+/// An attribute to add to Access-Accept, encoded once at publish time.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ReplyAttr {
+    pub vendor: Option<u32>,
+    pub code: u8,
+    pub value: Vec<u8>,
+}
+
+#[derive(Debug)]
+pub struct CompiledMethod {
+    pub name: String,
+    pub display_name: String,
+    pub kind: MethodKind,
+    pub enabled: bool,
+    pub visible: bool,
+    pub replies: Replies,
+    pub accept_attributes: Vec<ReplyAttr>,
+}
+
+#[derive(Debug)]
+pub struct CompiledClient {
+    pub name: String,
+    pub network: Cidr,
+    pub secret: Secret,
+    pub method: Arc<CompiledMethod>,
+    pub require_message_authenticator: bool,
+}
+
+/// A published configuration version, ready for the request path.
+#[derive(Debug, Default)]
+pub struct Published {
+    pub version: i64,
+    pub policy: Policy,
+    /// Host clients by exact address; networks most specific first.
+    hosts: HashMap<IpAddr, usize>,
+    networks: Vec<usize>,
+    clients: Vec<CompiledClient>,
+    methods: HashMap<String, Arc<CompiledMethod>>,
+}
+
+impl Published {
+    /// The client whose address or network holds `ip` (longest prefix wins).
+    pub fn client_for(&self, ip: IpAddr) -> Option<&CompiledClient> {
+        let ip = match ip {
+            IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+            v4 => v4,
+        };
+        if let Some(&i) = self.hosts.get(&ip) {
+            return Some(&self.clients[i]);
+        }
+        self.networks
+            .iter()
+            .map(|&i| &self.clients[i])
+            .find(|c| c.network.contains(ip))
+    }
+
+    pub fn method(&self, name: &str) -> Option<&Arc<CompiledMethod>> {
+        self.methods.get(name)
+    }
+
+    pub fn clients(&self) -> &[CompiledClient] {
+        &self.clients
+    }
+}
+
+/// Kinds this build can serve. The password kinds arrive with directory support.
+fn kind_available(kind: MethodKind) -> bool {
+    matches!(kind, MethodKind::Otp | MethodKind::PinOtp | MethodKind::Motp)
+}
+
+/// Check `cfg` and compile it. Every problem is reported, not just the first.
+pub fn compile(cfg: &SystemConfig, version: i64) -> Result<Published, Vec<Problem>> {
+    let mut problems = Vec::new();
+    let mut at = |path: Vec<PathSeg>, msg: String| problems.push(Problem::new(path, msg));
+
+    check_policy(&cfg.policy, &mut at);
+
+    let mut methods = HashMap::new();
+    for (i, m) in cfg.methods.iter().enumerate() {
+        let path = |k: &str| vec!["method".into(), i.into(), k.into()];
+        if m.name.trim().is_empty() {
+            at(path("name"), "a method needs a name".into());
+        }
+        if methods.contains_key(&m.name) {
+            at(path("name"), format!("method {:?} is defined twice", m.name));
+        }
+        if !kind_available(m.kind) {
+            at(
+                path("kind"),
+                format!("method kind {:?} is not available in this version yet", m.kind.as_str()),
+            );
+        }
+        let accept_attributes = compile_attributes(m, i, &mut at);
+        methods.insert(
+            m.name.clone(),
+            Arc::new(CompiledMethod {
+                name: m.name.clone(),
+                display_name: m.display_name.clone().unwrap_or_else(|| m.name.clone()),
+                kind: m.kind,
+                enabled: m.enabled,
+                visible: m.visible,
+                replies: m.replies.clone(),
+                accept_attributes,
+            }),
+        );
+    }
+
+    let mut clients = Vec::new();
+    let mut names = HashSet::new();
+    let mut addresses = HashMap::new();
+    for (i, c) in cfg.clients.iter().enumerate() {
+        let path = |k: &str| vec!["client".into(), i.into(), k.into()];
+        if !names.insert(c.name.as_str()) {
+            at(path("name"), format!("client {:?} is defined twice", c.name));
+        }
+        let network = match c.address.parse::<Cidr>() {
+            Ok(n) => n,
+            Err(e) => {
+                at(path("address"), e.to_string());
+                continue;
+            }
+        };
+        if let Some(other) = addresses.insert(network, c.name.as_str()) {
+            at(path("address"), format!("{network} is already client {other:?}'s address"));
+        }
+        let secret = match &c.secret {
+            Some(s) if !s.is_empty() => s.clone(),
+            _ => {
+                at(path("secret"), format!("client {:?} needs a secret", c.name));
+                continue;
+            }
+        };
+        let Some(method) = methods.get(&c.method) else {
+            at(path("method"), format!("no method named {:?}", c.method));
+            continue;
+        };
+        clients.push(CompiledClient {
+            name: c.name.clone(),
+            network,
+            secret,
+            method: Arc::clone(method),
+            require_message_authenticator: c.require_message_authenticator,
+        });
+    }
+
+    if !problems.is_empty() {
+        return Err(problems);
+    }
+    let mut hosts = HashMap::new();
+    let mut networks = Vec::new();
+    for (i, c) in clients.iter().enumerate() {
+        if c.network.is_host() {
+            hosts.insert(c.network.addr(), i);
+        } else {
+            networks.push(i);
+        }
+    }
+    networks.sort_by_key(|&i| std::cmp::Reverse(clients[i].network.prefix()));
+    Ok(Published {
+        version,
+        policy: cfg.policy.clone(),
+        hosts,
+        networks,
+        clients,
+        methods,
+    })
+}
+
+fn check_policy(p: &Policy, at: &mut impl FnMut(Vec<PathSeg>, String)) {
+    let path = |k: &str| vec!["policy".into(), k.into()];
+    if p.max_failures == 0 {
+        at(path("max_failures"), "max_failures must be at least 1".into());
+    }
+    if p.totp_window > 10 {
+        at(path("totp_window"), "totp_window must be 0..=10 steps".into());
+    }
+    if p.hotp_window > 1000 {
+        at(path("hotp_window"), "hotp_window must be 0..=1000 counters".into());
+    }
+    if p.motp_window > 360 {
+        at(path("motp_window"), "motp_window must be 0..=360 slots of 10 s".into());
+    }
+}
+
+fn compile_attributes(
+    m: &Method,
+    i: usize,
+    at: &mut impl FnMut(Vec<PathSeg>, String),
+) -> Vec<ReplyAttr> {
+    let mut out = Vec::new();
+    for (name, value) in &m.reply_attributes {
+        let path = || vec!["method".into(), i.into(), "reply_attributes".into(), name.as_str().into()];
+        let Some(def) = dict::lookup(name) else {
+            at(path(), format!("unknown RADIUS attribute {name:?}"));
+            continue;
+        };
+        if def.vendor.is_none() && RESERVED.contains(&def.code) {
+            at(path(), format!("{name} is set by tessera itself and cannot be a reply attribute"));
+            continue;
+        }
+        let values = match value {
+            AttrValue::List(v) => v.iter().collect(),
+            single => vec![single],
+        };
+        for v in values {
+            let text = match v {
+                AttrValue::Int(n) => n.to_string(),
+                AttrValue::Text(t) => t.clone(),
+                AttrValue::List(_) => {
+                    at(path(), "nested lists are not attribute values".into());
+                    continue;
+                }
+            };
+            match dict::encode_value(def, &text) {
+                Ok(value) => out.push(ReplyAttr {
+                    vendor: def.vendor,
+                    code: def.code,
+                    value,
+                }),
+                Err(e) => at(path(), format!("{name}: {e}")),
+            }
+        }
+    }
+    out
+}
+
+/// Attributes the server controls: letting an administrator add them would break the protocol.
+const RESERVED: &[u8] = &[
+    tessera_radius::attr::USER_PASSWORD,
+    tessera_radius::attr::REPLY_MESSAGE,
+    tessera_radius::attr::STATE,
+    tessera_radius::attr::MESSAGE_AUTHENTICATOR,
+];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tessera_config::parse_toml;
+
+    fn doc(extra: &str) -> SystemConfig {
+        parse_toml(
+            &format!(
+                r#"
+[[client]]
+name = "pulse"
+address = "192.0.2.10"
+secret = "s"
+method = "truid"
+[[client]]
+name = "lab"
+address = "192.0.2.0/24"
+secret = "t"
+method = "truid"
+[[method]]
+name = "truid"
+kind = "pin-otp"
+[method.reply_attributes]
+Filter-Id = "vpn-users"
+Session-Timeout = 3600
+Juniper-Local-User-Name = "remote"
+{extra}
+"#
+            ),
+            "t",
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn longest_prefix_wins() {
+        let p = compile(&doc(""), 1).unwrap();
+        assert_eq!(p.client_for("192.0.2.10".parse().unwrap()).unwrap().name, "pulse");
+        assert_eq!(p.client_for("192.0.2.11".parse().unwrap()).unwrap().name, "lab");
+        assert!(p.client_for("198.51.100.1".parse().unwrap()).is_none());
+        assert_eq!(p.method("truid").unwrap().accept_attributes.len(), 3);
+    }
+
+    #[test]
+    fn problems_are_all_reported_with_paths() {
+        let mut c = doc("Filtr-Id = \"x\"");
+        c.clients[1].method = "nope".into();
+        c.clients[0].address = "192.0.2.300".into();
+        let errs = compile(&c, 1).unwrap_err();
+        let msgs: Vec<_> = errs.iter().map(|p| p.message.as_str()).collect();
+        assert_eq!(errs.len(), 3, "{msgs:?}");
+        assert!(msgs.iter().any(|m| m.contains("Filtr-Id")));
+        assert!(msgs.iter().any(|m| m.contains("no method named \"nope\"")));
+        assert!(errs.iter().any(|p| p.path == vec![PathSeg::from("client"), 0.into(), "address".into()]));
+    }
+
+    #[test]
+    fn reserved_attributes_are_refused() {
+        assert!(compile(&doc("Message-Authenticator = \"0x00\""), 1).is_err());
+    }
+}

@@ -1,0 +1,121 @@
+//! What the engine needs from storage. SQLite and PostgreSQL implement this in `tessera-store`;
+//! the tests here use an in-memory one.
+
+use std::future::Future;
+use tessera_config::Secret;
+use tessera_otp::Algorithm;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum TokenKind {
+    Totp,
+    Hotp,
+    Motp,
+}
+
+impl TokenKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TokenKind::Totp => "totp",
+            TokenKind::Hotp => "hotp",
+            TokenKind::Motp => "motp",
+        }
+    }
+}
+
+impl std::str::FromStr for TokenKind {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.to_ascii_lowercase().as_str() {
+            "totp" => Ok(TokenKind::Totp),
+            "hotp" => Ok(TokenKind::Hotp),
+            "motp" => Ok(TokenKind::Motp),
+            _ => Err(format!("unknown token kind {s:?} (expected totp, hotp or motp)")),
+        }
+    }
+}
+
+/// A token as the engine sees it: secrets already decrypted.
+#[derive(Clone, Debug)]
+pub struct TokenRecord {
+    pub id: i64,
+    pub kind: TokenKind,
+    pub algorithm: Algorithm,
+    pub digits: u32,
+    /// TOTP period in seconds (unused for other kinds).
+    pub period: u64,
+    /// The OATH seed, or the Mobile-OTP init-secret as typed on the device.
+    pub secret: Secret,
+    /// Server-side PIN for `pin-otp`, or the Mobile-OTP device PIN.
+    pub pin: Option<Secret>,
+    /// The smallest counter (HOTP), step (TOTP) or slot (mOTP) that may still be accepted.
+    /// Accepting value `v` moves it to `v + 1`: that value and every earlier one are spent.
+    pub next: u64,
+    pub enabled: bool,
+}
+
+/// A user with the state the decision needs.
+#[derive(Clone, Debug)]
+pub struct UserRecord {
+    pub id: i64,
+    /// The canonical name (as stored), used in replies and logs.
+    pub name: String,
+    pub failures: u32,
+    /// Unix seconds until which the user is locked; `u64::MAX` until an administrator unlocks.
+    pub locked_until: Option<u64>,
+    pub tokens: Vec<TokenRecord>,
+}
+
+impl UserRecord {
+    pub fn is_locked(&self, now: u64) -> bool {
+        self.locked_until.is_some_and(|t| now < t)
+    }
+}
+
+/// A durable change the engine asks for before it answers.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Write {
+    /// Spend `matched` on the token, only if it is still unspent (`next <= matched`), and clear
+    /// the user's failure counter; refused if the user was locked at `now` meanwhile. The store answers [`WriteOutcome::Conflict`] if another
+    /// request (on this node or another) spent it first.
+    Accept {
+        user_id: i64,
+        token_id: i64,
+        matched: u64,
+        now: u64,
+    },
+    /// Count a failure; lock the user for `lockout` seconds (0: until unlocked) at `max_failures`.
+    Failure {
+        user_id: i64,
+        now: u64,
+        max_failures: u32,
+        lockout: u64,
+    },
+    /// Write nothing, but answer only after the next commit, so a reject for an unknown user
+    /// takes as long as one for a known user.
+    Barrier,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WriteOutcome {
+    Done,
+    Conflict,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("storage unavailable: {0}")]
+    Unavailable(String),
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(String),
+}
+
+/// Storage as the engine uses it. Implementations must make a [`Write`] durable before its
+/// future resolves: an Access-Accept leaves only after the spent OTP is on disk.
+pub trait Store: Send + Sync + 'static {
+    /// Look a user up by name, case-insensitively.
+    fn load_user(
+        &self,
+        name: &str,
+    ) -> impl Future<Output = Result<Option<UserRecord>, StoreError>> + Send;
+    fn commit(&self, write: Write) -> impl Future<Output = Result<WriteOutcome, StoreError>> + Send;
+}

@@ -1,0 +1,184 @@
+//! Does a passcode match one of the user's tokens? Pure; `now` is a parameter.
+
+use crate::store::{TokenKind, TokenRecord, UserRecord};
+use tessera_config::{MethodKind, Policy};
+use tessera_otp::{OathParams, ct_eq};
+
+/// The token and value a passcode matched. The value still has to be spent durably.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Match {
+    pub token_id: i64,
+    pub matched: u64,
+}
+
+/// Check `passcode` for a method of `kind` against every usable token of `user`.
+///
+/// The PIN comparison and the OTP computation both run whatever the other's result, so the time
+/// taken does not tell which part of a passcode was wrong.
+pub fn check_passcode(
+    kind: MethodKind,
+    policy: &Policy,
+    user: &UserRecord,
+    passcode: &[u8],
+    now: u64,
+) -> Option<Match> {
+    let mut found = None;
+    for token in user.tokens.iter().filter(|t| t.enabled) {
+        let m = match (kind, token.kind) {
+            (MethodKind::Otp, TokenKind::Totp | TokenKind::Hotp) => {
+                oath(token, policy, passcode, now)
+            }
+            (MethodKind::PinOtp, TokenKind::Totp | TokenKind::Hotp) => {
+                pin_then_oath(token, policy, passcode, now)
+            }
+            (MethodKind::Motp, TokenKind::Motp) => motp(token, policy, passcode, now),
+            _ => None,
+        };
+        if found.is_none() {
+            found = m.map(|matched| Match {
+                token_id: token.id,
+                matched,
+            });
+        }
+    }
+    found
+}
+
+fn after(token: &TokenRecord) -> Option<u64> {
+    token.next.checked_sub(1)
+}
+
+fn oath(token: &TokenRecord, policy: &Policy, code: &[u8], now: u64) -> Option<u64> {
+    let key = token.secret.expose();
+    let p = OathParams {
+        algorithm: token.algorithm,
+        digits: token.digits,
+    };
+    if code.len() != token.digits as usize {
+        return None;
+    }
+    match token.kind {
+        TokenKind::Totp => tessera_otp::verify_totp(
+            key,
+            p,
+            token.period,
+            code,
+            now,
+            policy.totp_window,
+            policy.totp_window,
+            after(token),
+        ),
+        TokenKind::Hotp => tessera_otp::verify_hotp(key, p, code, token.next, policy.hotp_window),
+        TokenKind::Motp => None,
+    }
+}
+
+fn pin_then_oath(token: &TokenRecord, policy: &Policy, passcode: &[u8], now: u64) -> Option<u64> {
+    // A pin-otp method without a PIN on the token would accept the OTP alone: never.
+    let pin = token.pin.as_ref().filter(|p| !p.is_empty())?;
+    let digits = token.digits as usize;
+    if passcode.len() <= digits {
+        return None;
+    }
+    let (typed_pin, code) = passcode.split_at(passcode.len() - digits);
+    let pin_ok = ct_eq(typed_pin, pin.expose());
+    let otp = oath(token, policy, code, now);
+    if pin_ok { otp } else { None }
+}
+
+fn motp(token: &TokenRecord, policy: &Policy, code: &[u8], now: u64) -> Option<u64> {
+    let pin = token.pin.as_ref()?;
+    tessera_otp::verify_motp(
+        token.secret.expose(),
+        pin.expose(),
+        code,
+        now,
+        policy.motp_window,
+        after(token),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tessera_config::Secret;
+    use tessera_otp::{Algorithm, Code, hotp};
+
+    fn user(tokens: Vec<TokenRecord>) -> UserRecord {
+        UserRecord {
+            id: 1,
+            name: "alice".into(),
+            failures: 0,
+            locked_until: None,
+            tokens,
+        }
+    }
+    fn token(kind: TokenKind, pin: Option<&str>, next: u64) -> TokenRecord {
+        TokenRecord {
+            id: 7,
+            kind,
+            algorithm: Algorithm::Sha1,
+            digits: 6,
+            period: 30,
+            secret: Secret::new(b"12345678901234567890".to_vec()),
+            pin: pin.map(|p| Secret::new(p.as_bytes().to_vec())),
+            next,
+            enabled: true,
+        }
+    }
+    fn code(counter: u64) -> Vec<u8> {
+        Code::new(hotp(b"12345678901234567890", counter, 6, Algorithm::Sha1), 6)
+            .as_bytes()
+            .to_vec()
+    }
+
+    #[test]
+    fn pin_otp_needs_both_parts() {
+        let p = Policy::default();
+        let u = user(vec![token(TokenKind::Hotp, Some("1234"), 3)]);
+        let good = [b"1234".as_slice(), &code(5)].concat();
+        assert_eq!(
+            check_passcode(MethodKind::PinOtp, &p, &u, &good, 0),
+            Some(Match { token_id: 7, matched: 5 })
+        );
+        let bad_pin = [b"1235".as_slice(), &code(5)].concat();
+        assert_eq!(check_passcode(MethodKind::PinOtp, &p, &u, &bad_pin, 0), None);
+        // the OTP alone is not enough for pin-otp, and PIN+OTP is not an OTP for `otp`
+        assert_eq!(check_passcode(MethodKind::PinOtp, &p, &u, &code(5), 0), None);
+        assert_eq!(check_passcode(MethodKind::Otp, &p, &u, &good, 0), None);
+        assert!(check_passcode(MethodKind::Otp, &p, &u, &code(5), 0).is_some());
+        // spent counters are never candidates
+        assert_eq!(check_passcode(MethodKind::Otp, &p, &u, &code(2), 0), None);
+    }
+
+    #[test]
+    fn pin_otp_without_pin_never_accepts() {
+        let p = Policy::default();
+        let u = user(vec![token(TokenKind::Hotp, None, 0)]);
+        let passcode = [b"".as_slice(), &code(0)].concat();
+        assert_eq!(check_passcode(MethodKind::PinOtp, &p, &u, &passcode, 0), None);
+    }
+
+    #[test]
+    fn totp_step_spent_is_rejected() {
+        let p = Policy::default();
+        let now = 1_111_111_111;
+        let step = now / 30;
+        let c = Code::new(hotp(b"12345678901234567890", step, 6, Algorithm::Sha1), 6);
+        let fresh = user(vec![token(TokenKind::Totp, None, 0)]);
+        assert_eq!(
+            check_passcode(MethodKind::Otp, &p, &fresh, c.as_bytes(), now).map(|m| m.matched),
+            Some(step)
+        );
+        let spent = user(vec![token(TokenKind::Totp, None, step + 1)]);
+        assert_eq!(check_passcode(MethodKind::Otp, &p, &spent, c.as_bytes(), now), None);
+    }
+
+    #[test]
+    fn disabled_tokens_do_not_count() {
+        let p = Policy::default();
+        let mut t = token(TokenKind::Hotp, None, 0);
+        t.enabled = false;
+        assert_eq!(check_passcode(MethodKind::Otp, &p, &user(vec![t]), &code(0), 0), None);
+    }
+}

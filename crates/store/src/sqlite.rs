@@ -1,0 +1,757 @@
+//! The SQLite store: WAL mode, one writer thread that group-commits, a few reader connections.
+//!
+//! Durable writes (an OTP spent, a failure counted) go to the writer thread. It takes every
+//! write waiting in its queue, applies them in one transaction with `synchronous = FULL`, and
+//! answers each caller only after the commit: one fsync for many logins, and no Access-Accept
+//! leaves before its OTP is on disk.
+
+use crate::crypto::{MasterKey, OpenError};
+use rusqlite::{Connection, OpenFlags, OptionalExtension, Transaction, TransactionBehavior, params};
+use std::path::{Path, PathBuf};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use tessera_config::{Secret, SystemConfig};
+use tessera_engine::{Store, StoreError, TokenKind, TokenRecord, UserRecord, Write, WriteOutcome};
+use tessera_otp::Algorithm;
+use tokio::sync::oneshot;
+use tracing::error;
+
+const MAX_BATCH: usize = 4096;
+const MAX_READERS: usize = 8;
+const CONFIG_AAD: &[u8] = b"tessera/config-secret/v1";
+const SEALED_PREFIX: &str = "sealed:v1:";
+/// `locked_until` value meaning "until an administrator unlocks".
+pub const LOCKED_FOREVER: i64 = i64::MAX;
+
+/// Errors of administrative operations, worded for the person who asked.
+#[derive(Debug, thiserror::Error)]
+pub enum AdminError {
+    #[error("no user named {0:?}")]
+    NoSuchUser(String),
+    #[error("a user named {0:?} already exists")]
+    UserExists(String),
+    #[error("no token with id {0}")]
+    NoSuchToken(i64),
+    #[error("{0}")]
+    Invalid(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+fn db_err(e: rusqlite::Error) -> StoreError {
+    StoreError::Unavailable(e.to_string())
+}
+impl From<rusqlite::Error> for AdminError {
+    fn from(e: rusqlite::Error) -> Self {
+        AdminError::Store(db_err(e))
+    }
+}
+impl From<OpenError> for StoreError {
+    fn from(e: OpenError) -> Self {
+        StoreError::Corrupt(e.to_string())
+    }
+}
+
+type Call = Box<dyn FnOnce(&mut Connection) + Send>;
+enum Job {
+    Write(Write, oneshot::Sender<Result<WriteOutcome, StoreError>>),
+    Call(Call),
+}
+
+struct Inner {
+    path: PathBuf,
+    key: MasterKey,
+    readers: Mutex<Vec<Connection>>,
+    jobs: Mutex<mpsc::Sender<Job>>,
+}
+
+/// A handle to the database; cheap to clone.
+#[derive(Clone)]
+pub struct SqliteStore {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteStore")
+            .field("path", &self.inner.path)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A new user.
+#[derive(Clone, Debug, Default)]
+pub struct NewUser {
+    pub name: String,
+    pub email: Option<String>,
+    pub phone: Option<String>,
+    pub password_hash: Option<String>,
+}
+
+/// A user as administrators see it.
+#[derive(Clone, Debug)]
+pub struct UserInfo {
+    pub id: i64,
+    pub name: String,
+    pub email: Option<String>,
+    pub phone: Option<String>,
+    pub has_password: bool,
+    pub failures: u32,
+    pub locked_until: Option<i64>,
+    pub tokens: usize,
+}
+
+/// A new token; `counter` is the first HOTP counter to expect.
+#[derive(Clone, Debug)]
+pub struct NewToken {
+    pub kind: TokenKind,
+    pub algorithm: Algorithm,
+    pub digits: u32,
+    pub period: u64,
+    pub secret: Secret,
+    pub pin: Option<Secret>,
+    pub counter: u64,
+}
+
+/// A token as administrators see it: never its secret or PIN.
+#[derive(Clone, Debug)]
+pub struct TokenInfo {
+    pub id: i64,
+    pub user: String,
+    pub kind: TokenKind,
+    pub algorithm: Algorithm,
+    pub digits: u32,
+    pub period: u64,
+    pub has_pin: bool,
+    pub next_counter: u64,
+    pub enabled: bool,
+}
+
+fn name_key(name: &str) -> String {
+    name.trim().to_lowercase()
+}
+
+fn token_aad(user_id: i64) -> Vec<u8> {
+    format!("tessera/token/v1/user:{user_id}").into_bytes()
+}
+
+fn encode_token_secret(secret: &[u8], pin: Option<&[u8]>) -> zeroize::Zeroizing<Vec<u8>> {
+    let mut v = zeroize::Zeroizing::new(Vec::with_capacity(4 + secret.len() + 16));
+    v.extend_from_slice(&(secret.len() as u16).to_be_bytes());
+    v.extend_from_slice(secret);
+    if let Some(p) = pin {
+        v.push(1);
+        v.extend_from_slice(p);
+    } else {
+        v.push(0);
+    }
+    v
+}
+
+fn decode_token_secret(plain: &[u8]) -> Result<(Secret, Option<Secret>), StoreError> {
+    let bad = || StoreError::Corrupt("token secret has an invalid layout".into());
+    let len = u16::from_be_bytes(plain.get(..2).ok_or_else(bad)?.try_into().map_err(|_| bad())?) as usize;
+    let secret = plain.get(2..2 + len).ok_or_else(bad)?;
+    let pin = match plain.get(2 + len) {
+        Some(1) => Some(Secret::new(plain[3 + len..].to_vec())),
+        Some(0) => None,
+        _ => return Err(bad()),
+    };
+    Ok((Secret::new(secret.to_vec()), pin))
+}
+
+fn open_conn(path: &Path) -> rusqlite::Result<Connection> {
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    conn.busy_timeout(std::time::Duration::from_secs(10))?;
+    conn.execute_batch("PRAGMA foreign_keys = ON;")?;
+    Ok(conn)
+}
+
+impl SqliteStore {
+    /// Open (creating if needed) the database at `path`, migrate it, and start the writer.
+    pub fn open(path: &Path, key: MasterKey) -> Result<Self, StoreError> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| StoreError::Unavailable(format!("{}: {e}", dir.display())))?;
+        }
+        let mut writer = open_conn(path).map_err(db_err)?;
+        writer
+            .execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;")
+            .map_err(db_err)?;
+        crate::schema::migrate(&mut writer).map_err(db_err)?;
+        let (tx, rx) = mpsc::channel();
+        std::thread::Builder::new()
+            .name("tessera-db-writer".into())
+            .spawn(move || writer_loop(writer, rx))
+            .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+        Ok(SqliteStore {
+            inner: Arc::new(Inner {
+                path: path.to_owned(),
+                key,
+                readers: Mutex::new(Vec::new()),
+                jobs: Mutex::new(tx),
+            }),
+        })
+    }
+
+    /// Parse `sqlite://PATH` (or a bare path).
+    pub fn path_from_url(url: &str) -> Result<PathBuf, StoreError> {
+        match url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")) {
+            Some(p) if !p.is_empty() => Ok(PathBuf::from(p)),
+            _ if !url.contains("://") => Ok(PathBuf::from(url)),
+            _ => Err(StoreError::Unavailable(format!(
+                "unsupported storage url {url:?}: this build supports sqlite://PATH"
+            ))),
+        }
+    }
+
+    fn send(&self, job: Job) -> Result<(), StoreError> {
+        self.inner
+            .jobs
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .send(job)
+            .map_err(|_| StoreError::Unavailable("the database writer has stopped".into()))
+    }
+
+    fn read<R>(&self, f: impl FnOnce(&Connection) -> Result<R, StoreError>) -> Result<R, StoreError> {
+        let conn = self.inner.readers.lock().unwrap_or_else(|e| e.into_inner()).pop();
+        let conn = match conn {
+            Some(c) => c,
+            None => open_conn(&self.inner.path).map_err(db_err)?,
+        };
+        let r = f(&conn);
+        let mut pool = self.inner.readers.lock().unwrap_or_else(|e| e.into_inner());
+        if pool.len() < MAX_READERS {
+            pool.push(conn);
+        }
+        r
+    }
+
+    /// Run `f` in one immediate transaction on the writer thread; commit if it returns `Ok`.
+    fn call<R: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Transaction<'_>) -> Result<R, AdminError> + Send + 'static,
+    ) -> oneshot::Receiver<Result<R, AdminError>> {
+        let (tx, rx) = oneshot::channel();
+        let job = Job::Call(Box::new(move |conn: &mut Connection| {
+            let r = (|| {
+                let t = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+                let r = f(&t)?;
+                t.commit()?;
+                Ok(r)
+            })();
+            let _ = tx.send(r);
+        }));
+        if let Err(e) = self.send(job) {
+            let (tx2, rx2) = oneshot::channel();
+            let _ = tx2.send(Err(AdminError::Store(e)));
+            return rx2;
+        }
+        rx
+    }
+
+    /// [`SqliteStore::call`], waiting on this thread (CLI use; not inside an async runtime).
+    fn call_blocking<R: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Transaction<'_>) -> Result<R, AdminError> + Send + 'static,
+    ) -> Result<R, AdminError> {
+        self.call(f)
+            .blocking_recv()
+            .unwrap_or_else(|_| Err(StoreError::Unavailable("the database writer has stopped".into()).into()))
+    }
+
+    pub fn add_user(&self, u: NewUser, now: u64) -> Result<i64, AdminError> {
+        let name = u.name.trim().to_owned();
+        if name.is_empty() || name.len() > 253 || name.chars().any(char::is_control) {
+            return Err(AdminError::Invalid(
+                "a user name must be 1 to 253 bytes with no control characters".into(),
+            ));
+        }
+        self.call_blocking(move |t| {
+            let n = t.execute(
+                "INSERT INTO users (name, name_key, email, phone, password_hash, created_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT(name_key) DO NOTHING",
+                params![name, name_key(&name), u.email, u.phone, u.password_hash, now as i64],
+            )?;
+            if n == 0 {
+                return Err(AdminError::UserExists(name));
+            }
+            Ok(t.last_insert_rowid())
+        })
+    }
+
+    fn user_id(t: &Connection, name: &str) -> Result<i64, AdminError> {
+        t.query_row("SELECT id FROM users WHERE name_key = ?1", [name_key(name)], |r| r.get(0))
+            .optional()?
+            .ok_or_else(|| AdminError::NoSuchUser(name.to_owned()))
+    }
+
+    pub fn list_users(&self) -> Result<Vec<UserInfo>, AdminError> {
+        Ok(self.read(|c| {
+            let mut st = c
+                .prepare(
+                    "SELECT u.id, u.name, u.email, u.phone, u.password_hash IS NOT NULL, u.failures,
+                            u.locked_until, (SELECT COUNT(*) FROM tokens t WHERE t.user_id = u.id)
+                     FROM users u ORDER BY u.name_key",
+                )
+                .map_err(db_err)?;
+            let rows = st
+                .query_map([], |r| {
+                    Ok(UserInfo {
+                        id: r.get(0)?,
+                        name: r.get(1)?,
+                        email: r.get(2)?,
+                        phone: r.get(3)?,
+                        has_password: r.get(4)?,
+                        failures: r.get(5)?,
+                        locked_until: r.get(6)?,
+                        tokens: r.get::<_, i64>(7)? as usize,
+                    })
+                })
+                .map_err(db_err)?;
+            rows.collect::<Result<Vec<_>, _>>().map_err(db_err)
+        })?)
+    }
+
+    pub fn user(&self, name: &str) -> Result<UserInfo, AdminError> {
+        let key = name_key(name);
+        self.list_users()?
+            .into_iter()
+            .find(|u| name_key(&u.name) == key)
+            .ok_or_else(|| AdminError::NoSuchUser(name.to_owned()))
+    }
+
+    pub fn unlock_user(&self, name: &str) -> Result<(), AdminError> {
+        let name = name.to_owned();
+        self.call_blocking(move |t| {
+            let id = Self::user_id(t, &name)?;
+            t.execute("UPDATE users SET failures = 0, locked_until = NULL WHERE id = ?1", [id])?;
+            Ok(())
+        })
+    }
+
+    pub fn remove_user(&self, name: &str) -> Result<(), AdminError> {
+        let name = name.to_owned();
+        self.call_blocking(move |t| {
+            let id = Self::user_id(t, &name)?;
+            t.execute("DELETE FROM users WHERE id = ?1", [id])?;
+            Ok(())
+        })
+    }
+
+    pub fn add_token(&self, user: &str, tok: NewToken, now: u64) -> Result<i64, AdminError> {
+        let user = user.to_owned();
+        let store = self.clone();
+        self.call_blocking(move |t| {
+            let uid = Self::user_id(t, &user)?;
+            let plain = encode_token_secret(tok.secret.expose(), tok.pin.as_ref().map(Secret::expose));
+            let sealed = store.inner.key.seal(&token_aad(uid), &plain);
+            t.execute(
+                "INSERT INTO tokens (user_id, kind, algorithm, digits, period, sealed, has_pin, next_counter, created_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                params![
+                    uid,
+                    tok.kind.as_str(),
+                    tok.algorithm.as_str(),
+                    tok.digits,
+                    tok.period as i64,
+                    sealed,
+                    tok.pin.is_some(),
+                    tok.counter as i64,
+                    now as i64
+                ],
+            )?;
+            Ok(t.last_insert_rowid())
+        })
+    }
+
+    pub fn list_tokens(&self, user: Option<&str>) -> Result<Vec<TokenInfo>, AdminError> {
+        let key = user.map(name_key);
+        if let Some(u) = user {
+            self.user(u)?;
+        }
+        Ok(self.read(|c| {
+            let mut st = c
+                .prepare(
+                    "SELECT t.id, u.name, t.kind, t.algorithm, t.digits, t.period, t.has_pin, t.next_counter, t.enabled
+                     FROM tokens t JOIN users u ON u.id = t.user_id
+                     WHERE ?1 IS NULL OR u.name_key = ?1 ORDER BY u.name_key, t.id",
+                )
+                .map_err(db_err)?;
+            let rows = st
+                .query_map([key], |r| {
+                    Ok((
+                        r.get::<_, i64>(0)?,
+                        r.get::<_, String>(1)?,
+                        r.get::<_, String>(2)?,
+                        r.get::<_, String>(3)?,
+                        r.get::<_, u32>(4)?,
+                        r.get::<_, i64>(5)?,
+                        r.get::<_, bool>(6)?,
+                        r.get::<_, i64>(7)?,
+                        r.get::<_, bool>(8)?,
+                    ))
+                })
+                .map_err(db_err)?;
+            let mut out = Vec::new();
+            for row in rows {
+                let (id, user, kind, alg, digits, period, has_pin, next, enabled) = row.map_err(db_err)?;
+                out.push(TokenInfo {
+                    id,
+                    user,
+                    kind: kind.parse().map_err(StoreError::Corrupt)?,
+                    algorithm: alg.parse().map_err(|e| StoreError::Corrupt(format!("{e}")))?,
+                    digits,
+                    period: period as u64,
+                    has_pin,
+                    next_counter: next as u64,
+                    enabled,
+                });
+            }
+            Ok(out)
+        })?)
+    }
+
+    pub fn remove_token(&self, id: i64) -> Result<(), AdminError> {
+        self.call_blocking(move |t| match t.execute("DELETE FROM tokens WHERE id = ?1", [id])? {
+            0 => Err(AdminError::NoSuchToken(id)),
+            _ => Ok(()),
+        })
+    }
+
+    /// HOTP resync (RFC 4226 §7.4): find two consecutive codes within `range` counters of the
+    /// expected one on one of the user's HOTP tokens, and continue after the second.
+    pub fn resync_token(
+        &self,
+        user: &str,
+        otp1: &str,
+        otp2: &str,
+        range: u64,
+    ) -> Result<(i64, u64), AdminError> {
+        let (user, otp1, otp2) = (user.to_owned(), otp1.to_owned(), otp2.to_owned());
+        let store = self.clone();
+        self.call_blocking(move |t| {
+            let uid = Self::user_id(t, &user)?;
+            let rec = store.load_tokens(t, uid)?;
+            for tok in rec.iter().filter(|t| t.kind == TokenKind::Hotp) {
+                let p = tessera_otp::OathParams {
+                    algorithm: tok.algorithm,
+                    digits: tok.digits,
+                };
+                let found = tessera_otp::resync_hotp(
+                    tok.secret.expose(),
+                    p,
+                    otp1.as_bytes(),
+                    otp2.as_bytes(),
+                    tok.next,
+                    range,
+                );
+                if let Some(second) = found {
+                    let next = second + 1;
+                    t.execute(
+                        "UPDATE tokens SET next_counter = ?1 WHERE id = ?2 AND next_counter <= ?1",
+                        params![next as i64, tok.id],
+                    )?;
+                    return Ok((tok.id, next));
+                }
+            }
+            Err(AdminError::Invalid(format!(
+                "no HOTP token of {user:?} produced these two consecutive codes within {range} counters"
+            )))
+        })
+    }
+
+    fn load_tokens(&self, c: &Connection, user_id: i64) -> Result<Vec<TokenRecord>, StoreError> {
+        let mut st = c
+            .prepare_cached(
+                "SELECT id, kind, algorithm, digits, period, sealed, next_counter, enabled
+                 FROM tokens WHERE user_id = ?1 ORDER BY id",
+            )
+            .map_err(db_err)?;
+        let mut rows = st.query([user_id]).map_err(db_err)?;
+        let aad = token_aad(user_id);
+        let mut out = Vec::new();
+        while let Some(r) = rows.next().map_err(db_err)? {
+            let kind: String = r.get(1).map_err(db_err)?;
+            let alg: String = r.get(2).map_err(db_err)?;
+            let sealed: Vec<u8> = r.get(5).map_err(db_err)?;
+            let plain = self.inner.key.open(&aad, &sealed)?;
+            let (secret, pin) = decode_token_secret(&plain)?;
+            out.push(TokenRecord {
+                id: r.get(0).map_err(db_err)?,
+                kind: kind.parse().map_err(StoreError::Corrupt)?,
+                algorithm: alg.parse().map_err(|e| StoreError::Corrupt(format!("{e}")))?,
+                digits: r.get(3).map_err(db_err)?,
+                period: r.get::<_, i64>(4).map_err(db_err)? as u64,
+                secret,
+                pin,
+                next: r.get::<_, i64>(6).map_err(db_err)? as u64,
+                enabled: r.get(7).map_err(db_err)?,
+            });
+        }
+        Ok(out)
+    }
+
+    /// The draft system configuration, secrets opened.
+    pub fn draft(&self) -> Result<SystemConfig, AdminError> {
+        let doc: Option<String> = self.read(|c| {
+            c.query_row("SELECT document FROM config_draft WHERE id = 1", [], |r| r.get(0))
+                .optional()
+                .map_err(db_err)
+        })?;
+        match doc {
+            Some(d) => self.unseal_config(&d),
+            None => Ok(self.published()?.map(|(_, c)| c).unwrap_or_default()),
+        }
+    }
+
+    /// Replace the draft. The caller has validated it.
+    pub fn set_draft(&self, cfg: &SystemConfig, now: u64) -> Result<(), AdminError> {
+        let doc = self.seal_config(cfg);
+        self.call_blocking(move |t| {
+            t.execute(
+                "INSERT INTO config_draft (id, document, updated_at) VALUES (1, ?1, ?2)
+                 ON CONFLICT(id) DO UPDATE SET document = excluded.document, updated_at = excluded.updated_at",
+                params![doc, now as i64],
+            )?;
+            Ok(())
+        })
+    }
+
+    /// Make the draft the new published version; returns the version number.
+    /// `check` validates the draft inside the same transaction that publishes it.
+    pub fn publish(
+        &self,
+        now: u64,
+        check: impl FnOnce(&SystemConfig, i64) -> Result<(), AdminError> + Send + 'static,
+    ) -> Result<i64, AdminError> {
+        let store = self.clone();
+        self.call_blocking(move |t| {
+            let version: i64 = t.query_row(
+                "SELECT COALESCE(MAX(version), 0) + 1 FROM config_published",
+                [],
+                |r| r.get(0),
+            )?;
+            let doc: Option<String> = t
+                .query_row("SELECT document FROM config_draft WHERE id = 1", [], |r| r.get(0))
+                .optional()?;
+            let Some(doc) = doc else {
+                return Err(AdminError::Invalid(
+                    "there is no draft to publish; import or add configuration first".into(),
+                ));
+            };
+            check(&store.unseal_config(&doc)?, version)?;
+            t.execute(
+                "INSERT INTO config_published (version, document, published_at) VALUES (?1, ?2, ?3)",
+                params![version, doc, now as i64],
+            )?;
+            Ok(version)
+        })
+    }
+
+    /// The newest published version number (0: none yet). Cheap: polled by servers.
+    pub fn published_version(&self) -> Result<i64, StoreError> {
+        self.read(|c| {
+            c.query_row("SELECT COALESCE(MAX(version), 0) FROM config_published", [], |r| r.get(0))
+                .map_err(db_err)
+        })
+    }
+
+    /// The newest published configuration, secrets opened.
+    pub fn published(&self) -> Result<Option<(i64, SystemConfig)>, AdminError> {
+        let row: Option<(i64, String)> = self.read(|c| {
+            c.query_row(
+                "SELECT version, document FROM config_published ORDER BY version DESC LIMIT 1",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()
+            .map_err(db_err)
+        })?;
+        row.map(|(v, d)| Ok((v, self.unseal_config(&d)?))).transpose()
+    }
+
+    fn seal_config(&self, cfg: &SystemConfig) -> String {
+        let mut c = cfg.clone();
+        for s in c.secrets_mut() {
+            let sealed = self.inner.key.seal(CONFIG_AAD, s.expose());
+            let text = format!("{SEALED_PREFIX}{}", data_encoding::BASE64.encode(&sealed));
+            *s = Secret::new(text.into_bytes());
+        }
+        c.to_toml()
+    }
+
+    fn unseal_config(&self, doc: &str) -> Result<SystemConfig, AdminError> {
+        let mut c: SystemConfig = tessera_config::parse_toml(doc, "stored configuration")
+            .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        for s in c.secrets_mut() {
+            let text = std::str::from_utf8(s.expose()).unwrap_or("");
+            let b64 = text
+                .strip_prefix(SEALED_PREFIX)
+                .ok_or_else(|| StoreError::Corrupt("a configuration secret is not sealed".into()))?;
+            let sealed = data_encoding::BASE64
+                .decode(b64.as_bytes())
+                .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            *s = Secret::new(self.inner.key.open(CONFIG_AAD, &sealed).map_err(StoreError::from)?.to_vec());
+        }
+        Ok(c)
+    }
+}
+
+impl Store for SqliteStore {
+    async fn load_user(&self, name: &str) -> Result<Option<UserRecord>, StoreError> {
+        self.read(|c| {
+            let row = c
+                .prepare_cached("SELECT id, name, failures, locked_until FROM users WHERE name_key = ?1")
+                .map_err(db_err)?
+                .query_row([name_key(name)], |r| {
+                    Ok((
+                        r.get::<_, i64>(0)?,
+                        r.get::<_, String>(1)?,
+                        r.get::<_, u32>(2)?,
+                        r.get::<_, Option<i64>>(3)?,
+                    ))
+                })
+                .optional()
+                .map_err(db_err)?;
+            let Some((id, name, failures, locked_until)) = row else {
+                return Ok(None);
+            };
+            Ok(Some(UserRecord {
+                id,
+                name,
+                failures,
+                locked_until: locked_until.map(|t| if t == LOCKED_FOREVER { u64::MAX } else { t.max(0) as u64 }),
+                tokens: self.load_tokens(c, id)?,
+            }))
+        })
+    }
+
+    async fn commit(&self, write: Write) -> Result<WriteOutcome, StoreError> {
+        let (tx, rx) = oneshot::channel();
+        self.send(Job::Write(write, tx))?;
+        rx.await
+            .unwrap_or_else(|_| Err(StoreError::Unavailable("the database writer has stopped".into())))
+    }
+}
+
+fn writer_loop(mut conn: Connection, rx: mpsc::Receiver<Job>) {
+    let mut writes = Vec::new();
+    while let Ok(first) = rx.recv() {
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(j) => batch.push(j),
+                Err(_) => break,
+            }
+        }
+        for job in batch {
+            match job {
+                Job::Write(w, reply) => writes.push((w, reply)),
+                Job::Call(f) => {
+                    flush(&mut conn, &mut writes);
+                    f(&mut conn);
+                }
+            }
+        }
+        flush(&mut conn, &mut writes);
+    }
+}
+
+/// Apply queued engine writes in one transaction and answer them after the commit.
+fn flush(conn: &mut Connection, writes: &mut Vec<(Write, oneshot::Sender<Result<WriteOutcome, StoreError>>)>) {
+    if writes.is_empty() {
+        return;
+    }
+    let result = (|| {
+        let mut t = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let mut outcomes = Vec::with_capacity(writes.len());
+        for (w, _) in writes.iter() {
+            let sp = t.savepoint()?;
+            let o = apply(&sp, w);
+            if o.is_ok() {
+                sp.commit()?;
+            }
+            outcomes.push(o);
+        }
+        t.commit()?;
+        Ok::<_, rusqlite::Error>(outcomes)
+    })();
+    match result {
+        Ok(outcomes) => {
+            for ((_, reply), o) in writes.drain(..).zip(outcomes) {
+                let _ = reply.send(o.map_err(db_err));
+            }
+        }
+        Err(e) => {
+            error!(error = %e, "database commit failed; answering every waiting request with a reject");
+            for (_, reply) in writes.drain(..) {
+                let _ = reply.send(Err(StoreError::Unavailable(e.to_string())));
+            }
+        }
+    }
+}
+
+fn apply(t: &Connection, w: &Write) -> rusqlite::Result<WriteOutcome> {
+    match *w {
+        Write::Barrier => Ok(WriteOutcome::Done),
+        Write::Accept {
+            user_id,
+            token_id,
+            matched,
+            now,
+        } => {
+            // Spend the value only if still unspent and the user was not locked meanwhile.
+            let spent = t.execute(
+                "UPDATE tokens SET next_counter = ?1 + 1
+                 WHERE id = ?2 AND user_id = ?3 AND enabled = 1 AND next_counter <= ?1
+                   AND NOT EXISTS (SELECT 1 FROM users WHERE id = ?3 AND locked_until > ?4)",
+                params![matched as i64, token_id, user_id, now as i64],
+            )?;
+            if spent == 0 {
+                return Ok(WriteOutcome::Conflict);
+            }
+            t.execute(
+                "UPDATE users SET failures = 0, locked_until = NULL
+                 WHERE id = ?1 AND (failures <> 0 OR locked_until IS NOT NULL)",
+                [user_id],
+            )?;
+            Ok(WriteOutcome::Done)
+        }
+        Write::Failure {
+            user_id,
+            now,
+            max_failures,
+            lockout,
+        } => {
+            let row: Option<(u32, Option<i64>)> = t
+                .query_row("SELECT failures, locked_until FROM users WHERE id = ?1", [user_id], |r| {
+                    Ok((r.get(0)?, r.get(1)?))
+                })
+                .optional()?;
+            let Some((failures, locked_until)) = row else {
+                return Ok(WriteOutcome::Done);
+            };
+            let now = now as i64;
+            // A lock that ran out starts a fresh count.
+            let expired = locked_until.is_some_and(|t| t <= now);
+            let failures = if expired { 1 } else { failures.saturating_add(1) };
+            let locked_until = if failures >= max_failures {
+                Some(if lockout == 0 { LOCKED_FOREVER } else { now.saturating_add(lockout as i64) })
+            } else if expired {
+                None
+            } else {
+                locked_until
+            };
+            t.execute(
+                "UPDATE users SET failures = ?1, locked_until = ?2 WHERE id = ?3",
+                params![failures, locked_until, user_id],
+            )?;
+            Ok(WriteOutcome::Done)
+        }
+    }
+}

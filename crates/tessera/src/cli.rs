@@ -1,0 +1,507 @@
+//! The administrative commands. Each validates its input completely before writing, and each
+//! write is one transaction: bad input leaves nothing half-done.
+
+use crate::{diff, qr};
+use anyhow::{Context, Result, anyhow, bail};
+use clap::{Args, Subcommand};
+use std::io::{BufRead, IsTerminal};
+use std::path::{Path, PathBuf};
+use std::time::{SystemTime, UNIX_EPOCH};
+use tessera_config::{Client, Method, MethodKind, NodeConfig, Secret, SystemConfig};
+use tessera_engine::TokenKind;
+use tessera_otp::{Algorithm, OathParams, OtpauthKind};
+use tessera_store::{MasterKey, NewToken, NewUser, SqliteStore, TokenInfo};
+
+fn now() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
+}
+
+pub fn open_store(node: &NodeConfig) -> Result<SqliteStore> {
+    let key_file = std::env::var_os("TESSERA_MASTER_KEY_FILE").map(PathBuf::from);
+    let key = MasterKey::load_or_create(&node.data_dir, key_file.as_deref())?;
+    let path = SqliteStore::path_from_url(&node.storage_url())?;
+    Ok(SqliteStore::open(&path, key)?)
+}
+
+/// A secret from the command line, or from standard input when given as `-`.
+fn secret_arg(value: &str, what: &str) -> Result<Secret> {
+    if value != "-" {
+        return Ok(Secret::new(value.as_bytes().to_vec()));
+    }
+    let mut line = zeroize::Zeroizing::new(String::new());
+    std::io::stdin()
+        .lock()
+        .read_line(&mut line)
+        .with_context(|| format!("reading the {what} from standard input"))?;
+    let v = line.trim_end_matches(['\r', '\n']);
+    if v.is_empty() {
+        bail!("the {what} read from standard input is empty");
+    }
+    Ok(Secret::new(v.as_bytes().to_vec()))
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ConfigCmd {
+    /// Replace the draft with a TOML document (checked first; nothing changes if it is invalid).
+    Import { file: PathBuf },
+    /// Print the draft as TOML. Secrets print as "<set>" unless --with-secrets.
+    Export {
+        #[arg(long)]
+        with_secrets: bool,
+    },
+    /// Show how the draft differs from the published configuration.
+    Diff,
+}
+
+/// Check a document the way Publish will, with errors pointing into `src` when there is one.
+fn check(cfg: &SystemConfig, src: Option<(&str, &str)>) -> Result<()> {
+    if let Err(problems) = tessera_engine::compile(cfg, 0) {
+        let lines: Vec<String> = problems
+            .iter()
+            .map(|p| match src {
+                Some((text, origin)) => tessera_config::problem_error(text, origin, p).to_string(),
+                None => p.message.clone(),
+            })
+            .collect();
+        bail!("{}", lines.join("\n"));
+    }
+    Ok(())
+}
+
+fn resolve_secret_files(cfg: &mut SystemConfig, base: &Path) -> Result<()> {
+    for c in &mut cfg.clients {
+        if let Some(f) = c.secret_file.take() {
+            if c.secret.is_some() {
+                bail!("client {:?}: give secret or secret_file, not both", c.name);
+            }
+            let path = if f.is_relative() { base.join(&f) } else { f };
+            let text = zeroize::Zeroizing::new(
+                std::fs::read_to_string(&path).with_context(|| format!("client {:?}: secret_file {}", c.name, path.display()))?,
+            );
+            c.secret = Some(Secret::new(text.trim_end_matches(['\r', '\n']).as_bytes().to_vec()));
+        }
+    }
+    Ok(())
+}
+
+pub fn config(store: &SqliteStore, cmd: ConfigCmd) -> Result<()> {
+    match cmd {
+        ConfigCmd::Import { file } => {
+            let origin = file.display().to_string();
+            let text = tessera_config::read_file(&file)?;
+            let mut cfg: SystemConfig = tessera_config::parse_toml(&text, &origin)?;
+            resolve_secret_files(&mut cfg, file.parent().unwrap_or(Path::new(".")))?;
+            check(&cfg, Some((&text, &origin)))?;
+            store.set_draft(&cfg, now())?;
+            println!("draft updated from {origin}; review with `tessera config diff`, make it live with `tessera publish`");
+        }
+        ConfigCmd::Export { with_secrets } => {
+            let cfg = store.draft()?;
+            let cfg = if with_secrets { cfg } else { cfg.redacted() };
+            print!("{}", cfg.to_toml());
+        }
+        ConfigCmd::Diff => {
+            let published = store.published()?;
+            let (version, old) = published.unwrap_or((0, SystemConfig::default()));
+            let new = store.draft()?;
+            let d = diff::lines(&old.redacted().to_toml(), &new.redacted().to_toml());
+            let mut changed: Vec<String> = d.into_iter().filter(|l| !l.starts_with("  ")).collect();
+            changed.extend(changed_secrets(&old, &new));
+            if changed.is_empty() {
+                println!("the draft is the same as published version {version}");
+            } else {
+                println!("--- published (version {version})\n+++ draft");
+                for l in changed {
+                    println!("{l}");
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Secrets print as "<set>", so a changed secret is named explicitly.
+fn changed_secrets(old: &SystemConfig, new: &SystemConfig) -> Vec<String> {
+    let mut out = Vec::new();
+    for c in &new.clients {
+        if let Some(o) = old.clients.iter().find(|o| o.name == c.name)
+            && o.secret != c.secret
+        {
+            out.push(format!("~ client {:?}: secret changed", c.name));
+        }
+    }
+    for a in &new.api_clients {
+        if let Some(o) = old.api_clients.iter().find(|o| o.client_id == a.client_id)
+            && o.secret != a.secret
+        {
+            out.push(format!("~ api_client {:?}: secret changed", a.client_id));
+        }
+    }
+    out
+}
+
+pub fn publish(store: &SqliteStore) -> Result<()> {
+    let version = store.publish(now(), |cfg, version| {
+        tessera_engine::compile(cfg, version).map(|_| ()).map_err(|problems| {
+            tessera_store::AdminError::Invalid(
+                problems.iter().map(|p| p.message.as_str()).collect::<Vec<_>>().join("\n"),
+            )
+        })
+    })?;
+    println!("published version {version}; running servers pick it up within 2 seconds");
+    Ok(())
+}
+
+/// Apply `change` to the draft, check the result, and save it.
+fn edit_draft(store: &SqliteStore, change: impl FnOnce(&mut SystemConfig) -> Result<()>) -> Result<()> {
+    let mut cfg = store.draft()?;
+    change(&mut cfg)?;
+    check(&cfg, None)?;
+    store.set_draft(&cfg, now())?;
+    Ok(())
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ClientCmd {
+    /// Add a RADIUS client to the draft.
+    Add {
+        name: String,
+        /// Address or CIDR its requests come from.
+        #[arg(long)]
+        address: String,
+        /// Shared secret, or - to read it from standard input.
+        #[arg(long)]
+        secret: String,
+        /// Authentication method for its requests.
+        #[arg(long)]
+        method: String,
+        /// Accept Access-Requests without Message-Authenticator (not recommended: BlastRADIUS).
+        #[arg(long)]
+        no_require_message_authenticator: bool,
+    },
+}
+
+pub fn client(store: &SqliteStore, cmd: ClientCmd) -> Result<()> {
+    match cmd {
+        ClientCmd::Add {
+            name,
+            address,
+            secret,
+            method,
+            no_require_message_authenticator,
+        } => {
+            let secret = secret_arg(&secret, "shared secret")?;
+            edit_draft(store, |cfg| {
+                if cfg.clients.iter().any(|c| c.name == name) {
+                    bail!("a client named {name:?} already exists in the draft");
+                }
+                cfg.clients.push(Client {
+                    name: name.clone(),
+                    address,
+                    secret: Some(secret),
+                    secret_file: None,
+                    method,
+                    require_message_authenticator: !no_require_message_authenticator,
+                });
+                Ok(())
+            })?;
+            println!("client {name:?} added to the draft; run `tessera publish` to make it live");
+        }
+    }
+    Ok(())
+}
+
+#[derive(Subcommand, Debug)]
+pub enum MethodCmd {
+    /// Add an authentication method to the draft.
+    Add {
+        name: String,
+        /// otp | pin-otp | motp
+        #[arg(long)]
+        kind: String,
+        #[arg(long)]
+        display_name: Option<String>,
+        /// Reply-Message on Access-Accept ({user}, {display_name}).
+        #[arg(long)]
+        accept_message: Option<String>,
+        /// Reply-Message on Access-Reject.
+        #[arg(long)]
+        reject_message: Option<String>,
+    },
+}
+
+pub fn method(store: &SqliteStore, cmd: MethodCmd) -> Result<()> {
+    match cmd {
+        MethodCmd::Add {
+            name,
+            kind,
+            display_name,
+            accept_message,
+            reject_message,
+        } => {
+            let kind: MethodKind = toml::Value::String(kind.clone())
+                .try_into()
+                .map_err(|_| anyhow!("unknown method kind {kind:?} (otp, pin-otp, motp, password-otp, mobile-text, password)"))?;
+            edit_draft(store, |cfg| {
+                if cfg.methods.iter().any(|m| m.name == name) {
+                    bail!("a method named {name:?} already exists in the draft");
+                }
+                cfg.methods.push(Method {
+                    name: name.clone(),
+                    display_name,
+                    kind,
+                    enabled: true,
+                    visible: true,
+                    directory: None,
+                    courier: None,
+                    code_length: None,
+                    code_ttl: None,
+                    max_attempts: None,
+                    replies: tessera_config::Replies {
+                        accept: accept_message,
+                        reject: reject_message,
+                        challenge: None,
+                    },
+                    reply_attributes: Default::default(),
+                });
+                Ok(())
+            })?;
+            println!("method {name:?} added to the draft; run `tessera publish` to make it live");
+        }
+    }
+    Ok(())
+}
+
+#[derive(Subcommand, Debug)]
+pub enum UserCmd {
+    /// Add a user.
+    Add {
+        name: String,
+        #[arg(long)]
+        email: Option<String>,
+        #[arg(long)]
+        phone: Option<String>,
+    },
+    /// List users.
+    List,
+    /// Show one user and their tokens.
+    Show { name: String },
+    /// Clear the failure counter and any lock.
+    Unlock { name: String },
+    /// Remove a user and their tokens.
+    Remove { name: String },
+}
+
+fn lock_text(locked_until: Option<i64>, now: u64) -> String {
+    match locked_until {
+        Some(tessera_store::LOCKED_FOREVER) => "locked until unlocked".into(),
+        Some(t) if t > now as i64 => format!("locked for {} s more", t - now as i64),
+        _ => "active".into(),
+    }
+}
+
+pub fn user(store: &SqliteStore, cmd: UserCmd) -> Result<()> {
+    match cmd {
+        UserCmd::Add { name, email, phone } => {
+            store.add_user(
+                NewUser {
+                    name: name.clone(),
+                    email,
+                    phone,
+                    password_hash: None,
+                },
+                now(),
+            )?;
+            println!("user {name:?} added");
+        }
+        UserCmd::List => {
+            let users = store.list_users()?;
+            println!("{:<24} {:>6} {:>8}  {}", "USER", "TOKENS", "FAILURES", "STATE");
+            for u in users {
+                println!("{:<24} {:>6} {:>8}  {}", u.name, u.tokens, u.failures, lock_text(u.locked_until, now()));
+            }
+        }
+        UserCmd::Show { name } => {
+            let u = store.user(&name)?;
+            println!("user:     {}", u.name);
+            println!("email:    {}", u.email.as_deref().unwrap_or("-"));
+            println!("phone:    {}", u.phone.as_deref().unwrap_or("-"));
+            println!("failures: {}", u.failures);
+            println!("state:    {}", lock_text(u.locked_until, now()));
+            print_tokens(&store.list_tokens(Some(&u.name))?);
+        }
+        UserCmd::Unlock { name } => {
+            store.unlock_user(&name)?;
+            println!("user {name:?} unlocked");
+        }
+        UserCmd::Remove { name } => {
+            store.remove_user(&name)?;
+            println!("user {name:?} and their tokens removed");
+        }
+    }
+    Ok(())
+}
+
+#[derive(Args, Debug)]
+pub struct TokenAdd {
+    user: String,
+    /// totp | hotp | motp
+    #[arg(long)]
+    kind: String,
+    /// Base32 seed (totp/hotp; generated when omitted) or the mOTP init-secret as typed on the device.
+    #[arg(long)]
+    secret: Option<String>,
+    #[arg(long, default_value_t = 6)]
+    digits: u32,
+    #[arg(long, default_value_t = 30)]
+    period: u64,
+    #[arg(long, default_value = "sha1")]
+    algorithm: String,
+    /// First HOTP counter to expect.
+    #[arg(long, default_value_t = 0)]
+    counter: u64,
+    /// PIN (pin-otp methods; the device PIN for motp), or - to read it from standard input.
+    #[arg(long)]
+    pin: Option<String>,
+    /// Write the enrolment QR code to this PNG file.
+    #[arg(long, value_name = "FILE.png")]
+    qr: Option<PathBuf>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum TokenCmd {
+    /// Enrol a token for a user; prints the otpauth:// URI once.
+    Add(TokenAdd),
+    /// List tokens (never their secrets).
+    List { user: Option<String> },
+    /// Bring an HOTP token back in step with two consecutive codes.
+    Resync { user: String, otp1: String, otp2: String },
+    /// Remove a token.
+    Remove { token_id: i64 },
+}
+
+fn print_tokens(tokens: &[TokenInfo]) {
+    println!("{:>6}  {:<20} {:<5} {:<7} {:>6} {:>6} {:<4} {:>10}", "ID", "USER", "KIND", "ALG", "DIGITS", "PERIOD", "PIN", "NEXT");
+    for t in tokens {
+        println!(
+            "{:>6}  {:<20} {:<5} {:<7} {:>6} {:>6} {:<4} {:>10}",
+            t.id,
+            t.user,
+            t.kind.as_str(),
+            t.algorithm.as_str(),
+            t.digits,
+            if t.kind == TokenKind::Totp { t.period.to_string() } else { "-".into() },
+            if t.has_pin { "yes" } else { "no" },
+            t.next_counter
+        );
+    }
+}
+
+fn random_bytes(n: usize) -> Vec<u8> {
+    let mut v = vec![0u8; n];
+    getrandom::fill(&mut v).expect("the operating system's random source failed");
+    v
+}
+
+fn token_add(store: &SqliteStore, a: TokenAdd) -> Result<()> {
+    let kind: TokenKind = a.kind.parse().map_err(|e: String| anyhow!(e))?;
+    let algorithm: Algorithm = a.algorithm.parse().map_err(|e| anyhow!("{e}"))?;
+    if ![6, 8].contains(&a.digits) {
+        bail!("--digits must be 6 or 8");
+    }
+    if ![30, 60].contains(&a.period) {
+        bail!("--period must be 30 or 60");
+    }
+    let pin = a.pin.as_deref().map(|p| secret_arg(p, "PIN")).transpose()?;
+    if let Some(p) = &pin
+        && (p.expose().len() < 4 || p.expose().len() > 32 || p.expose().iter().any(|b| b.is_ascii_control()))
+    {
+        bail!("a PIN must be 4 to 32 printable characters");
+    }
+    let secret = match (kind, &a.secret) {
+        (TokenKind::Motp, Some(s)) => Secret::new(s.as_bytes().to_vec()),
+        (TokenKind::Motp, None) => Secret::new(
+            random_bytes(8).iter().map(|b| format!("{b:02x}")).collect::<String>().into_bytes(),
+        ),
+        (_, Some(s)) => Secret::new(
+            tessera_otp::base32_decode(s).map_err(|_| anyhow!("--secret must be base32 (RFC 4648), e.g. JBSWY3DPEHPK3PXP"))?,
+        ),
+        (_, None) => Secret::new(random_bytes(match algorithm {
+            Algorithm::Sha1 => 20,
+            Algorithm::Sha256 => 32,
+            Algorithm::Sha512 => 64,
+        })),
+    };
+    if kind != TokenKind::Motp && secret.expose().len() < 10 {
+        bail!("--secret is too short: an OATH seed needs at least 80 bits (16 base32 characters)");
+    }
+    if kind == TokenKind::Motp && pin.is_none() {
+        bail!("an motp token needs --pin: the PIN the user types on the device");
+    }
+    let uri = match kind {
+        TokenKind::Motp => None,
+        k => Some(tessera_otp::otpauth_uri(
+            match k {
+                TokenKind::Hotp => OtpauthKind::Hotp { counter: a.counter },
+                _ => OtpauthKind::Totp { period: a.period },
+            },
+            "tessera",
+            &a.user,
+            secret.expose(),
+            OathParams {
+                algorithm,
+                digits: a.digits,
+            },
+        )),
+    };
+    let id = store.add_token(
+        &a.user,
+        NewToken {
+            kind,
+            algorithm,
+            digits: a.digits,
+            period: a.period,
+            secret: secret.clone(),
+            pin,
+            counter: a.counter,
+        },
+        now(),
+    )?;
+    println!("token {id} added for {:?}", a.user);
+    match &uri {
+        Some(uri) => {
+            println!("{uri}");
+            if let Some(path) = &a.qr {
+                qr::write_png(uri, path)?;
+                println!("QR code written to {}", path.display());
+            }
+            if std::io::stdout().is_terminal() {
+                print!("{}", qr::terminal(uri)?);
+            }
+        }
+        None => {
+            let s = String::from_utf8_lossy(secret.expose()).into_owned();
+            println!("mOTP init-secret (enter on the device): {s}");
+            if a.qr.is_some() {
+                bail!("mOTP devices are set up by typing the init-secret; there is no QR code");
+            }
+        }
+    }
+    Ok(())
+}
+
+pub fn token(store: &SqliteStore, cmd: TokenCmd) -> Result<()> {
+    match cmd {
+        TokenCmd::Add(a) => token_add(store, a)?,
+        TokenCmd::List { user } => print_tokens(&store.list_tokens(user.as_deref())?),
+        TokenCmd::Resync { user, otp1, otp2 } => {
+            let (id, next) = store.resync_token(&user, &otp1, &otp2, 1000)?;
+            println!("token {id} resynchronised; next expected counter {next}");
+        }
+        TokenCmd::Remove { token_id } => {
+            store.remove_token(token_id)?;
+            println!("token {token_id} removed");
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,279 @@
+//! `tessera serve`: the UDP listeners around the engine, and the watcher that makes a new
+//! published configuration live without a restart.
+//!
+//! This file is I/O only. What a request means is decided in `tessera_engine::access`.
+
+use anyhow::{Context, Result};
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, LazyLock, RwLock};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use tessera_config::{MethodKind, NodeConfig, Replies};
+use tessera_engine::access::{self, DropReason, Engine, Outcome};
+use tessera_engine::dedup::{DuplicateCache, RequestKey, Seen};
+use tessera_engine::{CompiledMethod, Published};
+use tessera_radius::{Code, Packet, attr};
+use tessera_store::SqliteStore;
+use tokio::net::UdpSocket;
+use tracing::{debug, error, info, warn};
+
+/// How often the published version is polled. Publish must be live within 2 s.
+const RELOAD_EVERY: Duration = Duration::from_millis(500);
+
+#[derive(Debug, Default)]
+pub struct Counters {
+    requests: AtomicU64,
+    accepts: AtomicU64,
+    rejects: AtomicU64,
+    status: AtomicU64,
+    retransmits: AtomicU64,
+    drops: [AtomicU64; DropReason::ALL.len()],
+}
+
+impl Counters {
+    fn drop(&self, reason: DropReason, src: SocketAddr) {
+        self.drops[reason as usize].fetch_add(1, Ordering::Relaxed);
+        debug!(%src, reason = reason.as_str(), "packet dropped");
+    }
+    fn summary(&self) -> String {
+        let mut s = format!(
+            "requests={} accepts={} rejects={} status_server={} retransmits_answered={}",
+            self.requests.load(Ordering::Relaxed),
+            self.accepts.load(Ordering::Relaxed),
+            self.rejects.load(Ordering::Relaxed),
+            self.status.load(Ordering::Relaxed),
+            self.retransmits.load(Ordering::Relaxed),
+        );
+        for r in DropReason::ALL {
+            s.push_str(&format!(" dropped_{}={}", r.as_str(), self.drops[r as usize].load(Ordering::Relaxed)));
+        }
+        s
+    }
+}
+
+struct State {
+    config: RwLock<Arc<Published>>,
+    engine: Engine<SqliteStore>,
+    dedup: DuplicateCache,
+    counters: Counters,
+}
+
+impl State {
+    fn config(&self) -> Arc<Published> {
+        Arc::clone(&self.config.read().unwrap_or_else(|e| e.into_inner()))
+    }
+}
+
+/// Stands in for a listener's forced method that is not in the published configuration:
+/// requests on that listener are rejected rather than served by some other method.
+static MISSING_METHOD: LazyLock<CompiledMethod> = LazyLock::new(|| CompiledMethod {
+    name: "<missing>".into(),
+    display_name: String::new(),
+    kind: MethodKind::Otp,
+    enabled: false,
+    visible: false,
+    replies: Replies::default(),
+    accept_attributes: Vec::new(),
+});
+
+fn unix_now() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
+}
+
+fn load_published(store: &SqliteStore) -> Result<Published> {
+    match store.published()? {
+        None => Ok(Published::default()),
+        Some((version, doc)) => tessera_engine::compile(&doc, version).map_err(|problems| {
+            let msgs: Vec<_> = problems.iter().map(|p| p.message.clone()).collect();
+            anyhow::anyhow!("published version {version} is invalid: {}", msgs.join("; "))
+        }),
+    }
+}
+
+fn bind_udp(addr: &str, recv_buffer: usize) -> Result<UdpSocket> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let addr: SocketAddr = addr.parse().with_context(|| format!("listen address {addr:?}"))?;
+    let sock = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
+    sock.set_reuse_address(true)?;
+    // The kernel may cap these (net.core.rmem_max); what we get is logged below.
+    let _ = sock.set_recv_buffer_size(recv_buffer);
+    let _ = sock.set_send_buffer_size(recv_buffer / 2);
+    sock.set_nonblocking(true)?;
+    sock.bind(&addr.into()).with_context(|| format!("binding UDP {addr}"))?;
+    let got = sock.recv_buffer_size().unwrap_or(0);
+    let udp = UdpSocket::from_std(sock.into())?;
+    debug!(%addr, recv_buffer = got, "socket ready");
+    Ok(udp)
+}
+
+/// Run the server until SIGINT or SIGTERM.
+pub async fn serve(node: NodeConfig, store: SqliteStore) -> Result<()> {
+    let published = load_published(&store)?;
+    if published.clients().is_empty() {
+        warn!(
+            "no RADIUS client is published yet: add one (tessera client add / config import), then run tessera publish"
+        );
+    }
+    info!(version = published.version, clients = published.clients().len(), "configuration loaded");
+    let state = Arc::new(State {
+        config: RwLock::new(Arc::new(published)),
+        engine: Engine::new(store.clone()),
+        dedup: DuplicateCache::new(node.radius.duplicate_window.to_std()),
+        counters: Counters::default(),
+    });
+
+    let mut listeners: Vec<(String, Option<Arc<str>>)> =
+        node.radius.auth_listen.iter().map(|a| (a.clone(), None)).collect();
+    for l in &node.radius.listener {
+        listeners.push((l.listen.clone(), Some(Arc::from(l.method.as_str()))));
+    }
+    for (addr, forced) in listeners {
+        let sock = Arc::new(bind_udp(&addr, node.radius.recv_buffer)?);
+        let local = sock.local_addr()?;
+        info!(kind = "auth", addr = %local, method = forced.as_deref().unwrap_or("<client's>"), "listening");
+        tokio::spawn(recv_loop(Arc::clone(&state), sock, forced));
+    }
+
+    tokio::spawn(reload_loop(Arc::clone(&state), store));
+    tokio::spawn({
+        let state = Arc::clone(&state);
+        async move {
+            let mut t = tokio::time::interval(Duration::from_secs(1));
+            loop {
+                t.tick().await;
+                state.dedup.sweep(Instant::now());
+            }
+        }
+    });
+
+    shutdown_signal().await;
+    info!(stats = %state.counters.summary(), "shutting down");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
+}
+
+async fn reload_loop(state: Arc<State>, store: SqliteStore) {
+    let mut t = tokio::time::interval(RELOAD_EVERY);
+    loop {
+        t.tick().await;
+        let current = state.config().version;
+        match store.published_version() {
+            Ok(v) if v > current => match load_published(&store) {
+                Ok(p) => {
+                    info!(version = p.version, clients = p.clients().len(), "published configuration is live");
+                    *state.config.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(p);
+                }
+                Err(e) => error!(error = %e, "keeping the previous configuration"),
+            },
+            Ok(_) => {}
+            Err(e) => warn!(error = %e, "cannot check for a new published configuration"),
+        }
+    }
+}
+
+async fn recv_loop(state: Arc<State>, sock: Arc<UdpSocket>, forced: Option<Arc<str>>) {
+    let mut buf = vec![0u8; 65_536];
+    loop {
+        let (n, src) = match sock.recv_from(&mut buf).await {
+            Ok(x) => x,
+            Err(e) => {
+                // ICMP errors from earlier sends surface here on some systems; keep serving.
+                debug!(error = %e, "recv_from");
+                continue;
+            }
+        };
+        let datagram = buf[..n].to_vec();
+        let (state, sock, forced) = (Arc::clone(&state), Arc::clone(&sock), forced.clone());
+        tokio::spawn(async move {
+            if let Some(reply) = handle(&state, &datagram, src, forced.as_deref()).await
+                && let Err(e) = sock.send_to(&reply, src).await
+            {
+                debug!(%src, error = %e, "send_to");
+            }
+        });
+    }
+}
+
+/// One datagram in, at most one datagram out.
+async fn handle(state: &State, datagram: &[u8], src: SocketAddr, forced: Option<&str>) -> Option<Vec<u8>> {
+    let c = &state.counters;
+    c.requests.fetch_add(1, Ordering::Relaxed);
+    let config = state.config();
+    let Some(client) = config.client_for(src.ip()) else {
+        c.drop(DropReason::UnknownClient, src);
+        return None;
+    };
+    let packet = match Packet::decode(datagram) {
+        Ok(p) => p,
+        Err(e) => {
+            debug!(%src, error = %e, "malformed packet");
+            c.drop(DropReason::Malformed, src);
+            return None;
+        }
+    };
+    if let Err(reason) = access::check_request(&packet, client) {
+        c.drop(reason, src);
+        return None;
+    }
+    if packet.code == Code::StatusServer {
+        c.status.fetch_add(1, Ordering::Relaxed);
+        return Some(access::build_status_reply(&packet, client));
+    }
+    let key = RequestKey {
+        source: src,
+        identifier: packet.identifier,
+        authenticator: packet.authenticator,
+    };
+    match state.dedup.check(key, Instant::now()) {
+        Seen::Answered(reply) => {
+            c.retransmits.fetch_add(1, Ordering::Relaxed);
+            return Some(reply.to_vec());
+        }
+        Seen::InProgress => {
+            c.drop(DropReason::Duplicate, src);
+            return None;
+        }
+        Seen::New => {}
+    }
+    let method: &CompiledMethod = match forced {
+        None => &client.method,
+        Some(name) => config.method(name).map_or(&*MISSING_METHOD, |m| &**m),
+    };
+    let user = packet.get(attr::USER_NAME).and_then(|u| std::str::from_utf8(u).ok());
+    let password = packet
+        .get(attr::USER_PASSWORD)
+        .and_then(|h| tessera_radius::unhide_password(h, client.secret.expose(), &packet.authenticator).ok());
+    let outcome = match (user, password) {
+        (Some(user), Some(password)) if !user.is_empty() => {
+            state
+                .engine
+                .authenticate(&config.policy, method, user, &password, unix_now())
+                .await
+        }
+        _ => {
+            debug!(%src, "no usable User-Name/User-Password; rejecting");
+            Outcome::Reject
+        }
+    };
+    match outcome {
+        Outcome::Accept { .. } => c.accepts.fetch_add(1, Ordering::Relaxed),
+        Outcome::Reject => c.rejects.fetch_add(1, Ordering::Relaxed),
+    };
+    let reply = access::build_reply(&packet, client, method, &outcome, Vec::with_capacity(128));
+    state.dedup.complete(key, Some(Arc::from(reply.as_slice())), Instant::now());
+    Some(reply)
+}
