@@ -231,12 +231,13 @@ impl SqliteStore {
         r
     }
 
-    /// Run `f` in one immediate transaction on the writer thread; commit if it returns `Ok`.
-    fn call<R: Send + 'static>(
+    /// Run `f` in one immediate transaction on the writer thread, commit if it returns `Ok`,
+    /// and hand the result to `reply`.
+    fn call_with<R: Send + 'static>(
         &self,
         f: impl FnOnce(&Transaction<'_>) -> Result<R, AdminError> + Send + 'static,
-    ) -> oneshot::Receiver<Result<R, AdminError>> {
-        let (tx, rx) = oneshot::channel();
+        reply: impl FnOnce(Result<R, AdminError>) + Send + 'static,
+    ) {
         let job = Job::Call(Box::new(move |conn: &mut Connection| {
             let r = (|| {
                 let t = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
@@ -244,23 +245,23 @@ impl SqliteStore {
                 t.commit()?;
                 Ok(r)
             })();
-            let _ = tx.send(r);
+            reply(r);
         }));
         if let Err(e) = self.send(job) {
-            let (tx2, rx2) = oneshot::channel();
-            let _ = tx2.send(Err(AdminError::Store(e)));
-            return rx2;
+            error!(error = %e, "administrative change not applied");
         }
-        rx
     }
 
-    /// [`SqliteStore::call`], waiting on this thread (CLI use; not inside an async runtime).
+    /// [`SqliteStore::call_with`], waiting on this thread for the answer.
     fn call_blocking<R: Send + 'static>(
         &self,
         f: impl FnOnce(&Transaction<'_>) -> Result<R, AdminError> + Send + 'static,
     ) -> Result<R, AdminError> {
-        self.call(f)
-            .blocking_recv()
+        let (tx, rx) = mpsc::sync_channel(1);
+        self.call_with(f, move |r| {
+            let _ = tx.send(r);
+        });
+        rx.recv()
             .unwrap_or_else(|_| Err(StoreError::Unavailable("the database writer has stopped".into()).into()))
     }
 

@@ -1,0 +1,131 @@
+//! The SQLite store: a spent OTP stays spent across restarts and concurrent commits,
+//! secrets are unreadable without the key, and the draft/publish cycle is atomic.
+
+use std::path::PathBuf;
+use tessera_config::{Secret, SystemConfig};
+use tessera_engine::{Store, TokenKind, Write, WriteOutcome};
+use tessera_otp::Algorithm;
+use tessera_store::{MasterKey, NewToken, NewUser, SqliteStore};
+
+struct TempDir(PathBuf);
+impl TempDir {
+    fn new(tag: &str) -> Self {
+        let p = std::env::temp_dir().join(format!("tessera-store-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&p);
+        std::fs::create_dir_all(&p).unwrap();
+        TempDir(p)
+    }
+}
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn open(dir: &TempDir, key: u8) -> SqliteStore {
+    SqliteStore::open(&dir.0.join("t.db"), MasterKey::from_bytes(&[key; 32])).unwrap()
+}
+
+fn seed(store: &SqliteStore) {
+    store.add_user(NewUser { name: "Alice".into(), ..Default::default() }, 0).unwrap();
+    store
+        .add_token(
+            "alice",
+            NewToken {
+                kind: TokenKind::Hotp,
+                algorithm: Algorithm::Sha1,
+                digits: 6,
+                period: 30,
+                secret: Secret::new(b"12345678901234567890".to_vec()),
+                pin: Some(Secret::new(b"1234".to_vec())),
+                counter: 0,
+            },
+            0,
+        )
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn spent_values_survive_restart_and_races() {
+    let dir = TempDir::new("spent");
+    {
+        let s = open(&dir, 1);
+        seed(&s);
+        let u = s.load_user("ALICE").await.unwrap().unwrap();
+        assert_eq!(u.tokens[0].pin.as_ref().unwrap().expose(), b"1234");
+        // 16 concurrent attempts to spend counter 5: exactly one wins
+        let mut tasks = Vec::new();
+        for _ in 0..16 {
+            let s = s.clone();
+            let (uid, tid) = (u.id, u.tokens[0].id);
+            tasks.push(tokio::spawn(async move {
+                s.commit(Write::Accept { user_id: uid, token_id: tid, matched: 5, now: 0 }).await.unwrap()
+            }));
+        }
+        let mut done = 0;
+        for t in tasks {
+            if t.await.unwrap() == WriteOutcome::Done {
+                done += 1;
+            }
+        }
+        assert_eq!(done, 1);
+    }
+    let s = open(&dir, 1);
+    let u = s.load_user("alice").await.unwrap().unwrap();
+    assert_eq!(u.tokens[0].next, 6, "the spent counter is on disk");
+    let again = Write::Accept { user_id: u.id, token_id: u.tokens[0].id, matched: 5, now: 0 };
+    assert_eq!(s.commit(again).await.unwrap(), WriteOutcome::Conflict);
+}
+
+#[tokio::test]
+async fn failures_lock_and_unlock() {
+    let dir = TempDir::new("lock");
+    let s = open(&dir, 1);
+    seed(&s);
+    let id = s.load_user("alice").await.unwrap().unwrap().id;
+    for _ in 0..3 {
+        s.commit(Write::Failure { user_id: id, now: 100, max_failures: 3, lockout: 0 }).await.unwrap();
+    }
+    let u = s.load_user("alice").await.unwrap().unwrap();
+    assert!(u.is_locked(u64::MAX - 1));
+    let tid = u.tokens[0].id;
+    let w = Write::Accept { user_id: id, token_id: tid, matched: 1, now: 101 };
+    assert_eq!(s.commit(w).await.unwrap(), WriteOutcome::Conflict, "a locked user spends nothing");
+    tokio::task::spawn_blocking(move || s.unlock_user("ALICE").unwrap()).await.unwrap();
+}
+
+#[test]
+fn secrets_are_sealed_and_need_the_key() {
+    let dir = TempDir::new("sealed");
+    let s = open(&dir, 1);
+    seed(&s);
+    let mut cfg: SystemConfig = tessera_config::parse_toml(
+        "[[client]]\nname = \"c\"\naddress = \"127.0.0.1\"\nsecret = \"client-secret-xyz\"\nmethod = \"m\"\n[[method]]\nname = \"m\"\nkind = \"otp\"\n",
+        "t",
+    )
+    .unwrap();
+    s.set_draft(&cfg, 1).unwrap();
+    assert_eq!(s.publish(2, |_, _| Ok(())).unwrap(), 1);
+    let raw = std::fs::read(dir.0.join("t.db")).unwrap_or_default();
+    let wal = std::fs::read(dir.0.join("t.db-wal")).unwrap_or_default();
+    for bytes in [raw, wal] {
+        let hay = String::from_utf8_lossy(&bytes);
+        assert!(!hay.contains("client-secret-xyz"));
+        assert!(!hay.contains("12345678901234567890"));
+    }
+    assert_eq!(s.published().unwrap().unwrap().1, cfg);
+    drop(s);
+    let wrong = open(&dir, 2);
+    assert!(wrong.published().is_err(), "another key cannot open the secrets");
+    cfg.clients.clear();
+}
+
+#[test]
+fn publish_refused_by_check_changes_nothing() {
+    let dir = TempDir::new("publish");
+    let s = open(&dir, 1);
+    s.set_draft(&SystemConfig::default(), 1).unwrap();
+    let err = s.publish(2, |_, _| Err(tessera_store::AdminError::Invalid("no".into())));
+    assert!(err.is_err());
+    assert_eq!(s.published_version().unwrap(), 0);
+}
