@@ -34,11 +34,19 @@ impl Cidr {
     fn mask(addr: IpAddr, prefix: u8) -> IpAddr {
         match addr {
             IpAddr::V4(a) => {
-                let m = if prefix == 0 { 0 } else { u32::MAX << (32 - prefix) };
+                let m = if prefix == 0 {
+                    0
+                } else {
+                    u32::MAX << (32 - prefix)
+                };
                 IpAddr::V4((u32::from(a) & m).into())
             }
             IpAddr::V6(a) => {
-                let m = if prefix == 0 { 0 } else { u128::MAX << (128 - prefix) };
+                let m = if prefix == 0 {
+                    0
+                } else {
+                    u128::MAX << (128 - prefix)
+                };
                 IpAddr::V6((u128::from(a) & m).into())
             }
         }
@@ -68,7 +76,9 @@ impl FromStr for Cidr {
         let addr: IpAddr = a.parse().map_err(|_| CidrError::Syntax(s.to_owned()))?;
         let max = Self::max_prefix(addr);
         let prefix = match p {
-            Some(p) => p.parse::<u8>().map_err(|_| CidrError::Syntax(s.to_owned()))?,
+            Some(p) => p
+                .parse::<u8>()
+                .map_err(|_| CidrError::Syntax(s.to_owned()))?,
             None => max,
         };
         if prefix > max {
@@ -76,7 +86,10 @@ impl FromStr for Cidr {
         }
         let net = Self::mask(addr, prefix);
         if net != addr {
-            return Err(CidrError::HostBits(s.to_owned(), Cidr { addr: net, prefix }));
+            return Err(CidrError::HostBits(
+                s.to_owned(),
+                Cidr { addr: net, prefix },
+            ));
         }
         Ok(Cidr { addr, prefix })
     }
@@ -101,8 +114,16 @@ mod tests {
         assert!(h.is_host());
         let v6: Cidr = "2001:db8::/32".parse().unwrap();
         assert!(v6.contains("2001:db8:1::5".parse().unwrap()));
-        assert!(matches!("192.0.2.1/24".parse::<Cidr>(), Err(CidrError::HostBits(..))));
+        assert!(matches!(
+            "192.0.2.1/24".parse::<Cidr>(),
+            Err(CidrError::HostBits(..))
+        ));
         assert!("192.0.2.0/33".parse::<Cidr>().is_err());
-        assert!("0.0.0.0/0".parse::<Cidr>().unwrap().contains("8.8.8.8".parse().unwrap()));
+        assert!(
+            "0.0.0.0/0"
+                .parse::<Cidr>()
+                .unwrap()
+                .contains("8.8.8.8".parse().unwrap())
+        );
     }
 }

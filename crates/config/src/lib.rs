@@ -11,7 +11,7 @@ mod secret;
 mod system;
 
 pub use cidr::{Cidr, CidrError};
-pub use duration::{DurationError, Duration};
+pub use duration::{Duration, DurationError};
 pub use node::{HttpSection, Listener, NodeConfig, RadiusSection, StorageSection};
 pub use secret::Secret;
 pub use system::{
@@ -101,7 +101,10 @@ impl fmt::Display for Problem {
 }
 
 /// Parse `src` as `T`, turning TOML and type errors into `origin:line:col: message`.
-pub fn parse_toml<T: serde::de::DeserializeOwned>(src: &str, origin: &str) -> Result<T, ConfigError> {
+pub fn parse_toml<T: serde::de::DeserializeOwned>(
+    src: &str,
+    origin: &str,
+) -> Result<T, ConfigError> {
     toml::from_str(src).map_err(|e| {
         let message = e.message().trim_end().to_owned();
         match e.span() {
@@ -121,10 +124,7 @@ pub fn parse_toml<T: serde::de::DeserializeOwned>(src: &str, origin: &str) -> Re
 /// Find where the value at `path` starts in `src`, for error messages.
 pub fn locate(src: &str, path: &[PathSeg]) -> Option<Position> {
     use toml::de::{DeTable, DeValue};
-    fn in_table<'a, 'i>(
-        t: &'a DeTable<'i>,
-        key: &str,
-    ) -> Option<&'a toml::Spanned<DeValue<'i>>> {
+    fn in_table<'a, 'i>(t: &'a DeTable<'i>, key: &str) -> Option<&'a toml::Spanned<DeValue<'i>>> {
         t.iter().find(|(k, _)| k.get_ref() == key).map(|(_, v)| v)
     }
     let root = DeTable::parse(src).ok()?;

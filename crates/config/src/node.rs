@@ -118,9 +118,10 @@ impl NodeConfig {
 
     /// The storage URL, with the default derived from `data_dir`.
     pub fn storage_url(&self) -> String {
-        self.storage.url.clone().unwrap_or_else(|| {
-            format!("sqlite://{}", self.data_dir.join("tessera.db").display())
-        })
+        self.storage
+            .url
+            .clone()
+            .unwrap_or_else(|| format!("sqlite://{}", self.data_dir.join("tessera.db").display()))
     }
 }
 
@@ -142,8 +143,14 @@ mod tests {
 
     #[test]
     fn unknown_key_names_line_and_column() {
-        let src = "data_dir = \"x\"\n[radius]\nauth_listen = [\"127.0.0.1:1812\"]\nauth_lisen = []\n";
-        let err = parse_toml::<NodeConfig>(src, "node.toml").unwrap_err().to_string();
-        assert!(err.starts_with("node.toml:4:1: unknown field `auth_lisen`"), "{err}");
+        let src =
+            "data_dir = \"x\"\n[radius]\nauth_listen = [\"127.0.0.1:1812\"]\nauth_lisen = []\n";
+        let err = parse_toml::<NodeConfig>(src, "node.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("node.toml:4:1: unknown field `auth_lisen`"),
+            "{err}"
+        );
     }
 }

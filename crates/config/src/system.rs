@@ -313,22 +313,37 @@ token_lifetime = "8h"
     fn spec_example_round_trips_and_redacts() {
         let c: SystemConfig = parse_toml(SPEC_EXAMPLE, "t").unwrap();
         assert_eq!(c.methods[0].kind, MethodKind::PinOtp);
-        assert_eq!(c.methods[0].reply_attributes["Session-Timeout"], AttrValue::Int(3600));
+        assert_eq!(
+            c.methods[0].reply_attributes["Session-Timeout"],
+            AttrValue::Int(3600)
+        );
         let back: SystemConfig = parse_toml(&c.to_toml(), "t").unwrap();
         assert_eq!(back, c);
         let shown = c.redacted().to_toml();
         assert!(shown.contains("secret = \"<set>\""), "{shown}");
-        assert!(!shown.contains("s3cret") && !shown.contains("\"pw\"") && !shown.contains("\"api\""));
+        assert!(
+            !shown.contains("s3cret") && !shown.contains("\"pw\"") && !shown.contains("\"api\"")
+        );
         assert!(!format!("{c:?}").contains("s3cret"));
     }
 
     #[test]
     fn errors_point_at_the_line() {
         let bad = SPEC_EXAMPLE.replace("kind = \"pin-otp\"", "kind = \"pin-otpp\"");
-        let err = parse_toml::<SystemConfig>(&bad, "sys.toml").unwrap_err().to_string();
-        assert!(err.starts_with("sys.toml:12:8: unknown variant `pin-otpp`"), "{err}");
+        let err = parse_toml::<SystemConfig>(&bad, "sys.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("sys.toml:12:8: unknown variant `pin-otpp`"),
+            "{err}"
+        );
         let p = crate::Problem::new(
-            vec!["method".into(), 0.into(), "reply_attributes".into(), "Filter-Id".into()],
+            vec![
+                "method".into(),
+                0.into(),
+                "reply_attributes".into(),
+                "Filter-Id".into(),
+            ],
             "x",
         );
         let e = crate::problem_error(SPEC_EXAMPLE, "sys.toml", &p).to_string();

@@ -72,7 +72,9 @@ pub fn check_request(packet: &Packet<'_>, client: &CompiledClient) -> Result<(),
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Outcome {
     /// Accepted; the canonical user name.
-    Accept { user: String },
+    Accept {
+        user: String,
+    },
     Reject,
 }
 

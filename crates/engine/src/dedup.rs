@@ -6,7 +6,7 @@
 //! Pure: time is passed in. Sharded so that the two cores rarely meet on one lock.
 
 use std::collections::{HashMap, VecDeque};
-use std::hash::{BuildHasher, Hash, Hasher, RandomState};
+use std::hash::{BuildHasher, Hash, RandomState};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -60,9 +60,7 @@ impl DuplicateCache {
     }
 
     fn shard(&self, key: &RequestKey) -> std::sync::MutexGuard<'_, Shard> {
-        let mut h = self.hasher.build_hasher();
-        key.hash(&mut h);
-        let i = (h.finish() as usize) % SHARDS;
+        let i = (self.hasher.hash_one(key) as usize) % SHARDS;
         // A poisoned shard only means a panic elsewhere mid-update; the map is still usable.
         self.shards[i].lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -160,7 +158,10 @@ mod tests {
         assert_eq!(c.check(key(1), t0), Seen::InProgress);
         let reply: Arc<[u8]> = Arc::from(&b"reply"[..]);
         c.complete(key(1), Some(reply.clone()), t0 + Duration::from_millis(3));
-        assert_eq!(c.check(key(1), t0 + Duration::from_secs(4)), Seen::Answered(reply));
+        assert_eq!(
+            c.check(key(1), t0 + Duration::from_secs(4)),
+            Seen::Answered(reply)
+        );
         assert_eq!(c.check(key(2), t0), Seen::New);
         // past the window the entry is gone and the same bytes are a new request
         assert_eq!(c.check(key(1), t0 + Duration::from_secs(6)), Seen::New);

@@ -79,7 +79,10 @@ impl Published {
 
 /// Kinds this build can serve. The password kinds arrive with directory support.
 fn kind_available(kind: MethodKind) -> bool {
-    matches!(kind, MethodKind::Otp | MethodKind::PinOtp | MethodKind::Motp)
+    matches!(
+        kind,
+        MethodKind::Otp | MethodKind::PinOtp | MethodKind::Motp
+    )
 }
 
 /// Check `cfg` and compile it. Every problem is reported, not just the first.
@@ -96,12 +99,18 @@ pub fn compile(cfg: &SystemConfig, version: i64) -> Result<Published, Vec<Proble
             at(path("name"), "a method needs a name".into());
         }
         if methods.contains_key(&m.name) {
-            at(path("name"), format!("method {:?} is defined twice", m.name));
+            at(
+                path("name"),
+                format!("method {:?} is defined twice", m.name),
+            );
         }
         if !kind_available(m.kind) {
             at(
                 path("kind"),
-                format!("method kind {:?} is not available in this version yet", m.kind.as_str()),
+                format!(
+                    "method kind {:?} is not available in this version yet",
+                    m.kind.as_str()
+                ),
             );
         }
         let accept_attributes = compile_attributes(m, i, &mut at);
@@ -125,7 +134,10 @@ pub fn compile(cfg: &SystemConfig, version: i64) -> Result<Published, Vec<Proble
     for (i, c) in cfg.clients.iter().enumerate() {
         let path = |k: &str| vec!["client".into(), i.into(), k.into()];
         if !names.insert(c.name.as_str()) {
-            at(path("name"), format!("client {:?} is defined twice", c.name));
+            at(
+                path("name"),
+                format!("client {:?} is defined twice", c.name),
+            );
         }
         let network = match c.address.parse::<Cidr>() {
             Ok(n) => n,
@@ -135,12 +147,18 @@ pub fn compile(cfg: &SystemConfig, version: i64) -> Result<Published, Vec<Proble
             }
         };
         if let Some(other) = addresses.insert(network, c.name.as_str()) {
-            at(path("address"), format!("{network} is already client {other:?}'s address"));
+            at(
+                path("address"),
+                format!("{network} is already client {other:?}'s address"),
+            );
         }
         let secret = match &c.secret {
             Some(s) if !s.is_empty() => s.clone(),
             _ => {
-                at(path("secret"), format!("client {:?} needs a secret", c.name));
+                at(
+                    path("secret"),
+                    format!("client {:?} needs a secret", c.name),
+                );
                 continue;
             }
         };
@@ -183,16 +201,28 @@ pub fn compile(cfg: &SystemConfig, version: i64) -> Result<Published, Vec<Proble
 fn check_policy(p: &Policy, at: &mut impl FnMut(Vec<PathSeg>, String)) {
     let path = |k: &str| vec!["policy".into(), k.into()];
     if p.max_failures == 0 {
-        at(path("max_failures"), "max_failures must be at least 1".into());
+        at(
+            path("max_failures"),
+            "max_failures must be at least 1".into(),
+        );
     }
     if p.totp_window > 10 {
-        at(path("totp_window"), "totp_window must be 0..=10 steps".into());
+        at(
+            path("totp_window"),
+            "totp_window must be 0..=10 steps".into(),
+        );
     }
     if p.hotp_window > 1000 {
-        at(path("hotp_window"), "hotp_window must be 0..=1000 counters".into());
+        at(
+            path("hotp_window"),
+            "hotp_window must be 0..=1000 counters".into(),
+        );
     }
     if p.motp_window > 360 {
-        at(path("motp_window"), "motp_window must be 0..=360 slots of 10 s".into());
+        at(
+            path("motp_window"),
+            "motp_window must be 0..=360 slots of 10 s".into(),
+        );
     }
 }
 
@@ -203,13 +233,23 @@ fn compile_attributes(
 ) -> Vec<ReplyAttr> {
     let mut out = Vec::new();
     for (name, value) in &m.reply_attributes {
-        let path = || vec!["method".into(), i.into(), "reply_attributes".into(), name.as_str().into()];
+        let path = || {
+            vec![
+                "method".into(),
+                i.into(),
+                "reply_attributes".into(),
+                name.as_str().into(),
+            ]
+        };
         let Some(def) = dict::lookup(name) else {
             at(path(), format!("unknown RADIUS attribute {name:?}"));
             continue;
         };
         if def.vendor.is_none() && RESERVED.contains(&def.code) {
-            at(path(), format!("{name} is set by tessera itself and cannot be a reply attribute"));
+            at(
+                path(),
+                format!("{name} is set by tessera itself and cannot be a reply attribute"),
+            );
             continue;
         }
         let values = match value {
@@ -283,8 +323,14 @@ Juniper-Local-User-Name = "remote"
     #[test]
     fn longest_prefix_wins() {
         let p = compile(&doc(""), 1).unwrap();
-        assert_eq!(p.client_for("192.0.2.10".parse().unwrap()).unwrap().name, "pulse");
-        assert_eq!(p.client_for("192.0.2.11".parse().unwrap()).unwrap().name, "lab");
+        assert_eq!(
+            p.client_for("192.0.2.10".parse().unwrap()).unwrap().name,
+            "pulse"
+        );
+        assert_eq!(
+            p.client_for("192.0.2.11".parse().unwrap()).unwrap().name,
+            "lab"
+        );
         assert!(p.client_for("198.51.100.1".parse().unwrap()).is_none());
         assert_eq!(p.method("truid").unwrap().accept_attributes.len(), 3);
     }
@@ -299,7 +345,10 @@ Juniper-Local-User-Name = "remote"
         assert_eq!(errs.len(), 3, "{msgs:?}");
         assert!(msgs.iter().any(|m| m.contains("Filtr-Id")));
         assert!(msgs.iter().any(|m| m.contains("no method named \"nope\"")));
-        assert!(errs.iter().any(|p| p.path == vec![PathSeg::from("client"), 0.into(), "address".into()]));
+        assert!(
+            errs.iter()
+                .any(|p| p.path == vec![PathSeg::from("client"), 0.into(), "address".into()])
+        );
     }
 
     #[test]

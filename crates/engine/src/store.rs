@@ -29,7 +29,9 @@ impl std::str::FromStr for TokenKind {
             "totp" => Ok(TokenKind::Totp),
             "hotp" => Ok(TokenKind::Hotp),
             "motp" => Ok(TokenKind::Motp),
-            _ => Err(format!("unknown token kind {s:?} (expected totp, hotp or motp)")),
+            _ => Err(format!(
+                "unknown token kind {s:?} (expected totp, hotp or motp)"
+            )),
         }
     }
 }
@@ -117,5 +119,6 @@ pub trait Store: Send + Sync + 'static {
         &self,
         name: &str,
     ) -> impl Future<Output = Result<Option<UserRecord>, StoreError>> + Send;
-    fn commit(&self, write: Write) -> impl Future<Output = Result<WriteOutcome, StoreError>> + Send;
+    fn commit(&self, write: Write)
+    -> impl Future<Output = Result<WriteOutcome, StoreError>> + Send;
 }

@@ -127,9 +127,12 @@ mod tests {
         }
     }
     fn code(counter: u64) -> Vec<u8> {
-        Code::new(hotp(b"12345678901234567890", counter, 6, Algorithm::Sha1), 6)
-            .as_bytes()
-            .to_vec()
+        Code::new(
+            hotp(b"12345678901234567890", counter, 6, Algorithm::Sha1),
+            6,
+        )
+        .as_bytes()
+        .to_vec()
     }
 
     #[test]
@@ -139,12 +142,21 @@ mod tests {
         let good = [b"1234".as_slice(), &code(5)].concat();
         assert_eq!(
             check_passcode(MethodKind::PinOtp, &p, &u, &good, 0),
-            Some(Match { token_id: 7, matched: 5 })
+            Some(Match {
+                token_id: 7,
+                matched: 5
+            })
         );
         let bad_pin = [b"1235".as_slice(), &code(5)].concat();
-        assert_eq!(check_passcode(MethodKind::PinOtp, &p, &u, &bad_pin, 0), None);
+        assert_eq!(
+            check_passcode(MethodKind::PinOtp, &p, &u, &bad_pin, 0),
+            None
+        );
         // the OTP alone is not enough for pin-otp, and PIN+OTP is not an OTP for `otp`
-        assert_eq!(check_passcode(MethodKind::PinOtp, &p, &u, &code(5), 0), None);
+        assert_eq!(
+            check_passcode(MethodKind::PinOtp, &p, &u, &code(5), 0),
+            None
+        );
         assert_eq!(check_passcode(MethodKind::Otp, &p, &u, &good, 0), None);
         assert!(check_passcode(MethodKind::Otp, &p, &u, &code(5), 0).is_some());
         // spent counters are never candidates
@@ -156,7 +168,10 @@ mod tests {
         let p = Policy::default();
         let u = user(vec![token(TokenKind::Hotp, None, 0)]);
         let passcode = [b"".as_slice(), &code(0)].concat();
-        assert_eq!(check_passcode(MethodKind::PinOtp, &p, &u, &passcode, 0), None);
+        assert_eq!(
+            check_passcode(MethodKind::PinOtp, &p, &u, &passcode, 0),
+            None
+        );
     }
 
     #[test]
@@ -171,7 +186,10 @@ mod tests {
             Some(step)
         );
         let spent = user(vec![token(TokenKind::Totp, None, step + 1)]);
-        assert_eq!(check_passcode(MethodKind::Otp, &p, &spent, c.as_bytes(), now), None);
+        assert_eq!(
+            check_passcode(MethodKind::Otp, &p, &spent, c.as_bytes(), now),
+            None
+        );
     }
 
     #[test]
@@ -179,6 +197,9 @@ mod tests {
         let p = Policy::default();
         let mut t = token(TokenKind::Hotp, None, 0);
         t.enabled = false;
-        assert_eq!(check_passcode(MethodKind::Otp, &p, &user(vec![t]), &code(0), 0), None);
+        assert_eq!(
+            check_passcode(MethodKind::Otp, &p, &user(vec![t]), &code(0), 0),
+            None
+        );
     }
 }

@@ -3,7 +3,9 @@
 use std::sync::Mutex;
 use tessera_config::{MethodKind, Policy, Replies, Secret};
 use tessera_engine::access::{Engine, Outcome};
-use tessera_engine::{CompiledMethod, Store, StoreError, TokenKind, TokenRecord, UserRecord, Write, WriteOutcome};
+use tessera_engine::{
+    CompiledMethod, Store, StoreError, TokenKind, TokenRecord, UserRecord, Write, WriteOutcome,
+};
 use tessera_otp::{Algorithm, Code, hotp};
 
 const SEED: &[u8] = b"12345678901234567890";
@@ -18,14 +20,22 @@ struct MemStore {
 impl Store for MemStore {
     async fn load_user(&self, name: &str) -> Result<Option<UserRecord>, StoreError> {
         let users = self.users.lock().unwrap();
-        Ok(users.iter().find(|u| u.name.eq_ignore_ascii_case(name)).cloned())
+        Ok(users
+            .iter()
+            .find(|u| u.name.eq_ignore_ascii_case(name))
+            .cloned())
     }
     async fn commit(&self, write: Write) -> Result<WriteOutcome, StoreError> {
         self.writes.lock().unwrap().push(write.clone());
         let mut users = self.users.lock().unwrap();
         match write {
             Write::Barrier => Ok(WriteOutcome::Done),
-            Write::Accept { user_id, token_id, matched, now } => {
+            Write::Accept {
+                user_id,
+                token_id,
+                matched,
+                now,
+            } => {
                 let u = users.iter_mut().find(|u| u.id == user_id).unwrap();
                 if u.is_locked(now) {
                     return Ok(WriteOutcome::Conflict);
@@ -39,12 +49,21 @@ impl Store for MemStore {
                 u.locked_until = None;
                 Ok(WriteOutcome::Done)
             }
-            Write::Failure { user_id, now, max_failures, lockout } => {
+            Write::Failure {
+                user_id,
+                now,
+                max_failures,
+                lockout,
+            } => {
                 let u = users.iter_mut().find(|u| u.id == user_id).unwrap();
                 let expired = u.locked_until.is_some_and(|t| t <= now);
                 u.failures = if expired { 1 } else { u.failures + 1 };
                 if u.failures >= max_failures {
-                    u.locked_until = Some(if lockout == 0 { u64::MAX } else { now + lockout });
+                    u.locked_until = Some(if lockout == 0 {
+                        u64::MAX
+                    } else {
+                        now + lockout
+                    });
                 } else if expired {
                     u.locked_until = None;
                 }
@@ -105,12 +124,26 @@ fn policy(max_failures: u32, lockout: u64) -> Policy {
 async fn an_otp_is_accepted_once() {
     let e = engine();
     let (p, m) = (Policy::default(), method(MethodKind::PinOtp, true));
-    let accept = Outcome::Accept { user: "Alice".into() };
-    assert_eq!(e.authenticate(&p, &m, "alice", &passcode(0), 0).await, accept);
-    assert_eq!(e.authenticate(&p, &m, "ALICE", &passcode(0), 0).await, Outcome::Reject);
+    let accept = Outcome::Accept {
+        user: "Alice".into(),
+    };
+    assert_eq!(
+        e.authenticate(&p, &m, "alice", &passcode(0), 0).await,
+        accept
+    );
+    assert_eq!(
+        e.authenticate(&p, &m, "ALICE", &passcode(0), 0).await,
+        Outcome::Reject
+    );
     // a later counter is fine, and then every earlier one is spent
-    assert_eq!(e.authenticate(&p, &m, "alice", &passcode(3), 0).await, accept);
-    assert_eq!(e.authenticate(&p, &m, "alice", &passcode(2), 0).await, Outcome::Reject);
+    assert_eq!(
+        e.authenticate(&p, &m, "alice", &passcode(3), 0).await,
+        accept
+    );
+    assert_eq!(
+        e.authenticate(&p, &m, "alice", &passcode(2), 0).await,
+        Outcome::Reject
+    );
 }
 
 #[tokio::test]
@@ -143,13 +176,21 @@ async fn lockout_after_max_failures_then_expires() {
     let e = engine();
     let (p, m) = (policy(3, 600), method(MethodKind::PinOtp, true));
     for i in 0..3 {
-        assert_eq!(e.authenticate(&p, &m, "alice", b"4321000000", 100 + i).await, Outcome::Reject);
+        assert_eq!(
+            e.authenticate(&p, &m, "alice", b"4321000000", 100 + i)
+                .await,
+            Outcome::Reject
+        );
     }
     // locked: even the right passcode is refused, and the OTP is not spent by the attempt
-    assert_eq!(e.authenticate(&p, &m, "alice", &passcode(0), 200).await, Outcome::Reject);
+    assert_eq!(
+        e.authenticate(&p, &m, "alice", &passcode(0), 200).await,
+        Outcome::Reject
+    );
     // after the lockout time the same code works
     assert!(matches!(
-        e.authenticate(&p, &m, "alice", &passcode(0), 102 + 600).await,
+        e.authenticate(&p, &m, "alice", &passcode(0), 102 + 600)
+            .await,
         Outcome::Accept { .. }
     ));
     assert_eq!(e.store().users.lock().unwrap()[0].failures, 0);
@@ -161,7 +202,11 @@ async fn every_failure_is_the_same_reject_after_a_commit() {
     let p = Policy::default();
     let cases: [(&str, Vec<u8>, bool); 5] = [
         ("nobody", passcode(0), true),
-        ("alice", b"9999".iter().chain(&passcode(0)[4..]).copied().collect(), true),
+        (
+            "alice",
+            b"9999".iter().chain(&passcode(0)[4..]).copied().collect(),
+            true,
+        ),
         ("alice", b"4321123456".to_vec(), true),
         ("alice", passcode(0)[4..].to_vec(), true),
         ("alice", passcode(0), false),
@@ -169,13 +214,24 @@ async fn every_failure_is_the_same_reject_after_a_commit() {
     for (user, pc, enabled) in cases {
         let m = method(MethodKind::PinOtp, enabled);
         let before = e.store().writes.lock().unwrap().len();
-        assert_eq!(e.authenticate(&p, &m, user, &pc, 0).await, Outcome::Reject, "{user}");
+        assert_eq!(
+            e.authenticate(&p, &m, user, &pc, 0).await,
+            Outcome::Reject,
+            "{user}"
+        );
         // each reject waited for a commit, so its timing matches the others
         assert_eq!(e.store().writes.lock().unwrap().len(), before + 1);
     }
     // the failed attempts never spent the OTP
     assert!(matches!(
-        e.authenticate(&p, &method(MethodKind::PinOtp, true), "alice", &passcode(0), 0).await,
+        e.authenticate(
+            &p,
+            &method(MethodKind::PinOtp, true),
+            "alice",
+            &passcode(0),
+            0
+        )
+        .await,
         Outcome::Accept { .. }
     ));
 }

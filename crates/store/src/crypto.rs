@@ -146,7 +146,11 @@ mod tests {
         let mut t = s.clone();
         *t.last_mut().unwrap() ^= 1;
         assert!(k.open(b"token:1", &t).is_err());
-        assert!(MasterKey::from_bytes(&[8; 32]).open(b"token:1", &s).is_err());
+        assert!(
+            MasterKey::from_bytes(&[8; 32])
+                .open(b"token:1", &s)
+                .is_err()
+        );
         assert_ne!(k.seal(b"a", b"x"), k.seal(b"a", b"x"), "nonces are fresh");
     }
 
@@ -161,7 +165,10 @@ mod tests {
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
-            let mode = std::fs::metadata(dir.join("master.key")).unwrap().permissions().mode();
+            let mode = std::fs::metadata(dir.join("master.key"))
+                .unwrap()
+                .permissions()
+                .mode();
             assert_eq!(mode & 0o777, 0o600);
         }
         std::fs::remove_dir_all(&dir).unwrap();

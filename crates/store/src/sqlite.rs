@@ -6,7 +6,9 @@
 //! leaves before its OTP is on disk.
 
 use crate::crypto::{MasterKey, OpenError};
-use rusqlite::{Connection, OpenFlags, OptionalExtension, Transaction, TransactionBehavior, params};
+use rusqlite::{
+    Connection, OpenFlags, OptionalExtension, Transaction, TransactionBehavior, params,
+};
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
@@ -150,7 +152,13 @@ fn encode_token_secret(secret: &[u8], pin: Option<&[u8]>) -> zeroize::Zeroizing<
 
 fn decode_token_secret(plain: &[u8]) -> Result<(Secret, Option<Secret>), StoreError> {
     let bad = || StoreError::Corrupt("token secret has an invalid layout".into());
-    let len = u16::from_be_bytes(plain.get(..2).ok_or_else(bad)?.try_into().map_err(|_| bad())?) as usize;
+    let len = u16::from_be_bytes(
+        plain
+            .get(..2)
+            .ok_or_else(bad)?
+            .try_into()
+            .map_err(|_| bad())?,
+    ) as usize;
     let secret = plain.get(2..2 + len).ok_or_else(bad)?;
     let pin = match plain.get(2 + len) {
         Some(1) => Some(Secret::new(plain[3 + len..].to_vec())),
@@ -163,7 +171,9 @@ fn decode_token_secret(plain: &[u8]) -> Result<(Secret, Option<Secret>), StoreEr
 fn open_conn(path: &Path) -> rusqlite::Result<Connection> {
     let conn = Connection::open_with_flags(
         path,
-        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_CREATE
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX,
     )?;
     conn.busy_timeout(std::time::Duration::from_secs(10))?;
     conn.execute_batch("PRAGMA foreign_keys = ON;")?;
@@ -199,7 +209,10 @@ impl SqliteStore {
 
     /// Parse `sqlite://PATH` (or a bare path).
     pub fn path_from_url(url: &str) -> Result<PathBuf, StoreError> {
-        match url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")) {
+        match url
+            .strip_prefix("sqlite://")
+            .or_else(|| url.strip_prefix("sqlite:"))
+        {
             Some(p) if !p.is_empty() => Ok(PathBuf::from(p)),
             _ if !url.contains("://") => Ok(PathBuf::from(url)),
             _ => Err(StoreError::Unavailable(format!(
@@ -217,8 +230,16 @@ impl SqliteStore {
             .map_err(|_| StoreError::Unavailable("the database writer has stopped".into()))
     }
 
-    fn read<R>(&self, f: impl FnOnce(&Connection) -> Result<R, StoreError>) -> Result<R, StoreError> {
-        let conn = self.inner.readers.lock().unwrap_or_else(|e| e.into_inner()).pop();
+    fn read<R>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<R, StoreError>,
+    ) -> Result<R, StoreError> {
+        let conn = self
+            .inner
+            .readers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .pop();
         let conn = match conn {
             Some(c) => c,
             None => open_conn(&self.inner.path).map_err(db_err)?,
@@ -261,8 +282,9 @@ impl SqliteStore {
         self.call_with(f, move |r| {
             let _ = tx.send(r);
         });
-        rx.recv()
-            .unwrap_or_else(|_| Err(StoreError::Unavailable("the database writer has stopped".into()).into()))
+        rx.recv().unwrap_or_else(|_| {
+            Err(StoreError::Unavailable("the database writer has stopped".into()).into())
+        })
     }
 
     pub fn add_user(&self, u: NewUser, now: u64) -> Result<i64, AdminError> {
@@ -276,7 +298,14 @@ impl SqliteStore {
             let n = t.execute(
                 "INSERT INTO users (name, name_key, email, phone, password_hash, created_at)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT(name_key) DO NOTHING",
-                params![name, name_key(&name), u.email, u.phone, u.password_hash, now as i64],
+                params![
+                    name,
+                    name_key(&name),
+                    u.email,
+                    u.phone,
+                    u.password_hash,
+                    now as i64
+                ],
             )?;
             if n == 0 {
                 return Err(AdminError::UserExists(name));
@@ -286,9 +315,13 @@ impl SqliteStore {
     }
 
     fn user_id(t: &Connection, name: &str) -> Result<i64, AdminError> {
-        t.query_row("SELECT id FROM users WHERE name_key = ?1", [name_key(name)], |r| r.get(0))
-            .optional()?
-            .ok_or_else(|| AdminError::NoSuchUser(name.to_owned()))
+        t.query_row(
+            "SELECT id FROM users WHERE name_key = ?1",
+            [name_key(name)],
+            |r| r.get(0),
+        )
+        .optional()?
+        .ok_or_else(|| AdminError::NoSuchUser(name.to_owned()))
     }
 
     pub fn list_users(&self) -> Result<Vec<UserInfo>, AdminError> {
@@ -330,7 +363,10 @@ impl SqliteStore {
         let name = name.to_owned();
         self.call_blocking(move |t| {
             let id = Self::user_id(t, &name)?;
-            t.execute("UPDATE users SET failures = 0, locked_until = NULL WHERE id = ?1", [id])?;
+            t.execute(
+                "UPDATE users SET failures = 0, locked_until = NULL WHERE id = ?1",
+                [id],
+            )?;
             Ok(())
         })
     }
@@ -418,10 +454,12 @@ impl SqliteStore {
     }
 
     pub fn remove_token(&self, id: i64) -> Result<(), AdminError> {
-        self.call_blocking(move |t| match t.execute("DELETE FROM tokens WHERE id = ?1", [id])? {
-            0 => Err(AdminError::NoSuchToken(id)),
-            _ => Ok(()),
-        })
+        self.call_blocking(
+            move |t| match t.execute("DELETE FROM tokens WHERE id = ?1", [id])? {
+                0 => Err(AdminError::NoSuchToken(id)),
+                _ => Ok(()),
+            },
+        )
     }
 
     /// HOTP resync (RFC 4226 §7.4): find two consecutive codes within `range` counters of the
@@ -485,7 +523,9 @@ impl SqliteStore {
             out.push(TokenRecord {
                 id: r.get(0).map_err(db_err)?,
                 kind: kind.parse().map_err(StoreError::Corrupt)?,
-                algorithm: alg.parse().map_err(|e| StoreError::Corrupt(format!("{e}")))?,
+                algorithm: alg
+                    .parse()
+                    .map_err(|e| StoreError::Corrupt(format!("{e}")))?,
                 digits: r.get(3).map_err(db_err)?,
                 period: r.get::<_, i64>(4).map_err(db_err)? as u64,
                 secret,
@@ -500,9 +540,11 @@ impl SqliteStore {
     /// The draft system configuration, secrets opened.
     pub fn draft(&self) -> Result<SystemConfig, AdminError> {
         let doc: Option<String> = self.read(|c| {
-            c.query_row("SELECT document FROM config_draft WHERE id = 1", [], |r| r.get(0))
-                .optional()
-                .map_err(db_err)
+            c.query_row("SELECT document FROM config_draft WHERE id = 1", [], |r| {
+                r.get(0)
+            })
+            .optional()
+            .map_err(db_err)
         })?;
         match doc {
             Some(d) => self.unseal_config(&d),
@@ -557,8 +599,12 @@ impl SqliteStore {
     /// The newest published version number (0: none yet). Cheap: polled by servers.
     pub fn published_version(&self) -> Result<i64, StoreError> {
         self.read(|c| {
-            c.query_row("SELECT COALESCE(MAX(version), 0) FROM config_published", [], |r| r.get(0))
-                .map_err(db_err)
+            c.query_row(
+                "SELECT COALESCE(MAX(version), 0) FROM config_published",
+                [],
+                |r| r.get(0),
+            )
+            .map_err(db_err)
         })
     }
 
@@ -573,7 +619,8 @@ impl SqliteStore {
             .optional()
             .map_err(db_err)
         })?;
-        row.map(|(v, d)| Ok((v, self.unseal_config(&d)?))).transpose()
+        row.map(|(v, d)| Ok((v, self.unseal_config(&d)?)))
+            .transpose()
     }
 
     fn seal_config(&self, cfg: &SystemConfig) -> String {
@@ -591,13 +638,19 @@ impl SqliteStore {
             .map_err(|e| StoreError::Corrupt(e.to_string()))?;
         for s in c.secrets_mut() {
             let text = std::str::from_utf8(s.expose()).unwrap_or("");
-            let b64 = text
-                .strip_prefix(SEALED_PREFIX)
-                .ok_or_else(|| StoreError::Corrupt("a configuration secret is not sealed".into()))?;
+            let b64 = text.strip_prefix(SEALED_PREFIX).ok_or_else(|| {
+                StoreError::Corrupt("a configuration secret is not sealed".into())
+            })?;
             let sealed = data_encoding::BASE64
                 .decode(b64.as_bytes())
                 .map_err(|e| StoreError::Corrupt(e.to_string()))?;
-            *s = Secret::new(self.inner.key.open(CONFIG_AAD, &sealed).map_err(StoreError::from)?.to_vec());
+            *s = Secret::new(
+                self.inner
+                    .key
+                    .open(CONFIG_AAD, &sealed)
+                    .map_err(StoreError::from)?
+                    .to_vec(),
+            );
         }
         Ok(c)
     }
@@ -607,7 +660,9 @@ impl Store for SqliteStore {
     async fn load_user(&self, name: &str) -> Result<Option<UserRecord>, StoreError> {
         self.read(|c| {
             let row = c
-                .prepare_cached("SELECT id, name, failures, locked_until FROM users WHERE name_key = ?1")
+                .prepare_cached(
+                    "SELECT id, name, failures, locked_until FROM users WHERE name_key = ?1",
+                )
                 .map_err(db_err)?
                 .query_row([name_key(name)], |r| {
                     Ok((
@@ -626,7 +681,13 @@ impl Store for SqliteStore {
                 id,
                 name,
                 failures,
-                locked_until: locked_until.map(|t| if t == LOCKED_FOREVER { u64::MAX } else { t.max(0) as u64 }),
+                locked_until: locked_until.map(|t| {
+                    if t == LOCKED_FOREVER {
+                        u64::MAX
+                    } else {
+                        t.max(0) as u64
+                    }
+                }),
                 tokens: self.load_tokens(c, id)?,
             }))
         })
@@ -635,8 +696,11 @@ impl Store for SqliteStore {
     async fn commit(&self, write: Write) -> Result<WriteOutcome, StoreError> {
         let (tx, rx) = oneshot::channel();
         self.send(Job::Write(write, tx))?;
-        rx.await
-            .unwrap_or_else(|_| Err(StoreError::Unavailable("the database writer has stopped".into())))
+        rx.await.unwrap_or_else(|_| {
+            Err(StoreError::Unavailable(
+                "the database writer has stopped".into(),
+            ))
+        })
     }
 }
 
@@ -664,7 +728,10 @@ fn writer_loop(mut conn: Connection, rx: mpsc::Receiver<Job>) {
 }
 
 /// Apply queued engine writes in one transaction and answer them after the commit.
-fn flush(conn: &mut Connection, writes: &mut Vec<(Write, oneshot::Sender<Result<WriteOutcome, StoreError>>)>) {
+fn flush(
+    conn: &mut Connection,
+    writes: &mut Vec<(Write, oneshot::Sender<Result<WriteOutcome, StoreError>>)>,
+) {
     if writes.is_empty() {
         return;
     }
@@ -730,9 +797,11 @@ fn apply(t: &Connection, w: &Write) -> rusqlite::Result<WriteOutcome> {
             lockout,
         } => {
             let row: Option<(u32, Option<i64>)> = t
-                .query_row("SELECT failures, locked_until FROM users WHERE id = ?1", [user_id], |r| {
-                    Ok((r.get(0)?, r.get(1)?))
-                })
+                .query_row(
+                    "SELECT failures, locked_until FROM users WHERE id = ?1",
+                    [user_id],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
                 .optional()?;
             let Some((failures, locked_until)) = row else {
                 return Ok(WriteOutcome::Done);
@@ -740,9 +809,17 @@ fn apply(t: &Connection, w: &Write) -> rusqlite::Result<WriteOutcome> {
             let now = now as i64;
             // A lock that ran out starts a fresh count.
             let expired = locked_until.is_some_and(|t| t <= now);
-            let failures = if expired { 1 } else { failures.saturating_add(1) };
+            let failures = if expired {
+                1
+            } else {
+                failures.saturating_add(1)
+            };
             let locked_until = if failures >= max_failures {
-                Some(if lockout == 0 { LOCKED_FOREVER } else { now.saturating_add(lockout as i64) })
+                Some(if lockout == 0 {
+                    LOCKED_FOREVER
+                } else {
+                    now.saturating_add(lockout as i64)
+                })
             } else if expired {
                 None
             } else {

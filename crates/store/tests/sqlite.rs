@@ -27,7 +27,15 @@ fn open(dir: &TempDir, key: u8) -> SqliteStore {
 }
 
 fn seed(store: &SqliteStore) {
-    store.add_user(NewUser { name: "Alice".into(), ..Default::default() }, 0).unwrap();
+    store
+        .add_user(
+            NewUser {
+                name: "Alice".into(),
+                ..Default::default()
+            },
+            0,
+        )
+        .unwrap();
     store
         .add_token(
             "alice",
@@ -59,7 +67,14 @@ async fn spent_values_survive_restart_and_races() {
             let s = s.clone();
             let (uid, tid) = (u.id, u.tokens[0].id);
             tasks.push(tokio::spawn(async move {
-                s.commit(Write::Accept { user_id: uid, token_id: tid, matched: 5, now: 0 }).await.unwrap()
+                s.commit(Write::Accept {
+                    user_id: uid,
+                    token_id: tid,
+                    matched: 5,
+                    now: 0,
+                })
+                .await
+                .unwrap()
             }));
         }
         let mut done = 0;
@@ -73,7 +88,12 @@ async fn spent_values_survive_restart_and_races() {
     let s = open(&dir, 1);
     let u = s.load_user("alice").await.unwrap().unwrap();
     assert_eq!(u.tokens[0].next, 6, "the spent counter is on disk");
-    let again = Write::Accept { user_id: u.id, token_id: u.tokens[0].id, matched: 5, now: 0 };
+    let again = Write::Accept {
+        user_id: u.id,
+        token_id: u.tokens[0].id,
+        matched: 5,
+        now: 0,
+    };
     assert_eq!(s.commit(again).await.unwrap(), WriteOutcome::Conflict);
 }
 
@@ -84,14 +104,32 @@ async fn failures_lock_and_unlock() {
     seed(&s);
     let id = s.load_user("alice").await.unwrap().unwrap().id;
     for _ in 0..3 {
-        s.commit(Write::Failure { user_id: id, now: 100, max_failures: 3, lockout: 0 }).await.unwrap();
+        s.commit(Write::Failure {
+            user_id: id,
+            now: 100,
+            max_failures: 3,
+            lockout: 0,
+        })
+        .await
+        .unwrap();
     }
     let u = s.load_user("alice").await.unwrap().unwrap();
     assert!(u.is_locked(u64::MAX - 1));
     let tid = u.tokens[0].id;
-    let w = Write::Accept { user_id: id, token_id: tid, matched: 1, now: 101 };
-    assert_eq!(s.commit(w).await.unwrap(), WriteOutcome::Conflict, "a locked user spends nothing");
-    tokio::task::spawn_blocking(move || s.unlock_user("ALICE").unwrap()).await.unwrap();
+    let w = Write::Accept {
+        user_id: id,
+        token_id: tid,
+        matched: 1,
+        now: 101,
+    };
+    assert_eq!(
+        s.commit(w).await.unwrap(),
+        WriteOutcome::Conflict,
+        "a locked user spends nothing"
+    );
+    tokio::task::spawn_blocking(move || s.unlock_user("ALICE").unwrap())
+        .await
+        .unwrap();
 }
 
 #[test]
@@ -116,7 +154,10 @@ fn secrets_are_sealed_and_need_the_key() {
     assert_eq!(s.published().unwrap().unwrap().1, cfg);
     drop(s);
     let wrong = open(&dir, 2);
-    assert!(wrong.published().is_err(), "another key cannot open the secrets");
+    assert!(
+        wrong.published().is_err(),
+        "another key cannot open the secrets"
+    );
     cfg.clients.clear();
 }
 
@@ -125,7 +166,9 @@ fn publish_refused_by_check_changes_nothing() {
     let dir = TempDir::new("publish");
     let s = open(&dir, 1);
     s.set_draft(&SystemConfig::default(), 1).unwrap();
-    let err = s.publish(2, |_, _| Err(tessera_store::AdminError::Invalid("no".into())));
+    let err = s.publish(2, |_, _| {
+        Err(tessera_store::AdminError::Invalid("no".into()))
+    });
     assert!(err.is_err());
     assert_eq!(s.published_version().unwrap(), 0);
 }

@@ -13,7 +13,9 @@ use tessera_otp::{Algorithm, OathParams, OtpauthKind};
 use tessera_store::{MasterKey, NewToken, NewUser, SqliteStore, TokenInfo};
 
 fn now() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }
 
 pub fn open_store(node: &NodeConfig) -> Result<SqliteStore> {
@@ -75,10 +77,13 @@ fn resolve_secret_files(cfg: &mut SystemConfig, base: &Path) -> Result<()> {
                 bail!("client {:?}: give secret or secret_file, not both", c.name);
             }
             let path = if f.is_relative() { base.join(&f) } else { f };
-            let text = zeroize::Zeroizing::new(
-                std::fs::read_to_string(&path).with_context(|| format!("client {:?}: secret_file {}", c.name, path.display()))?,
-            );
-            c.secret = Some(Secret::new(text.trim_end_matches(['\r', '\n']).as_bytes().to_vec()));
+            let text =
+                zeroize::Zeroizing::new(std::fs::read_to_string(&path).with_context(|| {
+                    format!("client {:?}: secret_file {}", c.name, path.display())
+                })?);
+            c.secret = Some(Secret::new(
+                text.trim_end_matches(['\r', '\n']).as_bytes().to_vec(),
+            ));
         }
     }
     Ok(())
@@ -93,7 +98,9 @@ pub fn config(store: &SqliteStore, cmd: ConfigCmd) -> Result<()> {
             resolve_secret_files(&mut cfg, file.parent().unwrap_or(Path::new(".")))?;
             check(&cfg, Some((&text, &origin)))?;
             store.set_draft(&cfg, now())?;
-            println!("draft updated from {origin}; review with `tessera config diff`, make it live with `tessera publish`");
+            println!(
+                "draft updated from {origin}; review with `tessera config diff`, make it live with `tessera publish`"
+            );
         }
         ConfigCmd::Export { with_secrets } => {
             let cfg = store.draft()?;
@@ -142,18 +149,27 @@ fn changed_secrets(old: &SystemConfig, new: &SystemConfig) -> Vec<String> {
 
 pub fn publish(store: &SqliteStore) -> Result<()> {
     let version = store.publish(now(), |cfg, version| {
-        tessera_engine::compile(cfg, version).map(|_| ()).map_err(|problems| {
-            tessera_store::AdminError::Invalid(
-                problems.iter().map(|p| p.message.as_str()).collect::<Vec<_>>().join("\n"),
-            )
-        })
+        tessera_engine::compile(cfg, version)
+            .map(|_| ())
+            .map_err(|problems| {
+                tessera_store::AdminError::Invalid(
+                    problems
+                        .iter()
+                        .map(|p| p.message.as_str())
+                        .collect::<Vec<_>>()
+                        .join("\n"),
+                )
+            })
     })?;
     println!("published version {version}; running servers pick it up within 2 seconds");
     Ok(())
 }
 
 /// Apply `change` to the draft, check the result, and save it.
-fn edit_draft(store: &SqliteStore, change: impl FnOnce(&mut SystemConfig) -> Result<()>) -> Result<()> {
+fn edit_draft(
+    store: &SqliteStore,
+    change: impl FnOnce(&mut SystemConfig) -> Result<()>,
+) -> Result<()> {
     let mut cfg = store.draft()?;
     change(&mut cfg)?;
     check(&cfg, None)?;
@@ -316,9 +332,15 @@ pub fn user(store: &SqliteStore, cmd: UserCmd) -> Result<()> {
         }
         UserCmd::List => {
             let users = store.list_users()?;
-            println!("{:<24} {:>6} {:>8}  {}", "USER", "TOKENS", "FAILURES", "STATE");
+            println!("{:<24} {:>6} {:>8}  STATE", "USER", "TOKENS", "FAILURES");
             for u in users {
-                println!("{:<24} {:>6} {:>8}  {}", u.name, u.tokens, u.failures, lock_text(u.locked_until, now()));
+                println!(
+                    "{:<24} {:>6} {:>8}  {}",
+                    u.name,
+                    u.tokens,
+                    u.failures,
+                    lock_text(u.locked_until, now())
+                );
             }
         }
         UserCmd::Show { name } => {
@@ -375,13 +397,20 @@ pub enum TokenCmd {
     /// List tokens (never their secrets).
     List { user: Option<String> },
     /// Bring an HOTP token back in step with two consecutive codes.
-    Resync { user: String, otp1: String, otp2: String },
+    Resync {
+        user: String,
+        otp1: String,
+        otp2: String,
+    },
     /// Remove a token.
     Remove { token_id: i64 },
 }
 
 fn print_tokens(tokens: &[TokenInfo]) {
-    println!("{:>6}  {:<20} {:<5} {:<7} {:>6} {:>6} {:<4} {:>10}", "ID", "USER", "KIND", "ALG", "DIGITS", "PERIOD", "PIN", "NEXT");
+    println!(
+        "{:>6}  {:<20} {:<5} {:<7} {:>6} {:>6} {:<4} {:>10}",
+        "ID", "USER", "KIND", "ALG", "DIGITS", "PERIOD", "PIN", "NEXT"
+    );
     for t in tokens {
         println!(
             "{:>6}  {:<20} {:<5} {:<7} {:>6} {:>6} {:<4} {:>10}",
@@ -390,7 +419,11 @@ fn print_tokens(tokens: &[TokenInfo]) {
             t.kind.as_str(),
             t.algorithm.as_str(),
             t.digits,
-            if t.kind == TokenKind::Totp { t.period.to_string() } else { "-".into() },
+            if t.kind == TokenKind::Totp {
+                t.period.to_string()
+            } else {
+                "-".into()
+            },
             if t.has_pin { "yes" } else { "no" },
             t.next_counter
         );
@@ -414,24 +447,31 @@ fn token_add(store: &SqliteStore, a: TokenAdd) -> Result<()> {
     }
     let pin = a.pin.as_deref().map(|p| secret_arg(p, "PIN")).transpose()?;
     if let Some(p) = &pin
-        && (p.expose().len() < 4 || p.expose().len() > 32 || p.expose().iter().any(|b| b.is_ascii_control()))
+        && (p.expose().len() < 4
+            || p.expose().len() > 32
+            || p.expose().iter().any(|b| b.is_ascii_control()))
     {
         bail!("a PIN must be 4 to 32 printable characters");
     }
-    let secret = match (kind, &a.secret) {
-        (TokenKind::Motp, Some(s)) => Secret::new(s.as_bytes().to_vec()),
-        (TokenKind::Motp, None) => Secret::new(
-            random_bytes(8).iter().map(|b| format!("{b:02x}")).collect::<String>().into_bytes(),
-        ),
-        (_, Some(s)) => Secret::new(
-            tessera_otp::base32_decode(s).map_err(|_| anyhow!("--secret must be base32 (RFC 4648), e.g. JBSWY3DPEHPK3PXP"))?,
-        ),
-        (_, None) => Secret::new(random_bytes(match algorithm {
-            Algorithm::Sha1 => 20,
-            Algorithm::Sha256 => 32,
-            Algorithm::Sha512 => 64,
-        })),
-    };
+    let secret =
+        match (kind, &a.secret) {
+            (TokenKind::Motp, Some(s)) => Secret::new(s.as_bytes().to_vec()),
+            (TokenKind::Motp, None) => Secret::new(
+                random_bytes(8)
+                    .iter()
+                    .map(|b| format!("{b:02x}"))
+                    .collect::<String>()
+                    .into_bytes(),
+            ),
+            (_, Some(s)) => Secret::new(tessera_otp::base32_decode(s).map_err(|_| {
+                anyhow!("--secret must be base32 (RFC 4648), e.g. JBSWY3DPEHPK3PXP")
+            })?),
+            (_, None) => Secret::new(random_bytes(match algorithm {
+                Algorithm::Sha1 => 20,
+                Algorithm::Sha256 => 32,
+                Algorithm::Sha512 => 64,
+            })),
+        };
     if kind != TokenKind::Motp && secret.expose().len() < 10 {
         bail!("--secret is too short: an OATH seed needs at least 80 bits (16 base32 characters)");
     }

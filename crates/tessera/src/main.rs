@@ -11,7 +11,11 @@ use clap::{Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 
 #[derive(Parser, Debug)]
-#[command(name = "tessera", version, about = "Two-factor RADIUS and identity server")]
+#[command(
+    name = "tessera",
+    version,
+    about = "Two-factor RADIUS and identity server"
+)]
 struct Args {
     /// Node configuration file (TOML). Without it, defaults are used and ./tessera-data is created.
     #[arg(long, value_name = "FILE")]
@@ -79,7 +83,9 @@ fn run(args: Args) -> Result<()> {
         Command::Serve => {
             init_logging(args.log_format);
             let store = cli::open_store(&node)?;
-            let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()?;
             rt.block_on(server::serve(node, store))
         }
         cmd => {

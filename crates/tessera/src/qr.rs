@@ -30,12 +30,15 @@ pub fn write_png(data: &str, path: &Path) -> Result<()> {
         }
     }
     let _ = std::fs::remove_file(path);
-    let file = tessera_store::create_private(path).with_context(|| format!("{}", path.display()))?;
+    let file =
+        tessera_store::create_private(path).with_context(|| format!("{}", path.display()))?;
     let mut enc = png::Encoder::new(std::io::BufWriter::new(file), side as u32, side as u32);
     enc.set_color(png::ColorType::Grayscale);
     enc.set_depth(png::BitDepth::Eight);
     let mut writer = enc.write_header().context("writing PNG header")?;
-    writer.write_image_data(&pixels).context("writing PNG data")?;
+    writer
+        .write_image_data(&pixels)
+        .context("writing PNG data")?;
     writer.finish().context("finishing PNG")?;
     Ok(())
 }
@@ -46,7 +49,11 @@ pub fn terminal(data: &str) -> Result<String> {
     let w = qr.width();
     let colors = qr.to_colors();
     let dark = |x: isize, y: isize| -> bool {
-        x >= 0 && y >= 0 && (x as usize) < w && (y as usize) < w && colors[y as usize * w + x as usize] == Color::Dark
+        x >= 0
+            && y >= 0
+            && (x as usize) < w
+            && (y as usize) < w
+            && colors[y as usize * w + x as usize] == Color::Dark
     };
     let q = QUIET as isize;
     let mut out = String::new();
@@ -78,7 +85,10 @@ mod tests {
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
-            assert_eq!(std::fs::metadata(&p).unwrap().permissions().mode() & 0o777, 0o600);
+            assert_eq!(
+                std::fs::metadata(&p).unwrap().permissions().mode() & 0o777,
+                0o600
+            );
         }
         std::fs::remove_file(&p).unwrap();
         assert!(super::terminal("x").unwrap().lines().count() > 10);

@@ -45,7 +45,11 @@ impl Counters {
             self.retransmits.load(Ordering::Relaxed),
         );
         for r in DropReason::ALL {
-            s.push_str(&format!(" dropped_{}={}", r.as_str(), self.drops[r as usize].load(Ordering::Relaxed)));
+            s.push_str(&format!(
+                " dropped_{}={}",
+                r.as_str(),
+                self.drops[r as usize].load(Ordering::Relaxed)
+            ));
         }
         s
     }
@@ -77,7 +81,9 @@ static MISSING_METHOD: LazyLock<CompiledMethod> = LazyLock::new(|| CompiledMetho
 });
 
 fn unix_now() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }
 
 fn load_published(store: &SqliteStore) -> Result<Published> {
@@ -85,21 +91,27 @@ fn load_published(store: &SqliteStore) -> Result<Published> {
         None => Ok(Published::default()),
         Some((version, doc)) => tessera_engine::compile(&doc, version).map_err(|problems| {
             let msgs: Vec<_> = problems.iter().map(|p| p.message.clone()).collect();
-            anyhow::anyhow!("published version {version} is invalid: {}", msgs.join("; "))
+            anyhow::anyhow!(
+                "published version {version} is invalid: {}",
+                msgs.join("; ")
+            )
         }),
     }
 }
 
 fn bind_udp(addr: &str, recv_buffer: usize) -> Result<UdpSocket> {
     use socket2::{Domain, Protocol, Socket, Type};
-    let addr: SocketAddr = addr.parse().with_context(|| format!("listen address {addr:?}"))?;
+    let addr: SocketAddr = addr
+        .parse()
+        .with_context(|| format!("listen address {addr:?}"))?;
     let sock = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
     sock.set_reuse_address(true)?;
     // The kernel may cap these (net.core.rmem_max); what we get is logged below.
     let _ = sock.set_recv_buffer_size(recv_buffer);
     let _ = sock.set_send_buffer_size(recv_buffer / 2);
     sock.set_nonblocking(true)?;
-    sock.bind(&addr.into()).with_context(|| format!("binding UDP {addr}"))?;
+    sock.bind(&addr.into())
+        .with_context(|| format!("binding UDP {addr}"))?;
     let got = sock.recv_buffer_size().unwrap_or(0);
     let udp = UdpSocket::from_std(sock.into())?;
     debug!(%addr, recv_buffer = got, "socket ready");
@@ -114,7 +126,11 @@ pub async fn serve(node: NodeConfig, store: SqliteStore) -> Result<()> {
             "no RADIUS client is published yet: add one (tessera client add / config import), then run tessera publish"
         );
     }
-    info!(version = published.version, clients = published.clients().len(), "configuration loaded");
+    info!(
+        version = published.version,
+        clients = published.clients().len(),
+        "configuration loaded"
+    );
     let state = Arc::new(State {
         config: RwLock::new(Arc::new(published)),
         engine: Engine::new(store.clone()),
@@ -122,8 +138,12 @@ pub async fn serve(node: NodeConfig, store: SqliteStore) -> Result<()> {
         counters: Counters::default(),
     });
 
-    let mut listeners: Vec<(String, Option<Arc<str>>)> =
-        node.radius.auth_listen.iter().map(|a| (a.clone(), None)).collect();
+    let mut listeners: Vec<(String, Option<Arc<str>>)> = node
+        .radius
+        .auth_listen
+        .iter()
+        .map(|a| (a.clone(), None))
+        .collect();
     for l in &node.radius.listener {
         listeners.push((l.listen.clone(), Some(Arc::from(l.method.as_str()))));
     }
@@ -174,7 +194,11 @@ async fn reload_loop(state: Arc<State>, store: SqliteStore) {
         match store.published_version() {
             Ok(v) if v > current => match load_published(&store) {
                 Ok(p) => {
-                    info!(version = p.version, clients = p.clients().len(), "published configuration is live");
+                    info!(
+                        version = p.version,
+                        clients = p.clients().len(),
+                        "published configuration is live"
+                    );
                     *state.config.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(p);
                 }
                 Err(e) => error!(error = %e, "keeping the previous configuration"),
@@ -209,7 +233,12 @@ async fn recv_loop(state: Arc<State>, sock: Arc<UdpSocket>, forced: Option<Arc<s
 }
 
 /// One datagram in, at most one datagram out.
-async fn handle(state: &State, datagram: &[u8], src: SocketAddr, forced: Option<&str>) -> Option<Vec<u8>> {
+async fn handle(
+    state: &State,
+    datagram: &[u8],
+    src: SocketAddr,
+    forced: Option<&str>,
+) -> Option<Vec<u8>> {
     let c = &state.counters;
     c.requests.fetch_add(1, Ordering::Relaxed);
     let config = state.config();
@@ -253,10 +282,12 @@ async fn handle(state: &State, datagram: &[u8], src: SocketAddr, forced: Option<
         None => &client.method,
         Some(name) => config.method(name).map_or(&*MISSING_METHOD, |m| &**m),
     };
-    let user = packet.get(attr::USER_NAME).and_then(|u| std::str::from_utf8(u).ok());
-    let password = packet
-        .get(attr::USER_PASSWORD)
-        .and_then(|h| tessera_radius::unhide_password(h, client.secret.expose(), &packet.authenticator).ok());
+    let user = packet
+        .get(attr::USER_NAME)
+        .and_then(|u| std::str::from_utf8(u).ok());
+    let password = packet.get(attr::USER_PASSWORD).and_then(|h| {
+        tessera_radius::unhide_password(h, client.secret.expose(), &packet.authenticator).ok()
+    });
     let outcome = match (user, password) {
         (Some(user), Some(password)) if !user.is_empty() => {
             state
@@ -274,6 +305,8 @@ async fn handle(state: &State, datagram: &[u8], src: SocketAddr, forced: Option<
         Outcome::Reject => c.rejects.fetch_add(1, Ordering::Relaxed),
     };
     let reply = access::build_reply(&packet, client, method, &outcome, Vec::with_capacity(128));
-    state.dedup.complete(key, Some(Arc::from(reply.as_slice())), Instant::now());
+    state
+        .dedup
+        .complete(key, Some(Arc::from(reply.as_slice())), Instant::now());
     Some(reply)
 }
