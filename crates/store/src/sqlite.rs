@@ -385,25 +385,69 @@ impl SqliteStore {
         let store = self.clone();
         self.call_blocking(move |t| {
             let uid = Self::user_id(t, &user)?;
-            let plain = encode_token_secret(tok.secret.expose(), tok.pin.as_ref().map(Secret::expose));
-            let sealed = store.inner.key.seal(&token_aad(uid), &plain);
-            t.execute(
-                "INSERT INTO tokens (user_id, kind, algorithm, digits, period, sealed, has_pin, next_counter, created_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-                params![
-                    uid,
-                    tok.kind.as_str(),
-                    tok.algorithm.as_str(),
-                    tok.digits,
-                    tok.period as i64,
-                    sealed,
-                    tok.pin.is_some(),
-                    tok.counter as i64,
-                    now as i64
-                ],
-            )?;
-            Ok(t.last_insert_rowid())
+            store.insert_token(t, uid, &tok, now)
         })
+    }
+
+    /// Add many users and tokens in one transaction: all of them, or none if any row fails.
+    /// Users that exist already get the new tokens.
+    pub fn import(
+        &self,
+        rows: Vec<(NewUser, Option<NewToken>)>,
+        now: u64,
+    ) -> Result<(usize, usize), AdminError> {
+        let store = self.clone();
+        self.call_blocking(move |t| {
+            let (mut users, mut tokens) = (0, 0);
+            for (u, tok) in rows {
+                let key = name_key(&u.name);
+                users += t.execute(
+                    "INSERT INTO users (name, name_key, email, phone, password_hash, created_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT(name_key) DO NOTHING",
+                    params![
+                        u.name.trim(),
+                        key,
+                        u.email,
+                        u.phone,
+                        u.password_hash,
+                        now as i64
+                    ],
+                )?;
+                if let Some(tok) = tok {
+                    let uid = Self::user_id(t, &u.name)?;
+                    store.insert_token(t, uid, &tok, now)?;
+                    tokens += 1;
+                }
+            }
+            Ok((users, tokens))
+        })
+    }
+
+    fn insert_token(
+        &self,
+        t: &Connection,
+        uid: i64,
+        tok: &NewToken,
+        now: u64,
+    ) -> Result<i64, AdminError> {
+        let plain = encode_token_secret(tok.secret.expose(), tok.pin.as_ref().map(Secret::expose));
+        let sealed = self.inner.key.seal(&token_aad(uid), &plain);
+        t.prepare_cached(
+            "INSERT INTO tokens (user_id, kind, algorithm, digits, period, sealed, has_pin, next_counter, created_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+        )?
+        .execute(params![
+            uid,
+            tok.kind.as_str(),
+            tok.algorithm.as_str(),
+            tok.digits,
+            tok.period as i64,
+            sealed,
+            tok.pin.is_some(),
+            tok.counter as i64,
+            now as i64
+        ])?;
+        Ok(t.last_insert_rowid())
     }
 
     pub fn list_tokens(&self, user: Option<&str>) -> Result<Vec<TokenInfo>, AdminError> {
@@ -727,7 +771,8 @@ fn writer_loop(mut conn: Connection, rx: mpsc::Receiver<Job>) {
     }
 }
 
-/// Apply queued engine writes in one transaction and answer them after the commit.
+/// Apply queued engine writes in one transaction and answer them after the commit. Should
+/// anything fail, the whole batch rolls back and every request in it is rejected: fail closed.
 fn flush(
     conn: &mut Connection,
     writes: &mut Vec<(Write, oneshot::Sender<Result<WriteOutcome, StoreError>>)>,
@@ -736,23 +781,18 @@ fn flush(
         return;
     }
     let result = (|| {
-        let mut t = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let mut outcomes = Vec::with_capacity(writes.len());
-        for (w, _) in writes.iter() {
-            let sp = t.savepoint()?;
-            let o = apply(&sp, w);
-            if o.is_ok() {
-                sp.commit()?;
-            }
-            outcomes.push(o);
-        }
+        let t = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let outcomes = writes
+            .iter()
+            .map(|(w, _)| apply(&t, w))
+            .collect::<rusqlite::Result<Vec<_>>>()?;
         t.commit()?;
         Ok::<_, rusqlite::Error>(outcomes)
     })();
     match result {
         Ok(outcomes) => {
             for ((_, reply), o) in writes.drain(..).zip(outcomes) {
-                let _ = reply.send(o.map_err(db_err));
+                let _ = reply.send(Ok(o));
             }
         }
         Err(e) => {
@@ -774,20 +814,21 @@ fn apply(t: &Connection, w: &Write) -> rusqlite::Result<WriteOutcome> {
             now,
         } => {
             // Spend the value only if still unspent and the user was not locked meanwhile.
-            let spent = t.execute(
-                "UPDATE tokens SET next_counter = ?1 + 1
-                 WHERE id = ?2 AND user_id = ?3 AND enabled = 1 AND next_counter <= ?1
-                   AND NOT EXISTS (SELECT 1 FROM users WHERE id = ?3 AND locked_until > ?4)",
-                params![matched as i64, token_id, user_id, now as i64],
-            )?;
+            let spent = t
+                .prepare_cached(
+                    "UPDATE tokens SET next_counter = ?1 + 1
+                     WHERE id = ?2 AND user_id = ?3 AND enabled = 1 AND next_counter <= ?1
+                       AND NOT EXISTS (SELECT 1 FROM users WHERE id = ?3 AND locked_until > ?4)",
+                )?
+                .execute(params![matched as i64, token_id, user_id, now as i64])?;
             if spent == 0 {
                 return Ok(WriteOutcome::Conflict);
             }
-            t.execute(
+            t.prepare_cached(
                 "UPDATE users SET failures = 0, locked_until = NULL
                  WHERE id = ?1 AND (failures <> 0 OR locked_until IS NOT NULL)",
-                [user_id],
-            )?;
+            )?
+            .execute([user_id])?;
             Ok(WriteOutcome::Done)
         }
         Write::Failure {
@@ -825,10 +866,8 @@ fn apply(t: &Connection, w: &Write) -> rusqlite::Result<WriteOutcome> {
             } else {
                 locked_until
             };
-            t.execute(
-                "UPDATE users SET failures = ?1, locked_until = ?2 WHERE id = ?3",
-                params![failures, locked_until, user_id],
-            )?;
+            t.prepare_cached("UPDATE users SET failures = ?1, locked_until = ?2 WHERE id = ?3")?
+                .execute(params![failures, locked_until, user_id])?;
             Ok(WriteOutcome::Done)
         }
     }

@@ -306,6 +306,9 @@ pub enum UserCmd {
     Unlock { name: String },
     /// Remove a user and their tokens.
     Remove { name: String },
+    /// Add users and tokens from a CSV file, all or nothing. Header:
+    /// user,kind,secret,pin,digits,period,algorithm,counter (kind empty: user only).
+    Import { file: PathBuf },
 }
 
 fn lock_text(locked_until: Option<i64>, now: u64) -> String {
@@ -355,6 +358,14 @@ pub fn user(store: &SqliteStore, cmd: UserCmd) -> Result<()> {
         UserCmd::Unlock { name } => {
             store.unlock_user(&name)?;
             println!("user {name:?} unlocked");
+        }
+        UserCmd::Import { file } => {
+            let rows = parse_user_csv(&file)?;
+            let (users, tokens) = store.import(rows, now())?;
+            println!(
+                "imported {users} new users and {tokens} tokens from {}",
+                file.display()
+            );
         }
         UserCmd::Remove { name } => {
             store.remove_user(&name)?;
@@ -544,4 +555,81 @@ pub fn token(store: &SqliteStore, cmd: TokenCmd) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// Read `tessera user import` CSV. Fields are plain (no quoting); every error names the line.
+fn parse_user_csv(file: &Path) -> Result<Vec<(NewUser, Option<NewToken>)>> {
+    let text = zeroize::Zeroizing::new(
+        std::fs::read_to_string(file).with_context(|| file.display().to_string())?,
+    );
+    let mut lines = text.lines().enumerate();
+    let header: Vec<&str> = match lines.next() {
+        Some((_, h)) => h.split(',').map(str::trim).collect(),
+        None => bail!("{}: empty file", file.display()),
+    };
+    let col = |name: &str| header.iter().position(|h| *h == name);
+    let user_col = col("user")
+        .ok_or_else(|| anyhow!("{}:1: the header needs a `user` column", file.display()))?;
+    let mut rows = Vec::new();
+    for (n, line) in lines {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let at = |msg: String| anyhow!("{}:{}: {msg}", file.display(), n + 1);
+        let fields: Vec<&str> = line.split(',').map(str::trim).collect();
+        if fields.len() != header.len() {
+            return Err(at(format!(
+                "expected {} fields, found {}",
+                header.len(),
+                fields.len()
+            )));
+        }
+        let get = |name: &str| col(name).map(|i| fields[i]).filter(|v| !v.is_empty());
+        let user = NewUser {
+            name: fields[user_col].to_owned(),
+            email: get("email").map(str::to_owned),
+            phone: get("phone").map(str::to_owned),
+            password_hash: None,
+        };
+        let token = match get("kind") {
+            None => None,
+            Some(kind) => {
+                let kind: TokenKind = kind.parse().map_err(at)?;
+                let num = |name: &str, default: u64| -> Result<u64> {
+                    get(name).map_or(Ok(default), |v| {
+                        v.parse()
+                            .map_err(|_| at(format!("{name} {v:?} is not a number")))
+                    })
+                };
+                let algorithm: Algorithm = get("algorithm")
+                    .unwrap_or("sha1")
+                    .parse()
+                    .map_err(|e| at(format!("{e}")))?;
+                let secret = get("secret").ok_or_else(|| at("a token needs a secret".into()))?;
+                let secret = match kind {
+                    TokenKind::Motp => Secret::new(secret.as_bytes().to_vec()),
+                    _ => Secret::new(
+                        tessera_otp::base32_decode(secret)
+                            .map_err(|_| at("secret is not base32".into()))?,
+                    ),
+                };
+                let digits = num("digits", 6)? as u32;
+                let period = num("period", 30)?;
+                if ![6, 8].contains(&digits) || ![30, 60].contains(&period) {
+                    return Err(at("digits must be 6 or 8 and period 30 or 60".into()));
+                }
+                Some(NewToken {
+                    kind,
+                    algorithm,
+                    digits,
+                    period,
+                    secret,
+                    pin: get("pin").map(|p| Secret::new(p.as_bytes().to_vec())),
+                    counter: num("counter", 0)?,
+                })
+            }
+        };
+        rows.push((user, token));
+    }
+    Ok(rows)
 }

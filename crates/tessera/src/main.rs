@@ -1,6 +1,7 @@
 //! `tessera`: two-factor RADIUS and identity server.
 #![forbid(unsafe_code)]
 
+mod bench;
 mod cli;
 mod diff;
 mod qr;
@@ -54,6 +55,8 @@ enum Command {
     /// OTP tokens (take effect at once).
     #[command(subcommand)]
     Token(cli::TokenCmd),
+    /// RADIUS load generator.
+    Bench(bench::BenchArgs),
 }
 
 fn init_logging(format: LogFormat) {
@@ -80,6 +83,7 @@ fn main() {
 fn run(args: Args) -> Result<()> {
     let node = tessera_config::NodeConfig::load(args.config.as_deref(), |k| std::env::var(k).ok())?;
     match args.command {
+        Command::Bench(a) => bench::run(a),
         Command::Serve => {
             init_logging(args.log_format);
             let store = cli::open_store(&node)?;
@@ -97,7 +101,7 @@ fn run(args: Args) -> Result<()> {
                 Command::Method(c) => cli::method(&store, c),
                 Command::User(c) => cli::user(&store, c),
                 Command::Token(c) => cli::token(&store, c),
-                Command::Serve => unreachable!("handled above"),
+                Command::Serve | Command::Bench(_) => unreachable!("handled above"),
             }
         }
     }

@@ -1,0 +1,638 @@
+//! End to end: the real `tessera` binary, configured through its own CLI, answering FreeRADIUS
+//! `radclient`/`radtest` and hand-built packets, with OTP values from `oathtool` and `md5sum`.
+//!
+//! Every test has its own data directory and server on an ephemeral port, so they run in
+//! parallel. SPEC §3 (methods, tokens, one-time use, lockout), §4 (RADIUS), §5-§6 (config, CLI).
+
+mod common;
+
+use common::*;
+use std::time::{Duration, Instant};
+use tessera_radius::{Code, Packet, PacketBuilder, attr};
+
+const SECRET: &str = "testing123-e2e";
+const ACCEPT: &str = "Welcome {user}";
+const REJECT: &str = "Access denied";
+
+/// A method of `kind` with the usual replies, and a client at 127.0.0.1 using it.
+fn method_and_client(t: &Tessera, kind: &str) {
+    t.cli(&[
+        "method",
+        "add",
+        "vpn",
+        "--kind",
+        kind,
+        "--accept-message",
+        ACCEPT,
+        "--reject-message",
+        REJECT,
+    ]);
+    t.cli(&[
+        "client",
+        "add",
+        "fw",
+        "--address",
+        "127.0.0.1",
+        "--secret",
+        SECRET,
+        "--method",
+        "vpn",
+    ]);
+}
+
+/// A user with one token; returns the token id `token add` printed.
+fn user_with_token(t: &Tessera, user: &str, token_args: &[&str]) -> u64 {
+    t.cli(&["user", "add", user]);
+    let mut args = vec!["token", "add", user];
+    args.extend_from_slice(token_args);
+    let out = t.cli(&args);
+    out.lines()
+        .find_map(|l| {
+            l.strip_prefix("token ")?
+                .split_whitespace()
+                .next()?
+                .parse()
+                .ok()
+        })
+        .unwrap_or_else(|| panic!("no `token N added` in:\n{out}"))
+}
+
+/// A published `kind` method with alice enrolled, serving; returns the port.
+fn serving(t: &mut Tessera, kind: &str, token_args: &[&str]) -> u16 {
+    method_and_client(t, kind);
+    user_with_token(t, "alice", token_args);
+    t.cli(&["publish"]);
+    t.start()
+}
+
+// 1 ------------------------------------------------------------------------------------------
+
+#[test]
+fn pin_totp_accepts_once_with_the_welcome_message() {
+    let mut t = Tessera::new("pin-totp");
+    let port = serving(
+        &mut t,
+        "pin-otp",
+        &["--kind", "totp", "--secret", SEED_SHA1, "--pin", "1234"],
+    );
+    avoid_step_boundary(30, Duration::from_secs(2));
+    let passcode = format!("1234{}", totp(SEED_SHA1, &["--totp"]));
+
+    let first = radtest(port, "alice", &passcode, SECRET);
+    first.assert_accept();
+    assert_eq!(first.reply_message(), Some("Welcome alice"));
+
+    // SPEC §3: an OTP is accepted at most once.
+    let replay = radtest(port, "alice", &passcode, SECRET);
+    replay.assert_reject();
+    assert_eq!(replay.reply_message(), Some(REJECT));
+}
+
+// 2 ------------------------------------------------------------------------------------------
+
+#[test]
+fn wrong_pin_wrong_otp_and_unknown_user_get_the_same_reject() {
+    let mut t = Tessera::new("same-reject");
+    let port = serving(
+        &mut t,
+        "pin-otp",
+        &["--kind", "totp", "--secret", SEED_SHA1, "--pin", "1234"],
+    );
+    avoid_step_boundary(30, Duration::from_secs(4));
+    let otp = totp(SEED_SHA1, &["--totp"]);
+
+    let wrong_pin = radtest(port, "alice", &format!("9999{otp}"), SECRET);
+    let wrong_otp = radtest(port, "alice", &format!("1234{}", wrong_code(&otp)), SECRET);
+    let unknown = radtest(port, "mallory", &format!("1234{otp}"), SECRET);
+    for r in [&wrong_pin, &wrong_otp, &unknown] {
+        r.assert_reject();
+        assert_eq!(r.reply_message(), Some(REJECT), "{}", r.transcript);
+    }
+    // Not just the message: nothing in the reply tells the three apart.
+    assert_eq!(
+        wrong_pin.attrs_without_authenticator(),
+        wrong_otp.attrs_without_authenticator()
+    );
+    assert_eq!(
+        wrong_pin.attrs_without_authenticator(),
+        unknown.attrs_without_authenticator()
+    );
+
+    // The rejects spent nothing: the right PIN and OTP still get in.
+    radtest(port, "alice", &format!("1234{otp}"), SECRET).assert_accept();
+}
+
+// 3 ------------------------------------------------------------------------------------------
+
+#[test]
+fn wrong_shared_secret_gets_no_reply() {
+    let mut t = Tessera::new("wrong-secret");
+    let port = serving(&mut t, "otp", &["--kind", "hotp", "--secret", SEED_SHA1]);
+    let code = hotp(SEED_SHA1, 0);
+
+    // radtest's request (PAP + Message-Authenticator), signed with the wrong secret.
+    pap(port, "alice", &code, "not-the-secret").assert_no_reply();
+    // The code was not spent by the forged request.
+    radtest(port, "alice", &code, SECRET).assert_accept();
+
+    let stopped = t.stop();
+    stopped.assert_clean_exit();
+    assert!(
+        stopped.stat("dropped_bad_message_authenticator") >= 1,
+        "{}",
+        stopped.log
+    );
+    assert_eq!(stopped.stat("accepts"), 1);
+}
+
+// 4 ------------------------------------------------------------------------------------------
+
+#[test]
+fn missing_message_authenticator_is_dropped_unless_the_client_opts_out() {
+    let mut t = Tessera::new("no-ma");
+    method_and_client(&t, "otp");
+    t.cli(&[
+        "client",
+        "add",
+        "legacy",
+        "--address",
+        "127.0.0.2",
+        "--secret",
+        SECRET,
+        "--method",
+        "vpn",
+        "--no-require-message-authenticator",
+    ]);
+    user_with_token(&t, "alice", &["--kind", "hotp", "--secret", SEED_SHA1]);
+    t.cli(&["publish"]);
+    let port = t.start();
+    let code = hotp(SEED_SHA1, 0);
+
+    // The default client (BlastRADIUS defence on): silence.
+    radclient(
+        port,
+        "auth",
+        SECRET,
+        &pap_input("alice", &code, false, None),
+        1.0,
+    )
+    .assert_no_reply();
+    // The client that opted out, from 127.0.0.2: answered without Message-Authenticator.
+    let legacy = radclient(
+        port,
+        "auth",
+        SECRET,
+        &pap_input("alice", &code, false, Some("127.0.0.2")),
+        1.0,
+    );
+    legacy.assert_accept();
+    assert_eq!(legacy.reply_message(), Some("Welcome alice"));
+    // Every reply carries Message-Authenticator anyway (SPEC §4).
+    assert!(
+        legacy.get("Message-Authenticator").is_some(),
+        "{}",
+        legacy.transcript
+    );
+
+    let stopped = t.stop();
+    stopped.assert_clean_exit();
+    assert!(
+        stopped.stat("dropped_missing_message_authenticator") >= 1,
+        "{}",
+        stopped.log
+    );
+    assert_eq!(stopped.stat("accepts"), 1);
+}
+
+// 5 ------------------------------------------------------------------------------------------
+
+/// An Access-Request for `user`/`password` as a NAS builds it, with Message-Authenticator.
+fn access_request(id: u8, authenticator: [u8; 16], user: &str, password: &str) -> Vec<u8> {
+    let hidden =
+        tessera_radius::hide_password(password.as_bytes(), SECRET.as_bytes(), &authenticator)
+            .expect("hiding the password");
+    let mut b = PacketBuilder::new(Code::AccessRequest, id, authenticator);
+    b.message_authenticator();
+    b.attr(attr::USER_NAME, user.as_bytes()).expect("User-Name");
+    b.attr(attr::USER_PASSWORD, &hidden).expect("User-Password");
+    b.attr(attr::NAS_IDENTIFIER, b"e2e")
+        .expect("NAS-Identifier");
+    b.finish_request(SECRET.as_bytes())
+}
+
+/// Decode a reply to the request with `id`/`authenticator`, checking its authenticators.
+fn reply_code(reply: &[u8], id: u8, authenticator: &[u8; 16]) -> Code {
+    let p = Packet::decode(reply).expect("the reply decodes");
+    assert_eq!(p.identifier, id);
+    assert!(
+        tessera_radius::verify_response(&p, authenticator, SECRET.as_bytes()),
+        "bad Response Authenticator"
+    );
+    assert!(
+        tessera_radius::verify_message_authenticator(&p, SECRET.as_bytes(), Some(authenticator)),
+        "bad Message-Authenticator in the reply"
+    );
+    p.code
+}
+
+#[test]
+fn a_retransmission_gets_the_cached_accept_and_the_otp_is_spent_once() {
+    let mut t = Tessera::new("retransmit");
+    let port = serving(&mut t, "otp", &["--kind", "hotp", "--secret", SEED_SHA1]);
+    let code = hotp(SEED_SHA1, 0);
+    let sock = udp_to(port);
+
+    let auth = random16();
+    let request = access_request(42, auth, "alice", &code);
+    sock.send(&request).expect("send");
+    let first = recv(&sock, Duration::from_secs(5)).expect("a reply to the request");
+    sock.send(&request).expect("resend");
+    let second = recv(&sock, Duration::from_secs(5)).expect("a reply to the retransmission");
+
+    assert_eq!(reply_code(&first, 42, &auth), Code::AccessAccept);
+    assert_eq!(
+        first, second,
+        "a retransmission must get the very same reply"
+    );
+
+    // A new request (new identifier and authenticator) with the same OTP is a replay.
+    let auth2 = random16();
+    sock.send(&access_request(43, auth2, "alice", &code))
+        .expect("send");
+    let third = recv(&sock, Duration::from_secs(5)).expect("a reply to the new request");
+    assert_eq!(reply_code(&third, 43, &auth2), Code::AccessReject);
+
+    let stopped = t.stop();
+    stopped.assert_clean_exit();
+    assert_eq!(stopped.stat("accepts"), 1, "the OTP was processed once");
+    assert_eq!(stopped.stat("rejects"), 1);
+    assert_eq!(stopped.stat("retransmits_answered"), 1);
+}
+
+// 6 ------------------------------------------------------------------------------------------
+
+const LOCKOUT_CONFIG: &str = r#"[policy]
+max_failures = 3
+lockout_time = "0"
+
+[[method]]
+name = "vpn"
+kind = "otp"
+[method.replies]
+accept = "Welcome {user}"
+reject = "Access denied"
+
+[[client]]
+name = "fw"
+address = "127.0.0.1"
+secret = "testing123-e2e"
+method = "vpn"
+"#;
+
+#[test]
+fn three_failures_lock_the_user_until_unlocked() {
+    let mut t = Tessera::new("lockout");
+    let file = t.write_file("system.toml", LOCKOUT_CONFIG);
+    t.cli(&["config", "import", file.to_str().expect("UTF-8 path")]);
+    user_with_token(&t, "alice", &["--kind", "hotp", "--secret", SEED_SHA1]);
+    t.cli(&["publish"]);
+    let port = t.start();
+
+    // Codes no counter in the look-ahead window produces.
+    let window: Vec<String> = (0..=12).map(|c| hotp(SEED_SHA1, c)).collect();
+    let wrong: Vec<String> = (0..)
+        .map(|i| format!("{:06}", 100_000 + i * 7919))
+        .filter(|c| !window.contains(c))
+        .take(3)
+        .collect();
+    for w in &wrong {
+        radtest(port, "alice", w, SECRET).assert_reject();
+    }
+    // Locked: even the right code is refused, with the same reply.
+    let locked = radtest(port, "alice", &hotp(SEED_SHA1, 0), SECRET);
+    locked.assert_reject();
+    assert_eq!(locked.reply_message(), Some(REJECT));
+
+    let show = t.cli(&["user", "show", "alice"]);
+    assert!(
+        show.contains("locked"),
+        "user show should say locked:\n{show}"
+    );
+    assert!(!show.contains("active"), "{show}");
+
+    t.cli(&["user", "unlock", "alice"]);
+    let show = t.cli(&["user", "show", "alice"]);
+    assert!(
+        !show.contains("locked"),
+        "still locked after unlock:\n{show}"
+    );
+    radtest(port, "alice", &hotp(SEED_SHA1, 1), SECRET).assert_accept();
+}
+
+// 7 ------------------------------------------------------------------------------------------
+
+#[test]
+fn publish_goes_live_in_a_running_server() {
+    let mut t = Tessera::new("publish-live");
+    user_with_token(&t, "alice", &["--kind", "hotp", "--secret", SEED_SHA1]);
+    let port = t.start();
+    let code = hotp(SEED_SHA1, 0);
+
+    // Nothing published: no client is known, so no answer.
+    pap(port, "alice", &code, SECRET).assert_no_reply();
+
+    method_and_client(&t, "otp");
+    // A draft is not live.
+    pap(port, "alice", &code, SECRET).assert_no_reply();
+    t.cli(&["publish"]);
+    let deadline = Instant::now() + Duration::from_secs(3);
+    let reply = loop {
+        let r = radclient(
+            port,
+            "auth",
+            SECRET,
+            &pap_input("alice", &code, true, None),
+            0.3,
+        );
+        if r.code.is_some() || Instant::now() >= deadline {
+            break r;
+        }
+    };
+    reply.assert_accept();
+    assert_eq!(reply.reply_message(), Some("Welcome alice"));
+
+    let stopped = t.stop();
+    stopped.assert_clean_exit();
+    assert!(
+        stopped.stat("dropped_unknown_client") >= 2,
+        "{}",
+        stopped.log
+    );
+}
+
+// 8 ------------------------------------------------------------------------------------------
+
+/// A 20-octet Access-Request header with `length` in its Length field, then `attrs`.
+fn raw_packet(id: u8, length: u16, attrs: &[u8]) -> Vec<u8> {
+    let mut p = vec![1, id];
+    p.extend_from_slice(&length.to_be_bytes());
+    p.extend_from_slice(&random16());
+    p.extend_from_slice(attrs);
+    p
+}
+
+#[test]
+fn malformed_packets_are_dropped_and_counted_without_harm() {
+    let mut t = Tessera::new("malformed");
+    let port = serving(&mut t, "otp", &["--kind", "hotp", "--secret", SEED_SHA1]);
+
+    let bad: Vec<(&str, Vec<u8>)> = vec![
+        ("5 octets", vec![1, 1, 0, 5, 0]),
+        ("Length 19", raw_packet(2, 19, &[])),
+        ("Length beyond the datagram", raw_packet(3, 40, &[])),
+        ("attribute Length 0", raw_packet(4, 24, &[1, 0, b'a', b'b'])),
+        ("attribute Length 1", raw_packet(5, 24, &[1, 1, b'a', b'b'])),
+        (
+            "attribute overruns the packet",
+            raw_packet(6, 24, &[1, 10, b'a', b'b']),
+        ),
+        ("Message-Authenticator of 17 octets", {
+            let mut a = vec![attr::MESSAGE_AUTHENTICATOR, 17];
+            a.extend_from_slice(&[0; 15]);
+            raw_packet(7, 37, &a)
+        }),
+    ];
+    let sock = udp_to(port);
+    for (what, datagram) in &bad {
+        sock.send(datagram)
+            .unwrap_or_else(|e| panic!("sending {what}: {e}"));
+    }
+    assert_eq!(
+        recv(&sock, Duration::from_millis(500)),
+        None,
+        "a malformed packet got an answer"
+    );
+
+    // Still serving.
+    let good = radtest(port, "alice", &hotp(SEED_SHA1, 0), SECRET);
+    good.assert_accept();
+
+    let stopped = t.stop();
+    stopped.assert_clean_exit();
+    assert_eq!(
+        stopped.stat("dropped_malformed"),
+        bad.len() as u64,
+        "{}",
+        stopped.log
+    );
+    assert_eq!(stopped.stat("accepts"), 1);
+}
+
+// 9 ------------------------------------------------------------------------------------------
+
+#[test]
+fn hotp_counters_look_ahead_and_resync() {
+    let mut t = Tessera::new("hotp");
+    let port = serving(&mut t, "otp", &["--kind", "hotp", "--secret", SEED_SHA1]);
+    let ok = |c: u64| radtest(port, "alice", &hotp(SEED_SHA1, c), SECRET);
+
+    for c in 0..3 {
+        ok(c).assert_accept();
+    }
+    ok(1).assert_reject(); // spent
+    // Next expected is 3; a device pressed 5 more times shows counter 8: inside the look-ahead.
+    ok(8).assert_accept();
+    ok(7).assert_reject(); // everything before an accepted counter is spent too
+
+    // Far ahead: outside the window, until an admin resynchronises with two consecutive codes.
+    ok(50).assert_reject();
+    let out = t.cli(&[
+        "token",
+        "resync",
+        "alice",
+        &hotp(SEED_SHA1, 50),
+        &hotp(SEED_SHA1, 51),
+    ]);
+    assert!(out.contains("next expected counter 52"), "{out}");
+    ok(51).assert_reject(); // the resync codes are spent
+    ok(52).assert_accept();
+}
+
+// 10 -----------------------------------------------------------------------------------------
+
+#[test]
+fn motp_code_from_md5sum_accepts_once() {
+    let mut t = Tessera::new("motp");
+    let port = serving(
+        &mut t,
+        "motp",
+        &[
+            "--kind",
+            "motp",
+            "--secret",
+            "0123456789abcdef",
+            "--pin",
+            "1234",
+        ],
+    );
+    avoid_step_boundary(10, Duration::from_secs(2));
+    let code = motp("0123456789abcdef", "1234", unix_now());
+
+    radtest(
+        port,
+        "alice",
+        &motp("0123456789abcdef", "4321", unix_now()),
+        SECRET,
+    )
+    .assert_reject();
+    let first = radtest(port, "alice", &code, SECRET);
+    first.assert_accept();
+    assert_eq!(first.reply_message(), Some("Welcome alice"));
+    radtest(port, "alice", &code, SECRET).assert_reject();
+}
+
+// 11 -----------------------------------------------------------------------------------------
+
+#[test]
+fn totp_sha256_eight_digits_sixty_seconds() {
+    let mut t = Tessera::new("totp-sha256");
+    let port = serving(
+        &mut t,
+        "otp",
+        &[
+            "--kind",
+            "totp",
+            "--secret",
+            SEED_SHA256,
+            "--algorithm",
+            "sha256",
+            "--digits",
+            "8",
+            "--period",
+            "60",
+        ],
+    );
+    avoid_step_boundary(60, Duration::from_secs(2));
+    // The same seed under SHA-1 is a different code: the algorithm is honoured.
+    let sha1 = totp(SEED_SHA256, &["--totp", "-d", "8", "-s", "60s"]);
+    let sha256 = totp(SEED_SHA256, &["--totp=sha256", "-d", "8", "-s", "60s"]);
+    assert_eq!(sha256.len(), 8);
+    assert_ne!(sha1, sha256);
+
+    radtest(port, "alice", &sha1, SECRET).assert_reject();
+    radtest(port, "alice", &sha256[..6], SECRET).assert_reject();
+    radtest(port, "alice", &sha256, SECRET).assert_accept();
+    radtest(port, "alice", &sha256, SECRET).assert_reject();
+}
+
+// 12 -----------------------------------------------------------------------------------------
+
+#[test]
+fn status_server_is_answered() {
+    let mut t = Tessera::new("status");
+    let port = serving(&mut t, "otp", &["--kind", "hotp", "--secret", SEED_SHA1]);
+    let r = radclient(
+        port,
+        "status",
+        SECRET,
+        "Message-Authenticator = 0x00\n",
+        1.0,
+    );
+    r.assert_accept();
+    // radclient verified the reply's authenticators against the secret, or it would not say so.
+    assert!(r.get("Message-Authenticator").is_some(), "{}", r.transcript);
+
+    // Status-Server without Message-Authenticator is dropped (RFC 5997 §3).
+    radclient(port, "status", SECRET, "NAS-Identifier = \"e2e\"\n", 1.0).assert_no_reply();
+
+    let stopped = t.stop();
+    stopped.assert_clean_exit();
+    assert_eq!(stopped.stat("status_server"), 1);
+}
+
+// 13 -----------------------------------------------------------------------------------------
+
+/// `file:line:col:` at the start of the one-line error.
+#[track_caller]
+fn assert_points_at(stderr: &str, file: &std::path::Path, line: usize) {
+    let prefix = format!("{}:{line}:", file.display());
+    let at = stderr
+        .find(&prefix)
+        .unwrap_or_else(|| panic!("error should name {prefix}<col>:, got: {stderr}"));
+    let col: String = stderr[at + prefix.len()..]
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect();
+    assert!(!col.is_empty(), "no column in: {stderr}");
+    assert!(
+        stderr[at + prefix.len() + col.len()..].starts_with(':'),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn config_import_rejects_bad_files_and_export_hides_secrets() {
+    let t = Tessera::new("config");
+    method_and_client(&t, "pin-otp");
+    let before = t.cli(&["config", "export"]);
+    assert!(before.contains("secret = \"<set>\""), "{before}");
+    assert!(
+        !before.contains(SECRET),
+        "export leaks the secret:\n{before}"
+    );
+    let with = t.cli(&["config", "export", "--with-secrets"]);
+    assert!(with.contains(&format!("secret = \"{SECRET}\"")), "{with}");
+
+    let unknown_key = t.write_file(
+        "unknown-key.toml",
+        "[[method]]\nname = \"vpn2\"\nkind = \"otp\"\ncolour = \"blue\"\n",
+    );
+    let err = t.cli_fails(&["config", "import", unknown_key.to_str().expect("UTF-8")]);
+    assert_points_at(&err, &unknown_key, 4);
+    assert!(err.contains("colour"), "{err}");
+
+    let missing_method = t.write_file(
+        "missing-method.toml",
+        "[[method]]\nname = \"vpn\"\nkind = \"otp\"\n\n[[client]]\nname = \"fw\"\n\
+         address = \"127.0.0.1\"\nsecret = \"x\"\nmethod = \"nope\"\n",
+    );
+    let err = t.cli_fails(&["config", "import", missing_method.to_str().expect("UTF-8")]);
+    assert_points_at(&err, &missing_method, 9);
+    assert!(err.contains("nope"), "{err}");
+
+    assert_eq!(
+        t.cli(&["config", "export"]),
+        before,
+        "a failed import changed the draft"
+    );
+}
+
+// 14 -----------------------------------------------------------------------------------------
+
+#[test]
+fn bad_token_input_fails_with_one_line_and_changes_nothing() {
+    let t = Tessera::new("bad-cli");
+    user_with_token(&t, "alice", &["--kind", "totp", "--secret", SEED_SHA1]);
+    let before = t.cli(&["token", "list"]);
+
+    let err = t.cli_fails(&["token", "add", "nobody", "--kind", "totp"]);
+    assert!(err.contains("nobody"), "{err}");
+    let err = t.cli_fails(&["token", "add", "alice", "--kind", "totp", "--digits", "7"]);
+    assert!(err.contains("digits"), "{err}");
+    let err = t.cli_fails(&[
+        "token",
+        "add",
+        "alice",
+        "--kind",
+        "hotp",
+        "--secret",
+        "not-base32!!",
+    ]);
+    assert!(err.contains("base32"), "{err}");
+
+    assert_eq!(
+        t.cli(&["token", "list"]),
+        before,
+        "failed commands changed the tokens"
+    );
+}
