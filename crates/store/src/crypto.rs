@@ -67,10 +67,16 @@ impl MasterKey {
         if explicit.is_none() && !path.exists() {
             std::fs::create_dir_all(data_dir).map_err(io)?;
             let key = Zeroizing::new(random::<32>());
-            let mut f = create_private(&path).map_err(io)?;
-            f.write_all(key.as_slice()).map_err(io)?;
-            f.sync_all().map_err(io)?;
-            return Ok(Self::from_bytes(&key));
+            match create_private(&path) {
+                Ok(mut f) => {
+                    f.write_all(key.as_slice()).map_err(io)?;
+                    f.sync_all().map_err(io)?;
+                    return Ok(Self::from_bytes(&key));
+                }
+                // Another tessera process created it a moment ago: use theirs.
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+                Err(e) => return Err(io(e)),
+            }
         }
         let raw = Zeroizing::new(std::fs::read(&path).map_err(io)?);
         let bytes: Zeroizing<Vec<u8>> = match raw.len() {

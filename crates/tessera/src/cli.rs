@@ -486,6 +486,9 @@ fn token_add(store: &SqliteStore, a: TokenAdd) -> Result<()> {
     if kind != TokenKind::Motp && secret.expose().len() < 10 {
         bail!("--secret is too short: an OATH seed needs at least 80 bits (16 base32 characters)");
     }
+    if kind != TokenKind::Hotp && a.counter != 0 {
+        bail!("--counter applies to hotp tokens only");
+    }
     if kind == TokenKind::Motp && pin.is_none() {
         bail!("an motp token needs --pin: the PIN the user types on the device");
     }
