@@ -6,7 +6,8 @@
 use anyhow::{Context, Result};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, LazyLock, RwLock};
+use arc_swap::ArcSwap;
+use std::sync::{Arc, LazyLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tessera_config::{MethodKind, NodeConfig, Replies};
 use tessera_engine::access::{self, DropReason, Engine, Outcome};
@@ -56,7 +57,8 @@ impl Counters {
 }
 
 struct State {
-    config: RwLock<Arc<Published>>,
+    /// Swapped whole by the publish watcher; readers never wait.
+    config: ArcSwap<Published>,
     engine: Engine<SqliteStore>,
     dedup: DuplicateCache,
     counters: Counters,
@@ -64,7 +66,7 @@ struct State {
 
 impl State {
     fn config(&self) -> Arc<Published> {
-        Arc::clone(&self.config.read().unwrap_or_else(|e| e.into_inner()))
+        self.config.load_full()
     }
 }
 
@@ -132,7 +134,7 @@ pub async fn serve(node: NodeConfig, store: SqliteStore) -> Result<()> {
         "configuration loaded"
     );
     let state = Arc::new(State {
-        config: RwLock::new(Arc::new(published)),
+        config: ArcSwap::from_pointee(published),
         engine: Engine::new(store.clone()),
         dedup: DuplicateCache::new(node.radius.duplicate_window.to_std()),
         counters: Counters::default(),
@@ -199,7 +201,7 @@ async fn reload_loop(state: Arc<State>, store: SqliteStore) {
                         clients = p.clients().len(),
                         "published configuration is live"
                     );
-                    *state.config.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(p);
+                    state.config.store(Arc::new(p));
                 }
                 Err(e) => error!(error = %e, "keeping the previous configuration"),
             },
