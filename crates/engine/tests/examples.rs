@@ -8,8 +8,12 @@ fn example_files_are_valid() {
     let node = std::fs::read_to_string(dir.join("node.toml")).unwrap();
     tessera_config::parse_toml::<tessera_config::NodeConfig>(&node, "node.toml").unwrap();
     let sys = std::fs::read_to_string(dir.join("system.toml")).unwrap();
-    let cfg: tessera_config::SystemConfig = tessera_config::parse_toml(&sys, "system.toml").unwrap();
+    let cfg: tessera_config::SystemConfig =
+        tessera_config::parse_toml(&sys, "system.toml").unwrap();
     let published = tessera_engine::compile(&cfg, 1).unwrap();
     assert_eq!(published.clients().len(), 1);
-    assert_eq!(published.method("truid").unwrap().accept_attributes.len(), 3);
+    assert_eq!(
+        published.method("truid").unwrap().accept_attributes.len(),
+        3
+    );
 }

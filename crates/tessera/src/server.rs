@@ -4,9 +4,9 @@
 //! This file is I/O only. What a request means is decided in `tessera_engine::access`.
 
 use anyhow::{Context, Result};
+use arc_swap::ArcSwap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
-use arc_swap::ArcSwap;
 use std::sync::{Arc, LazyLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tessera_config::{MethodKind, NodeConfig, Replies};
