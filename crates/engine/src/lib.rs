@@ -14,4 +14,6 @@ pub mod store;
 pub mod verify;
 
 pub use published::{CompiledClient, CompiledMethod, Published, compile};
-pub use store::{Store, StoreError, TokenKind, TokenRecord, UserRecord, Write, WriteOutcome};
+pub use store::{
+    Store, StoreError, TokenKind, TokenRecord, UserRecord, Write, WriteOutcome, count_failure,
+};

@@ -73,6 +73,37 @@ impl UserRecord {
     }
 }
 
+/// The failure counter after one more failure at `now` (SPEC §3). A lock that has run out
+/// starts a fresh count; reaching `max_failures` locks the user for `lockout` seconds, or
+/// until an administrator unlocks them (`u64::MAX`) when `lockout` is 0. Every store applies
+/// [`Write::Failure`] through this function.
+pub fn count_failure(
+    failures: u32,
+    locked_until: Option<u64>,
+    now: u64,
+    max_failures: u32,
+    lockout: u64,
+) -> (u32, Option<u64>) {
+    let expired = locked_until.is_some_and(|t| t <= now);
+    let failures = if expired {
+        1
+    } else {
+        failures.saturating_add(1)
+    };
+    let locked_until = if failures >= max_failures {
+        Some(if lockout == 0 {
+            u64::MAX
+        } else {
+            now.saturating_add(lockout)
+        })
+    } else if expired {
+        None
+    } else {
+        locked_until
+    };
+    (failures, locked_until)
+}
+
 /// A durable change the engine asks for before it answers.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Write {

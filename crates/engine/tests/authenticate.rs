@@ -56,17 +56,13 @@ impl Store for MemStore {
                 lockout,
             } => {
                 let u = users.iter_mut().find(|u| u.id == user_id).unwrap();
-                let expired = u.locked_until.is_some_and(|t| t <= now);
-                u.failures = if expired { 1 } else { u.failures + 1 };
-                if u.failures >= max_failures {
-                    u.locked_until = Some(if lockout == 0 {
-                        u64::MAX
-                    } else {
-                        now + lockout
-                    });
-                } else if expired {
-                    u.locked_until = None;
-                }
+                (u.failures, u.locked_until) = tessera_engine::count_failure(
+                    u.failures,
+                    u.locked_until,
+                    now,
+                    max_failures,
+                    lockout,
+                );
                 Ok(WriteOutcome::Done)
             }
         }

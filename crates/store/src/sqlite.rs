@@ -725,13 +725,7 @@ impl Store for SqliteStore {
                 id,
                 name,
                 failures,
-                locked_until: locked_until.map(|t| {
-                    if t == LOCKED_FOREVER {
-                        u64::MAX
-                    } else {
-                        t.max(0) as u64
-                    }
-                }),
+                locked_until: locked_until.map(lock_from_db),
                 tokens: self.load_tokens(c, id)?,
             }))
         })
@@ -804,6 +798,18 @@ fn flush(
     }
 }
 
+fn lock_from_db(t: i64) -> u64 {
+    if t == LOCKED_FOREVER {
+        u64::MAX
+    } else {
+        t.max(0) as u64
+    }
+}
+
+fn lock_to_db(t: u64) -> i64 {
+    i64::try_from(t).unwrap_or(LOCKED_FOREVER)
+}
+
 fn apply(t: &Connection, w: &Write) -> rusqlite::Result<WriteOutcome> {
     match *w {
         Write::Barrier => Ok(WriteOutcome::Done),
@@ -838,34 +844,20 @@ fn apply(t: &Connection, w: &Write) -> rusqlite::Result<WriteOutcome> {
             lockout,
         } => {
             let row: Option<(u32, Option<i64>)> = t
-                .query_row(
-                    "SELECT failures, locked_until FROM users WHERE id = ?1",
-                    [user_id],
-                    |r| Ok((r.get(0)?, r.get(1)?)),
-                )
+                .prepare_cached("SELECT failures, locked_until FROM users WHERE id = ?1")?
+                .query_row([user_id], |r| Ok((r.get(0)?, r.get(1)?)))
                 .optional()?;
             let Some((failures, locked_until)) = row else {
                 return Ok(WriteOutcome::Done);
             };
-            let now = now as i64;
-            // A lock that ran out starts a fresh count.
-            let expired = locked_until.is_some_and(|t| t <= now);
-            let failures = if expired {
-                1
-            } else {
-                failures.saturating_add(1)
-            };
-            let locked_until = if failures >= max_failures {
-                Some(if lockout == 0 {
-                    LOCKED_FOREVER
-                } else {
-                    now.saturating_add(lockout as i64)
-                })
-            } else if expired {
-                None
-            } else {
-                locked_until
-            };
+            let (failures, locked_until) = tessera_engine::count_failure(
+                failures,
+                locked_until.map(lock_from_db),
+                now,
+                max_failures,
+                lockout,
+            );
+            let locked_until = locked_until.map(lock_to_db);
             t.prepare_cached("UPDATE users SET failures = ?1, locked_until = ?2 WHERE id = ?3")?
                 .execute(params![failures, locked_until, user_id])?;
             Ok(WriteOutcome::Done)
