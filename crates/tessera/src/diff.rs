@@ -22,7 +22,7 @@ pub fn lines(old: &str, new: &str) -> Vec<String> {
             out.push(format!("  {}", a[i]));
             i += 1;
             j += 1;
-        } else if j < m && (i == n || lcs[i][j + 1] >= lcs[i + 1][j]) {
+        } else if j < m && (i == n || lcs[i][j + 1] > lcs[i + 1][j]) {
             out.push(format!("+ {}", b[j]));
             j += 1;
         } else {
