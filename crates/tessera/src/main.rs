@@ -87,7 +87,8 @@ fn run(args: Args) -> Result<()> {
         Command::Serve => {
             init_logging(args.log_format);
             let store = cli::open_store(&node)?;
-            let rt = tokio::runtime::Builder::new_multi_thread()
+            // The RADIUS shards run their own runtimes; this one only watches for Publish and signals.
+            let rt = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()?;
             rt.block_on(server::serve(node, store))

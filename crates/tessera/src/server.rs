@@ -101,23 +101,91 @@ fn load_published(store: &SqliteStore) -> Result<Published> {
     }
 }
 
-fn bind_udp(addr: &str, recv_buffer: usize) -> Result<UdpSocket> {
+/// A UDP socket with SO_REUSEPORT, so that every shard thread can have its own socket on the
+/// same address and the kernel spreads clients over them.
+fn bind_udp(addr: SocketAddr, recv_buffer: usize) -> Result<std::net::UdpSocket> {
     use socket2::{Domain, Protocol, Socket, Type};
-    let addr: SocketAddr = addr
-        .parse()
-        .with_context(|| format!("listen address {addr:?}"))?;
     let sock = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
     sock.set_reuse_address(true)?;
+    #[cfg(unix)]
+    sock.set_reuse_port(true)?;
     // The kernel may cap these (net.core.rmem_max); what we get is logged below.
     let _ = sock.set_recv_buffer_size(recv_buffer);
     let _ = sock.set_send_buffer_size(recv_buffer / 2);
     sock.set_nonblocking(true)?;
     sock.bind(&addr.into())
         .with_context(|| format!("binding UDP {addr}"))?;
-    let got = sock.recv_buffer_size().unwrap_or(0);
-    let udp = UdpSocket::from_std(sock.into())?;
-    debug!(%addr, recv_buffer = got, "socket ready");
-    Ok(udp)
+    debug!(%addr, recv_buffer = sock.recv_buffer_size().unwrap_or(0), "socket ready");
+    Ok(sock.into())
+}
+
+/// One thread per core, each with a single-threaded runtime and its own socket per listener:
+/// a request is received, decided and answered on one thread, and only the database writer's
+/// answer crosses threads.
+fn start_shards(state: &Arc<State>, node: &NodeConfig) -> Result<()> {
+    let mut listeners: Vec<(String, Option<Arc<str>>)> = node
+        .radius
+        .auth_listen
+        .iter()
+        .map(|a| (a.clone(), None))
+        .collect();
+    for l in &node.radius.listener {
+        listeners.push((l.listen.clone(), Some(Arc::from(l.method.as_str()))));
+    }
+    let shards = std::env::var("TESSERA_RADIUS_THREADS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+        .max(1);
+    let mut per_shard: Vec<Vec<(std::net::UdpSocket, Option<Arc<str>>)>> =
+        (0..shards).map(|_| Vec::new()).collect();
+    for (addr, forced) in listeners {
+        let addr: SocketAddr = addr
+            .parse()
+            .with_context(|| format!("listen address {addr:?}"))?;
+        let first = bind_udp(addr, node.radius.recv_buffer)?;
+        // Port 0 picks a port once; the other shards join that port.
+        let local = first.local_addr()?;
+        per_shard[0].push((first, forced.clone()));
+        for shard in per_shard.iter_mut().skip(1) {
+            shard.push((bind_udp(local, node.radius.recv_buffer)?, forced.clone()));
+        }
+        info!(kind = "auth", addr = %local, method = forced.as_deref().unwrap_or("<client's>"), shards, "listening");
+    }
+    for (i, sockets) in per_shard.into_iter().enumerate() {
+        let state = Arc::clone(state);
+        std::thread::Builder::new()
+            .name(format!("tessera-radius-{i}"))
+            .spawn(move || {
+                let rt = match tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                {
+                    Ok(rt) => rt,
+                    Err(e) => {
+                        error!(error = %e, "cannot start a RADIUS thread");
+                        return;
+                    }
+                };
+                rt.block_on(async move {
+                    let mut loops = Vec::new();
+                    for (sock, forced) in sockets {
+                        match UdpSocket::from_std(sock) {
+                            Ok(sock) => loops.push(tokio::spawn(recv_loop(
+                                Arc::clone(&state),
+                                Arc::new(sock),
+                                forced,
+                            ))),
+                            Err(e) => error!(error = %e, "cannot register a RADIUS socket"),
+                        }
+                    }
+                    for l in loops {
+                        let _ = l.await;
+                    }
+                });
+            })?;
+    }
+    Ok(())
 }
 
 /// Run the server until SIGINT or SIGTERM.
@@ -140,21 +208,7 @@ pub async fn serve(node: NodeConfig, store: SqliteStore) -> Result<()> {
         counters: Counters::default(),
     });
 
-    let mut listeners: Vec<(String, Option<Arc<str>>)> = node
-        .radius
-        .auth_listen
-        .iter()
-        .map(|a| (a.clone(), None))
-        .collect();
-    for l in &node.radius.listener {
-        listeners.push((l.listen.clone(), Some(Arc::from(l.method.as_str()))));
-    }
-    for (addr, forced) in listeners {
-        let sock = Arc::new(bind_udp(&addr, node.radius.recv_buffer)?);
-        let local = sock.local_addr()?;
-        info!(kind = "auth", addr = %local, method = forced.as_deref().unwrap_or("<client's>"), "listening");
-        tokio::spawn(recv_loop(Arc::clone(&state), sock, forced));
-    }
+    start_shards(&state, &node)?;
 
     tokio::spawn(reload_loop(Arc::clone(&state), store));
     tokio::spawn({
