@@ -4,8 +4,18 @@ use std::fmt;
 use zeroize::Zeroizing;
 
 /// A secret byte string: `Debug` and `Display` print `<redacted>`, memory is zeroed on drop.
-#[derive(Clone, Default, PartialEq, Eq)]
+#[derive(Clone, Default)]
 pub struct Secret(Zeroizing<Vec<u8>>);
+
+/// Constant-time in the contents (the length is not secret).
+impl PartialEq for Secret {
+    fn eq(&self, other: &Self) -> bool {
+        use subtle::ConstantTimeEq;
+        self.0.len() == other.0.len() && bool::from(self.0.as_slice().ct_eq(other.0.as_slice()))
+    }
+}
+
+impl Eq for Secret {}
 
 impl Secret {
     pub fn new(bytes: impl Into<Vec<u8>>) -> Self {

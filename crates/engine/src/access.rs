@@ -25,16 +25,19 @@ pub enum DropReason {
     BadMessageAuthenticator,
     UnexpectedCode,
     Duplicate,
+    /// More requests in progress than the server takes at once: shed, not queued forever.
+    Overloaded,
 }
 
 impl DropReason {
-    pub const ALL: [DropReason; 6] = [
+    pub const ALL: [DropReason; 7] = [
         DropReason::Malformed,
         DropReason::UnknownClient,
         DropReason::MissingMessageAuthenticator,
         DropReason::BadMessageAuthenticator,
         DropReason::UnexpectedCode,
         DropReason::Duplicate,
+        DropReason::Overloaded,
     ];
     pub fn as_str(self) -> &'static str {
         match self {
@@ -44,6 +47,7 @@ impl DropReason {
             DropReason::BadMessageAuthenticator => "bad_message_authenticator",
             DropReason::UnexpectedCode => "unexpected_code",
             DropReason::Duplicate => "duplicate_in_progress",
+            DropReason::Overloaded => "overloaded",
         }
     }
 }

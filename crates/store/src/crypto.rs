@@ -32,6 +32,8 @@ pub struct OpenError;
 /// The master key. `Debug` does not print it.
 pub struct MasterKey {
     cipher: XChaCha20Poly1305,
+    /// Derived from the master key; keys fingerprints of token seeds.
+    fingerprint_key: Zeroizing<[u8; 32]>,
 }
 
 impl std::fmt::Debug for MasterKey {
@@ -48,9 +50,19 @@ fn random<const N: usize>() -> [u8; N] {
 
 impl MasterKey {
     pub fn from_bytes(bytes: &[u8; 32]) -> Self {
+        let mut fingerprint_key = Zeroizing::new([0u8; 32]);
+        fingerprint_key.copy_from_slice(&hmac_sha256(bytes, &[b"tessera/fingerprint-key/v1"]));
         MasterKey {
             cipher: XChaCha20Poly1305::new(bytes.into()),
+            fingerprint_key,
         }
+    }
+
+    /// A keyed fingerprint of `parts`: equal inputs give equal fingerprints, and without the
+    /// master key a fingerprint says nothing about the input (a short PIN or seed cannot be
+    /// found by trying them all).
+    pub fn fingerprint(&self, parts: &[&[u8]]) -> [u8; 32] {
+        hmac_sha256(self.fingerprint_key.as_slice(), parts)
     }
 
     /// Load the key from `explicit` (from `TESSERA_MASTER_KEY_FILE`), or from
@@ -128,6 +140,17 @@ impl MasterKey {
             .map(Zeroizing::new)
             .map_err(|_| OpenError)
     }
+}
+
+fn hmac_sha256(key: &[u8], parts: &[&[u8]]) -> [u8; 32] {
+    use hmac::{KeyInit as _, Mac};
+    let mut mac =
+        hmac::Hmac::<sha2::Sha256>::new_from_slice(key).expect("HMAC takes keys of any length");
+    for p in parts {
+        mac.update(&(p.len() as u64).to_be_bytes());
+        mac.update(p);
+    }
+    mac.finalize().into_bytes().into()
 }
 
 /// Create a file only its owner can read.

@@ -7,4 +7,7 @@ mod schema;
 mod sqlite;
 
 pub use crypto::{KeyError, MasterKey, OpenError, create_private};
-pub use sqlite::{AdminError, LOCKED_FOREVER, NewToken, NewUser, SqliteStore, TokenInfo, UserInfo};
+pub use sqlite::{
+    AdminError, LOCKED_FOREVER, MAX_COUNTER, NewToken, NewUser, SqliteStore, TokenInfo, UserInfo,
+    validate_user_name,
+};

@@ -2,9 +2,10 @@
 
 use rusqlite::Connection;
 
-const MIGRATIONS: &[(i64, &str)] = &[(
-    1,
-    r#"
+const MIGRATIONS: &[(i64, &str)] = &[
+    (
+        1,
+        r#"
 CREATE TABLE users (
     id            INTEGER PRIMARY KEY,
     name          TEXT NOT NULL,
@@ -41,7 +42,30 @@ CREATE TABLE config_published (
     published_at INTEGER NOT NULL
 );
 "#,
-)];
+    ),
+    (
+        2,
+        r#"
+-- A token's seed fingerprint (keyed hash): one seed is enrolled once, and what was spent on a
+-- seed is remembered after its token is removed, so re-enrolling it cannot replay old codes.
+ALTER TABLE tokens ADD COLUMN fingerprint BLOB;
+CREATE UNIQUE INDEX tokens_fingerprint ON tokens(fingerprint);
+CREATE TABLE spent_seeds (
+    fingerprint  BLOB PRIMARY KEY,
+    next_counter INTEGER NOT NULL
+);
+CREATE TRIGGER tokens_remember_spent AFTER DELETE ON tokens WHEN old.fingerprint IS NOT NULL
+BEGIN
+    INSERT OR IGNORE INTO spent_seeds (fingerprint, next_counter) VALUES (old.fingerprint, old.next_counter);
+    UPDATE spent_seeds SET next_counter = max(next_counter, old.next_counter)
+     WHERE fingerprint = old.fingerprint;
+END;
+-- Counters the request path writes so that every reject costs one durable write.
+CREATE TABLE meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
+INSERT INTO meta (key, value) VALUES ('rejects_without_user_write', 0);
+"#,
+    ),
+];
 
 /// Bring the schema up to date.
 pub fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {

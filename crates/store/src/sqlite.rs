@@ -115,6 +115,58 @@ pub struct NewToken {
     pub counter: u64,
 }
 
+/// The largest HOTP counter accepted at enrolment: far beyond any real token, and small enough
+/// that counter arithmetic can never overflow the database's 64-bit integers.
+pub const MAX_COUNTER: u64 = 1 << 53;
+
+impl NewToken {
+    /// The rules every enrolment path applies (CLI, CSV import, later the admin API).
+    pub fn validate(&self) -> Result<(), AdminError> {
+        let bad = |m: &str| Err(AdminError::Invalid(m.to_owned()));
+        if ![6, 8].contains(&self.digits) {
+            return bad("digits must be 6 or 8");
+        }
+        if ![30, 60].contains(&self.period) {
+            return bad("period must be 30 or 60 seconds");
+        }
+        if self.kind != TokenKind::Hotp && self.counter != 0 {
+            return bad("a counter applies to hotp tokens only");
+        }
+        if self.counter > MAX_COUNTER {
+            return bad("the counter must be at most 2^53");
+        }
+        if let Some(pin) = &self.pin {
+            let p = pin.expose();
+            if p.len() < 4 || p.len() > 32 || p.iter().any(|b| b.is_ascii_control()) {
+                return bad("a PIN must be 4 to 32 printable characters");
+            }
+        }
+        match self.kind {
+            TokenKind::Motp if self.pin.is_none() => {
+                bad("an motp token needs the PIN the user types on the device")
+            }
+            TokenKind::Motp if self.secret.expose().len() < 8 => {
+                bad("an mOTP init-secret needs at least 8 characters")
+            }
+            TokenKind::Hotp | TokenKind::Totp if self.secret.expose().len() < 10 => {
+                bad("an OATH seed needs at least 80 bits (16 base32 characters)")
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+/// User names: 1 to 253 bytes (one RADIUS attribute), no control characters.
+pub fn validate_user_name(name: &str) -> Result<(), AdminError> {
+    let name = name.trim();
+    if name.is_empty() || name.len() > 253 || name.chars().any(char::is_control) {
+        return Err(AdminError::Invalid(format!(
+            "user name {name:?}: must be 1 to 253 bytes with no control characters"
+        )));
+    }
+    Ok(())
+}
+
 /// A token as administrators see it: never its secret or PIN.
 #[derive(Clone, Debug)]
 pub struct TokenInfo {
@@ -289,11 +341,7 @@ impl SqliteStore {
 
     pub fn add_user(&self, u: NewUser, now: u64) -> Result<i64, AdminError> {
         let name = u.name.trim().to_owned();
-        if name.is_empty() || name.len() > 253 || name.chars().any(char::is_control) {
-            return Err(AdminError::Invalid(
-                "a user name must be 1 to 253 bytes with no control characters".into(),
-            ));
-        }
+        validate_user_name(&name)?;
         self.call_blocking(move |t| {
             let n = t.execute(
                 "INSERT INTO users (name, name_key, email, phone, password_hash, created_at)
@@ -400,6 +448,7 @@ impl SqliteStore {
         self.call_blocking(move |t| {
             let (mut users, mut tokens) = (0, 0);
             for (u, tok) in rows {
+                validate_user_name(&u.name)?;
                 let key = name_key(&u.name);
                 users += t.execute(
                     "INSERT INTO users (name, name_key, email, phone, password_hash, created_at)
@@ -430,11 +479,30 @@ impl SqliteStore {
         tok: &NewToken,
         now: u64,
     ) -> Result<i64, AdminError> {
+        tok.validate()?;
+        let fingerprint = self.inner.key.fingerprint(&[
+            b"token-seed",
+            tok.kind.as_str().as_bytes(),
+            tok.secret.expose(),
+        ]);
+        let existing: Option<i64> = t
+            .prepare_cached("SELECT id FROM tokens WHERE fingerprint = ?1")?
+            .query_row([fingerprint.as_slice()], |r| r.get(0))
+            .optional()?;
+        if let Some(id) = existing {
+            return Err(AdminError::Invalid(format!(
+                "this secret is already enrolled as token {id}; remove that token first"
+            )));
+        }
         let plain = encode_token_secret(tok.secret.expose(), tok.pin.as_ref().map(Secret::expose));
         let sealed = self.inner.key.seal(&token_aad(uid), &plain);
+        // A seed enrolled before starts where its last token stopped: old codes stay spent.
         t.prepare_cached(
-            "INSERT INTO tokens (user_id, kind, algorithm, digits, period, sealed, has_pin, next_counter, created_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            "INSERT INTO tokens (user_id, kind, algorithm, digits, period, sealed, has_pin, next_counter,
+                                 created_at, fingerprint)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7,
+                     max(?8, COALESCE((SELECT next_counter FROM spent_seeds WHERE fingerprint = ?10), 0)),
+                     ?9, ?10)",
         )?
         .execute(params![
             uid,
@@ -445,7 +513,8 @@ impl SqliteStore {
             sealed,
             tok.pin.is_some(),
             tok.counter as i64,
-            now as i64
+            now as i64,
+            fingerprint.as_slice()
         ])?;
         Ok(t.last_insert_rowid())
     }
@@ -812,7 +881,15 @@ fn lock_to_db(t: u64) -> i64 {
 
 fn apply(t: &Connection, w: &Write) -> rusqlite::Result<WriteOutcome> {
     match *w {
-        Write::Barrier => Ok(WriteOutcome::Done),
+        // A durable write like every other reject's, so that the commit (and its fsync) takes
+        // as long whether or not the user exists.
+        Write::Barrier => {
+            t.prepare_cached(
+                "UPDATE meta SET value = value + 1 WHERE key = 'rejects_without_user_write'",
+            )?
+            .execute([])?;
+            Ok(WriteOutcome::Done)
+        }
         Write::Accept {
             user_id,
             token_id,

@@ -172,3 +172,92 @@ fn publish_refused_by_check_changes_nothing() {
     assert!(err.is_err());
     assert_eq!(s.published_version().unwrap(), 0);
 }
+
+#[tokio::test]
+async fn a_reenrolled_seed_cannot_replay_spent_codes() {
+    let dir = TempDir::new("reenrol");
+    let s = open(&dir, 1);
+    seed(&s);
+    let u = s.load_user("alice").await.unwrap().unwrap();
+    let (uid, tid) = (u.id, u.tokens[0].id);
+    let w = Write::Accept {
+        user_id: uid,
+        token_id: tid,
+        matched: 7,
+        now: 0,
+    };
+    assert_eq!(s.commit(w).await.unwrap(), WriteOutcome::Done);
+    let s2 = s.clone();
+    tokio::task::spawn_blocking(move || {
+        // the same seed twice is refused, for this user or any other
+        let dup = s2
+            .add_token("alice", hotp_token(), 0)
+            .unwrap_err()
+            .to_string();
+        assert!(dup.contains("already enrolled"), "{dup}");
+        s2.remove_token(tid).unwrap();
+        s2.add_token("alice", hotp_token(), 0).unwrap();
+    })
+    .await
+    .unwrap();
+    let u = s.load_user("alice").await.unwrap().unwrap();
+    assert_eq!(
+        u.tokens[0].next, 8,
+        "re-enrolment starts after the last spent counter"
+    );
+}
+
+fn hotp_token() -> NewToken {
+    NewToken {
+        kind: TokenKind::Hotp,
+        algorithm: Algorithm::Sha1,
+        digits: 6,
+        period: 30,
+        secret: Secret::new(b"12345678901234567890".to_vec()),
+        pin: Some(Secret::new(b"1234".to_vec())),
+        counter: 0,
+    }
+}
+
+#[test]
+fn enrolment_rules_apply_to_every_path() {
+    let dir = TempDir::new("rules");
+    let s = open(&dir, 1);
+    s.add_user(
+        NewUser {
+            name: "bob".into(),
+            ..Default::default()
+        },
+        0,
+    )
+    .unwrap();
+    let mut t = hotp_token();
+    t.counter = tessera_store::MAX_COUNTER + 1;
+    assert!(s.add_token("bob", t.clone(), 0).is_err());
+    t.counter = 0;
+    t.pin = Some(Secret::new(b"12".to_vec()));
+    assert!(
+        s.import(
+            vec![(
+                NewUser {
+                    name: "carol".into(),
+                    ..Default::default()
+                },
+                Some(t)
+            )],
+            0
+        )
+        .is_err()
+    );
+    assert!(s.user("carol").is_err(), "a failed import adds nobody");
+    assert!(
+        s.add_user(
+            NewUser {
+                name: "bad\u{7}name".into(),
+                ..Default::default()
+            },
+            0
+        )
+        .is_err()
+    );
+}

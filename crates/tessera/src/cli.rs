@@ -450,20 +450,7 @@ fn random_bytes(n: usize) -> Vec<u8> {
 fn token_add(store: &SqliteStore, a: TokenAdd) -> Result<()> {
     let kind: TokenKind = a.kind.parse().map_err(|e: String| anyhow!(e))?;
     let algorithm: Algorithm = a.algorithm.parse().map_err(|e| anyhow!("{e}"))?;
-    if ![6, 8].contains(&a.digits) {
-        bail!("--digits must be 6 or 8");
-    }
-    if ![30, 60].contains(&a.period) {
-        bail!("--period must be 30 or 60");
-    }
     let pin = a.pin.as_deref().map(|p| secret_arg(p, "PIN")).transpose()?;
-    if let Some(p) = &pin
-        && (p.expose().len() < 4
-            || p.expose().len() > 32
-            || p.expose().iter().any(|b| b.is_ascii_control()))
-    {
-        bail!("a PIN must be 4 to 32 printable characters");
-    }
     let secret =
         match (kind, &a.secret) {
             (TokenKind::Motp, Some(s)) => Secret::new(s.as_bytes().to_vec()),
@@ -483,14 +470,18 @@ fn token_add(store: &SqliteStore, a: TokenAdd) -> Result<()> {
                 Algorithm::Sha512 => 64,
             })),
         };
-    if kind != TokenKind::Motp && secret.expose().len() < 10 {
-        bail!("--secret is too short: an OATH seed needs at least 80 bits (16 base32 characters)");
-    }
-    if kind != TokenKind::Hotp && a.counter != 0 {
-        bail!("--counter applies to hotp tokens only");
-    }
-    if kind == TokenKind::Motp && pin.is_none() {
-        bail!("an motp token needs --pin: the PIN the user types on the device");
+    let token = NewToken {
+        kind,
+        algorithm,
+        digits: a.digits,
+        period: a.period,
+        secret: secret.clone(),
+        pin,
+        counter: a.counter,
+    };
+    token.validate()?;
+    if kind == TokenKind::Motp && a.qr.is_some() {
+        bail!("mOTP devices are set up by typing the init-secret; there is no QR code (drop --qr)");
     }
     let uri = match kind {
         TokenKind::Motp => None,
@@ -508,19 +499,7 @@ fn token_add(store: &SqliteStore, a: TokenAdd) -> Result<()> {
             },
         )),
     };
-    let id = store.add_token(
-        &a.user,
-        NewToken {
-            kind,
-            algorithm,
-            digits: a.digits,
-            period: a.period,
-            secret: secret.clone(),
-            pin,
-            counter: a.counter,
-        },
-        now(),
-    )?;
+    let id = store.add_token(&a.user, token, now())?;
     println!("token {id} added for {:?}", a.user);
     match &uri {
         Some(uri) => {
@@ -536,9 +515,6 @@ fn token_add(store: &SqliteStore, a: TokenAdd) -> Result<()> {
         None => {
             let s = String::from_utf8_lossy(secret.expose()).into_owned();
             println!("mOTP init-secret (enter on the device): {s}");
-            if a.qr.is_some() {
-                bail!("mOTP devices are set up by typing the init-secret; there is no QR code");
-            }
         }
     }
     Ok(())
@@ -588,6 +564,7 @@ fn parse_user_csv(file: &Path) -> Result<Vec<(NewUser, Option<NewToken>)>> {
             )));
         }
         let get = |name: &str| col(name).map(|i| fields[i]).filter(|v| !v.is_empty());
+        tessera_store::validate_user_name(fields[user_col]).map_err(|e| at(e.to_string()))?;
         let user = NewUser {
             name: fields[user_col].to_owned(),
             email: get("email").map(str::to_owned),
@@ -616,12 +593,10 @@ fn parse_user_csv(file: &Path) -> Result<Vec<(NewUser, Option<NewToken>)>> {
                             .map_err(|_| at("secret is not base32".into()))?,
                     ),
                 };
-                let digits = num("digits", 6)? as u32;
+                let digits = u32::try_from(num("digits", 6)?)
+                    .map_err(|_| at("digits must be 6 or 8".into()))?;
                 let period = num("period", 30)?;
-                if ![6, 8].contains(&digits) || ![30, 60].contains(&period) {
-                    return Err(at("digits must be 6 or 8 and period 30 or 60".into()));
-                }
-                Some(NewToken {
+                let token = NewToken {
                     kind,
                     algorithm,
                     digits,
@@ -629,7 +604,9 @@ fn parse_user_csv(file: &Path) -> Result<Vec<(NewUser, Option<NewToken>)>> {
                     secret,
                     pin: get("pin").map(|p| Secret::new(p.as_bytes().to_vec())),
                     counter: num("counter", 0)?,
-                })
+                };
+                token.validate().map_err(|e| at(e.to_string()))?;
+                Some(token)
             }
         };
         rows.push((user, token));

@@ -265,8 +265,20 @@ async fn reload_loop(state: Arc<State>, store: SqliteStore) {
     }
 }
 
+/// Requests in progress per socket before new ones are shed.
+const MAX_IN_FLIGHT: usize = 16_384;
+
+/// Decrements the in-progress count when a request's task ends, however it ends.
+struct InFlight(Arc<std::sync::atomic::AtomicUsize>);
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
 async fn recv_loop(state: Arc<State>, sock: Arc<UdpSocket>, forced: Option<Arc<str>>) {
     let mut buf = vec![0u8; 65_536];
+    let in_flight = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     loop {
         let (n, src) = match sock.recv_from(&mut buf).await {
             Ok(x) => x,
@@ -276,9 +288,19 @@ async fn recv_loop(state: Arc<State>, sock: Arc<UdpSocket>, forced: Option<Arc<s
                 continue;
             }
         };
+        // Bounded work: past this many requests in progress on this socket, new ones are shed
+        // (and counted) instead of growing memory without limit.
+        if in_flight.load(Ordering::Relaxed) >= MAX_IN_FLIGHT {
+            state.counters.requests.fetch_add(1, Ordering::Relaxed);
+            state.counters.drop(DropReason::Overloaded, src);
+            continue;
+        }
+        in_flight.fetch_add(1, Ordering::Relaxed);
         let datagram = buf[..n].to_vec();
         let (state, sock, forced) = (Arc::clone(&state), Arc::clone(&sock), forced.clone());
+        let in_flight = Arc::clone(&in_flight);
         tokio::spawn(async move {
+            let _done = InFlight(in_flight);
             if let Some(reply) = handle(&state, &datagram, src, forced.as_deref()).await
                 && let Err(e) = sock.send_to(&reply, src).await
             {
