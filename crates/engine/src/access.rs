@@ -111,52 +111,78 @@ impl<S: Store> Engine<S> {
         password: &[u8],
         now: u64,
     ) -> Outcome {
-        let user = match self.store.load_user(user_name).await {
-            Ok(u) => u,
-            Err(e) => {
-                warn!(error = %e, "user lookup failed; rejecting");
-                return Outcome::Reject;
+        let mut fresh = false;
+        loop {
+            let user = match self.store.load_user(user_name, fresh).await {
+                Ok(u) => u,
+                Err(e) => {
+                    warn!(error = %e, "user lookup failed; rejecting");
+                    return Outcome::Reject;
+                }
+            };
+            let cached = user.as_ref().is_some_and(|u| u.cached);
+            let write = decide(&user, policy, method, password, now);
+            let accepting = matches!(write, Write::Accept { .. });
+            // A cached record may be behind the database (a token just added, a user just
+            // unlocked): only an accept is decided on it, and the SQL condition of the spend
+            // catches a cache that was behind the other way. Anything else is decided again
+            // on a fresh read before it is written.
+            if cached && !accepting {
+                fresh = true;
+                continue;
             }
-        };
-        let write = match &user {
-            None => Write::Barrier,
-            Some(u) if !method.enabled || u.is_locked(now) => Write::Barrier,
-            Some(u) => match one_step(method.kind, policy, u, password, now) {
-                Some(m) => Write::Accept {
-                    user_id: u.id,
-                    token_id: m.token_id,
-                    matched: m.matched,
-                    now,
-                },
-                None => Write::Failure {
-                    user_id: u.id,
-                    now,
-                    max_failures: policy.max_failures,
-                    lockout: policy.lockout_time.secs(),
-                },
-            },
-        };
-        let accepted = matches!(write, Write::Accept { .. });
-        let why = reject_reason(&user, method, now, &write);
-        match self.store.commit(write).await {
-            Ok(WriteOutcome::Done) if accepted => {
-                let name = user.map(|u| u.name).unwrap_or_default();
-                info!(user = %name, method = %method.name, "accept");
-                Outcome::Accept { user: name }
-            }
-            Ok(WriteOutcome::Done) => {
-                info!(user = %user_name, method = %method.name, reason = why, "reject");
-                Outcome::Reject
-            }
-            Ok(WriteOutcome::Conflict) => {
-                info!(user = %user_name, method = %method.name, reason = "otp already used", "reject");
-                Outcome::Reject
-            }
-            Err(e) => {
-                warn!(error = %e, user = %user_name, "could not record the result; rejecting");
-                Outcome::Reject
+            let why = reject_reason(&user, method, now, &write);
+            match self.store.commit(write).await {
+                Ok(WriteOutcome::Done) if accepting => {
+                    let name = user.map(|u| u.name).unwrap_or_default();
+                    info!(user = %name, method = %method.name, "accept");
+                    return Outcome::Accept { user: name };
+                }
+                Ok(WriteOutcome::Done) => {
+                    info!(user = %user_name, method = %method.name, reason = why, "reject");
+                    return Outcome::Reject;
+                }
+                Ok(WriteOutcome::Conflict) if cached => fresh = true,
+                Ok(WriteOutcome::Conflict) => {
+                    info!(user = %user_name, method = %method.name, reason = "otp already used or user locked", "reject");
+                    return Outcome::Reject;
+                }
+                Err(e) => {
+                    warn!(error = %e, user = %user_name, "could not record the result; rejecting");
+                    return Outcome::Reject;
+                }
             }
         }
+    }
+}
+
+/// The one write a request ends with.
+fn decide(
+    user: &Option<crate::UserRecord>,
+    policy: &Policy,
+    method: &CompiledMethod,
+    password: &[u8],
+    now: u64,
+) -> Write {
+    match user {
+        None => Write::Barrier,
+        Some(u) if !method.enabled || u.is_locked(now) => Write::Barrier,
+        Some(u) => match one_step(method.kind, policy, u, password, now) {
+            Some(m) => Write::Accept {
+                user_id: u.id,
+                user: u.name.clone(),
+                token_id: m.token_id,
+                matched: m.matched,
+                now,
+            },
+            None => Write::Failure {
+                user_id: u.id,
+                user: u.name.clone(),
+                now,
+                max_failures: policy.max_failures,
+                lockout: policy.lockout_time.secs(),
+            },
+        },
     }
 }
 

@@ -65,6 +65,9 @@ pub struct UserRecord {
     /// Unix seconds until which the user is locked; `u64::MAX` until an administrator unlocks.
     pub locked_until: Option<u64>,
     pub tokens: Vec<TokenRecord>,
+    /// Served from a cache that may be behind the database. The engine accepts on such a
+    /// record (the durable spend re-checks everything) but reads afresh before rejecting.
+    pub cached: bool,
 }
 
 impl UserRecord {
@@ -112,6 +115,8 @@ pub enum Write {
     /// request (on this node or another) spent it first.
     Accept {
         user_id: i64,
+        /// The user's canonical name (stores that cache by name use it).
+        user: String,
         token_id: i64,
         matched: u64,
         now: u64,
@@ -119,6 +124,7 @@ pub enum Write {
     /// Count a failure; lock the user for `lockout` seconds (0: until unlocked) at `max_failures`.
     Failure {
         user_id: i64,
+        user: String,
         now: u64,
         max_failures: u32,
         lockout: u64,
@@ -145,10 +151,11 @@ pub enum StoreError {
 /// Storage as the engine uses it. Implementations must make a [`Write`] durable before its
 /// future resolves: an Access-Accept leaves only after the spent OTP is on disk.
 pub trait Store: Send + Sync + 'static {
-    /// Look a user up by name, case-insensitively.
+    /// Look a user up by name, case-insensitively; `fresh` bypasses any cache.
     fn load_user(
         &self,
         name: &str,
+        fresh: bool,
     ) -> impl Future<Output = Result<Option<UserRecord>, StoreError>> + Send;
     fn commit(&self, write: Write)
     -> impl Future<Output = Result<WriteOutcome, StoreError>> + Send;

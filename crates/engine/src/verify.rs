@@ -111,6 +111,7 @@ mod tests {
             failures: 0,
             locked_until: None,
             tokens,
+            cached: false,
         }
     }
     fn token(kind: TokenKind, pin: Option<&str>, next: u64) -> TokenRecord {

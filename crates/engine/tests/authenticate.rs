@@ -15,10 +15,18 @@ const SEED: &[u8] = b"12345678901234567890";
 struct MemStore {
     users: Mutex<Vec<UserRecord>>,
     writes: Mutex<Vec<Write>>,
+    /// What a cache that is behind the database would answer.
+    stale: Mutex<Option<UserRecord>>,
 }
 
 impl Store for MemStore {
-    async fn load_user(&self, name: &str) -> Result<Option<UserRecord>, StoreError> {
+    async fn load_user(&self, name: &str, fresh: bool) -> Result<Option<UserRecord>, StoreError> {
+        if !fresh && let Some(stale) = self.stale.lock().unwrap().clone() {
+            return Ok(Some(UserRecord {
+                cached: true,
+                ..stale
+            }));
+        }
         let users = self.users.lock().unwrap();
         Ok(users
             .iter()
@@ -35,6 +43,7 @@ impl Store for MemStore {
                 token_id,
                 matched,
                 now,
+                ..
             } => {
                 let u = users.iter_mut().find(|u| u.id == user_id).unwrap();
                 if u.is_locked(now) {
@@ -54,6 +63,7 @@ impl Store for MemStore {
                 now,
                 max_failures,
                 lockout,
+                ..
             } => {
                 let u = users.iter_mut().find(|u| u.id == user_id).unwrap();
                 (u.failures, u.locked_until) = tessera_engine::count_failure(
@@ -88,6 +98,7 @@ fn engine() -> Engine<MemStore> {
         name: "Alice".into(),
         failures: 0,
         locked_until: None,
+        cached: false,
         tokens: vec![TokenRecord {
             id: 10,
             kind: TokenKind::Hotp,
@@ -230,4 +241,29 @@ async fn every_failure_is_the_same_reject_after_a_commit() {
         .await,
         Outcome::Accept { .. }
     ));
+}
+
+#[tokio::test]
+async fn a_stale_cache_never_decides_a_reject_or_an_accept() {
+    let e = engine();
+    let (p, m) = (Policy::default(), method(MethodKind::PinOtp, true));
+    // The cache still shows the user locked and without tokens; the database has moved on.
+    let mut stale = e.store().users.lock().unwrap()[0].clone();
+    stale.locked_until = Some(u64::MAX);
+    stale.tokens.clear();
+    *e.store().stale.lock().unwrap() = Some(stale);
+    assert!(matches!(
+        e.authenticate(&p, &m, "alice", &passcode(0), 0).await,
+        Outcome::Accept { .. }
+    ));
+    // Now the cache says counter 0 is unspent, but it was spent: the spend fails, the engine
+    // reads afresh, and the replay is a counted failure, not an accept.
+    let mut stale = e.store().users.lock().unwrap()[0].clone();
+    stale.tokens[0].next = 0;
+    *e.store().stale.lock().unwrap() = Some(stale);
+    assert_eq!(
+        e.authenticate(&p, &m, "alice", &passcode(0), 0).await,
+        Outcome::Reject
+    );
+    assert_eq!(e.store().users.lock().unwrap()[0].failures, 1);
 }

@@ -2,6 +2,7 @@
 //! operations for the CLI, and secrets sealed with the node's master key.
 #![forbid(unsafe_code)]
 
+mod cache;
 mod crypto;
 mod schema;
 mod sqlite;

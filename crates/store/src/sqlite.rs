@@ -5,6 +5,7 @@
 //! answers each caller only after the commit: one fsync for many logins, and no Access-Accept
 //! leaves before its OTP is on disk.
 
+use crate::cache::{CachedToken, CachedUser, UserCache};
 use crate::crypto::{MasterKey, OpenError};
 use rusqlite::{
     Connection, OpenFlags, OptionalExtension, Transaction, TransactionBehavior, params,
@@ -20,6 +21,8 @@ use tracing::error;
 
 const MAX_BATCH: usize = 4096;
 const MAX_READERS: usize = 8;
+/// Users kept in the hot-path cache (each a few hundred bytes, secrets still sealed).
+const CACHE_USERS: usize = 200_000;
 const CONFIG_AAD: &[u8] = b"tessera/config-secret/v1";
 const SEALED_PREFIX: &str = "sealed:v1:";
 /// `locked_until` value meaning "until an administrator unlocks".
@@ -63,6 +66,7 @@ enum Job {
 struct Inner {
     path: PathBuf,
     key: MasterKey,
+    cache: UserCache,
     readers: Mutex<Vec<Connection>>,
     jobs: Mutex<mpsc::Sender<Job>>,
 }
@@ -255,6 +259,7 @@ impl SqliteStore {
                 key,
                 readers: Mutex::new(Vec::new()),
                 jobs: Mutex::new(tx),
+                cache: UserCache::new(CACHE_USERS),
             }),
         })
     }
@@ -311,6 +316,7 @@ impl SqliteStore {
         f: impl FnOnce(&Transaction<'_>) -> Result<R, AdminError> + Send + 'static,
         reply: impl FnOnce(Result<R, AdminError>) + Send + 'static,
     ) {
+        let store = self.clone();
         let job = Job::Call(Box::new(move |conn: &mut Connection| {
             let r = (|| {
                 let t = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
@@ -318,6 +324,8 @@ impl SqliteStore {
                 t.commit()?;
                 Ok(r)
             })();
+            // Administrative changes are rare: start the cache over rather than track them.
+            store.inner.cache.clear();
             reply(r);
         }));
         if let Err(e) = self.send(job) {
@@ -587,8 +595,11 @@ impl SqliteStore {
         let (user, otp1, otp2) = (user.to_owned(), otp1.to_owned(), otp2.to_owned());
         let store = self.clone();
         self.call_blocking(move |t| {
-            let uid = Self::user_id(t, &user)?;
-            let rec = store.load_tokens(t, uid)?;
+            Self::user_id(t, &user)?;
+            let rec = match store.read_user(t, &name_key(&user))? {
+                Some(u) => store.open_user(&u, false)?.tokens,
+                None => Vec::new(),
+            };
             for tok in rec.iter().filter(|t| t.kind == TokenKind::Hotp) {
                 let p = tessera_otp::OathParams {
                     algorithm: tok.algorithm,
@@ -617,23 +628,38 @@ impl SqliteStore {
         })
     }
 
-    fn load_tokens(&self, c: &Connection, user_id: i64) -> Result<Vec<TokenRecord>, StoreError> {
+    /// Read a user and their tokens (sealed) from the database.
+    fn read_user(&self, c: &Connection, key: &str) -> Result<Option<CachedUser>, StoreError> {
+        let row = c
+            .prepare_cached(
+                "SELECT id, name, failures, locked_until FROM users WHERE name_key = ?1",
+            )
+            .map_err(db_err)?
+            .query_row([key], |r| {
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, u32>(2)?,
+                    r.get::<_, Option<i64>>(3)?,
+                ))
+            })
+            .optional()
+            .map_err(db_err)?;
+        let Some((id, name, failures, locked_until)) = row else {
+            return Ok(None);
+        };
         let mut st = c
             .prepare_cached(
                 "SELECT id, kind, algorithm, digits, period, sealed, next_counter, enabled
                  FROM tokens WHERE user_id = ?1 ORDER BY id",
             )
             .map_err(db_err)?;
-        let mut rows = st.query([user_id]).map_err(db_err)?;
-        let aad = token_aad(user_id);
-        let mut out = Vec::new();
+        let mut rows = st.query([id]).map_err(db_err)?;
+        let mut tokens = Vec::new();
         while let Some(r) = rows.next().map_err(db_err)? {
             let kind: String = r.get(1).map_err(db_err)?;
             let alg: String = r.get(2).map_err(db_err)?;
-            let sealed: Vec<u8> = r.get(5).map_err(db_err)?;
-            let plain = self.inner.key.open(&aad, &sealed)?;
-            let (secret, pin) = decode_token_secret(&plain)?;
-            out.push(TokenRecord {
+            tokens.push(CachedToken {
                 id: r.get(0).map_err(db_err)?,
                 kind: kind.parse().map_err(StoreError::Corrupt)?,
                 algorithm: alg
@@ -641,13 +667,47 @@ impl SqliteStore {
                     .map_err(|e| StoreError::Corrupt(format!("{e}")))?,
                 digits: r.get(3).map_err(db_err)?,
                 period: r.get::<_, i64>(4).map_err(db_err)? as u64,
-                secret,
-                pin,
+                sealed: r.get::<_, Vec<u8>>(5).map_err(db_err)?.into_boxed_slice(),
                 next: r.get::<_, i64>(6).map_err(db_err)? as u64,
                 enabled: r.get(7).map_err(db_err)?,
             });
         }
-        Ok(out)
+        Ok(Some(CachedUser {
+            id,
+            name,
+            failures,
+            locked_until: locked_until.map(lock_from_db),
+            tokens,
+        }))
+    }
+
+    /// Open a user's sealed token secrets for the engine.
+    fn open_user(&self, u: &CachedUser, cached: bool) -> Result<UserRecord, StoreError> {
+        let aad = token_aad(u.id);
+        let mut tokens = Vec::with_capacity(u.tokens.len());
+        for t in &u.tokens {
+            let plain = self.inner.key.open(&aad, &t.sealed)?;
+            let (secret, pin) = decode_token_secret(&plain)?;
+            tokens.push(TokenRecord {
+                id: t.id,
+                kind: t.kind,
+                algorithm: t.algorithm,
+                digits: t.digits,
+                period: t.period,
+                secret,
+                pin,
+                next: t.next,
+                enabled: t.enabled,
+            });
+        }
+        Ok(UserRecord {
+            id: u.id,
+            name: u.name.clone(),
+            failures: u.failures,
+            locked_until: u.locked_until,
+            tokens,
+            cached,
+        })
     }
 
     /// The draft system configuration, secrets opened.
@@ -770,44 +830,70 @@ impl SqliteStore {
 }
 
 impl Store for SqliteStore {
-    async fn load_user(&self, name: &str) -> Result<Option<UserRecord>, StoreError> {
-        self.read(|c| {
-            let row = c
-                .prepare_cached(
-                    "SELECT id, name, failures, locked_until FROM users WHERE name_key = ?1",
-                )
-                .map_err(db_err)?
-                .query_row([name_key(name)], |r| {
-                    Ok((
-                        r.get::<_, i64>(0)?,
-                        r.get::<_, String>(1)?,
-                        r.get::<_, u32>(2)?,
-                        r.get::<_, Option<i64>>(3)?,
-                    ))
-                })
-                .optional()
-                .map_err(db_err)?;
-            let Some((id, name, failures, locked_until)) = row else {
-                return Ok(None);
-            };
-            Ok(Some(UserRecord {
-                id,
-                name,
-                failures,
-                locked_until: locked_until.map(lock_from_db),
-                tokens: self.load_tokens(c, id)?,
-            }))
-        })
+    async fn load_user(&self, name: &str, fresh: bool) -> Result<Option<UserRecord>, StoreError> {
+        let key = name_key(name);
+        if !fresh && let Some(r) = self.inner.cache.with(&key, |u| self.open_user(u, true)) {
+            return r.map(Some);
+        }
+        let Some(u) = self.read(|c| self.read_user(c, &key))? else {
+            return Ok(None);
+        };
+        let record = self.open_user(&u, false)?;
+        self.inner.cache.put(key, u);
+        Ok(Some(record))
     }
 
     async fn commit(&self, write: Write) -> Result<WriteOutcome, StoreError> {
+        let follow = match &write {
+            Write::Accept {
+                user,
+                token_id,
+                matched,
+                ..
+            } => Some((name_key(user), Ok((*token_id, *matched)))),
+            Write::Failure {
+                user,
+                now,
+                max_failures,
+                lockout,
+                ..
+            } => Some((name_key(user), Err((*now, *max_failures, *lockout)))),
+            Write::Barrier => None,
+        };
         let (tx, rx) = oneshot::channel();
         self.send(Job::Write(write, tx))?;
-        rx.await.unwrap_or_else(|_| {
+        let outcome = rx.await.unwrap_or_else(|_| {
             Err(StoreError::Unavailable(
                 "the database writer has stopped".into(),
             ))
-        })
+        });
+        // Keep the cache in step with what was just committed.
+        let cache = &self.inner.cache;
+        match (follow, &outcome) {
+            (Some((key, Ok((token_id, matched)))), Ok(WriteOutcome::Done)) => {
+                cache.update(&key, |u| {
+                    u.failures = 0;
+                    u.locked_until = None;
+                    if let Some(t) = u.tokens.iter_mut().find(|t| t.id == token_id) {
+                        t.next = t.next.max(matched + 1);
+                    }
+                })
+            }
+            (Some((key, Err((now, max, lockout)))), Ok(WriteOutcome::Done)) => {
+                cache.update(&key, |u| {
+                    (u.failures, u.locked_until) = tessera_engine::count_failure(
+                        u.failures,
+                        u.locked_until,
+                        now,
+                        max,
+                        lockout,
+                    );
+                })
+            }
+            (Some((key, _)), _) => cache.remove(&key),
+            (None, _) => {}
+        }
+        outcome
     }
 }
 
@@ -895,6 +981,7 @@ fn apply(t: &Connection, w: &Write) -> rusqlite::Result<WriteOutcome> {
             token_id,
             matched,
             now,
+            ..
         } => {
             // Spend the value only if still unspent and the user was not locked meanwhile.
             let spent = t
@@ -919,6 +1006,7 @@ fn apply(t: &Connection, w: &Write) -> rusqlite::Result<WriteOutcome> {
             now,
             max_failures,
             lockout,
+            ..
         } => {
             let row: Option<(u32, Option<i64>)> = t
                 .prepare_cached("SELECT failures, locked_until FROM users WHERE id = ?1")?

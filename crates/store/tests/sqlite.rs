@@ -59,7 +59,7 @@ async fn spent_values_survive_restart_and_races() {
     {
         let s = open(&dir, 1);
         seed(&s);
-        let u = s.load_user("ALICE").await.unwrap().unwrap();
+        let u = s.load_user("ALICE", true).await.unwrap().unwrap();
         assert_eq!(u.tokens[0].pin.as_ref().unwrap().expose(), b"1234");
         // 16 concurrent attempts to spend counter 5: exactly one wins
         let mut tasks = Vec::new();
@@ -68,6 +68,7 @@ async fn spent_values_survive_restart_and_races() {
             let (uid, tid) = (u.id, u.tokens[0].id);
             tasks.push(tokio::spawn(async move {
                 s.commit(Write::Accept {
+                    user: "alice".into(),
                     user_id: uid,
                     token_id: tid,
                     matched: 5,
@@ -86,9 +87,10 @@ async fn spent_values_survive_restart_and_races() {
         assert_eq!(done, 1);
     }
     let s = open(&dir, 1);
-    let u = s.load_user("alice").await.unwrap().unwrap();
+    let u = s.load_user("alice", true).await.unwrap().unwrap();
     assert_eq!(u.tokens[0].next, 6, "the spent counter is on disk");
     let again = Write::Accept {
+        user: "alice".into(),
         user_id: u.id,
         token_id: u.tokens[0].id,
         matched: 5,
@@ -102,9 +104,10 @@ async fn failures_lock_and_unlock() {
     let dir = TempDir::new("lock");
     let s = open(&dir, 1);
     seed(&s);
-    let id = s.load_user("alice").await.unwrap().unwrap().id;
+    let id = s.load_user("alice", true).await.unwrap().unwrap().id;
     for _ in 0..3 {
         s.commit(Write::Failure {
+            user: "alice".into(),
             user_id: id,
             now: 100,
             max_failures: 3,
@@ -113,10 +116,11 @@ async fn failures_lock_and_unlock() {
         .await
         .unwrap();
     }
-    let u = s.load_user("alice").await.unwrap().unwrap();
+    let u = s.load_user("alice", true).await.unwrap().unwrap();
     assert!(u.is_locked(u64::MAX - 1));
     let tid = u.tokens[0].id;
     let w = Write::Accept {
+        user: "alice".into(),
         user_id: id,
         token_id: tid,
         matched: 1,
@@ -178,9 +182,10 @@ async fn a_reenrolled_seed_cannot_replay_spent_codes() {
     let dir = TempDir::new("reenrol");
     let s = open(&dir, 1);
     seed(&s);
-    let u = s.load_user("alice").await.unwrap().unwrap();
+    let u = s.load_user("alice", true).await.unwrap().unwrap();
     let (uid, tid) = (u.id, u.tokens[0].id);
     let w = Write::Accept {
+        user: "alice".into(),
         user_id: uid,
         token_id: tid,
         matched: 7,
@@ -200,7 +205,7 @@ async fn a_reenrolled_seed_cannot_replay_spent_codes() {
     })
     .await
     .unwrap();
-    let u = s.load_user("alice").await.unwrap().unwrap();
+    let u = s.load_user("alice", true).await.unwrap().unwrap();
     assert_eq!(
         u.tokens[0].next, 8,
         "re-enrolment starts after the last spent counter"

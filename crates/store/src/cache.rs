@@ -1,0 +1,89 @@
+//! The hot-path cache of users and their tokens.
+//!
+//! Token secrets stay sealed in the cache and are opened per request, so memory holds no more
+//! plaintext than the database file does. The cache is only ever a shortcut: the engine
+//! accepts on a cached record solely through the conditional spend in SQL (which re-checks
+//! that the value is unspent, the token still exists and the user is not locked), and reads
+//! afresh before it rejects. A cache that is behind can cost a database read, never a wrong
+//! answer.
+
+use std::collections::HashMap;
+use std::hash::{BuildHasher, RandomState};
+use std::sync::Mutex;
+use tessera_engine::TokenKind;
+use tessera_otp::Algorithm;
+
+const SHARDS: usize = 64;
+
+#[derive(Clone, Debug)]
+pub(crate) struct CachedToken {
+    pub id: i64,
+    pub kind: TokenKind,
+    pub algorithm: Algorithm,
+    pub digits: u32,
+    pub period: u64,
+    pub next: u64,
+    pub enabled: bool,
+    pub sealed: Box<[u8]>,
+}
+
+#[derive(Clone, Debug)]
+pub(crate) struct CachedUser {
+    pub id: i64,
+    pub name: String,
+    pub failures: u32,
+    pub locked_until: Option<u64>,
+    pub tokens: Vec<CachedToken>,
+}
+
+#[derive(Debug)]
+pub(crate) struct UserCache {
+    hasher: RandomState,
+    per_shard: usize,
+    shards: Vec<Mutex<HashMap<String, CachedUser>>>,
+}
+
+impl UserCache {
+    pub fn new(capacity: usize) -> Self {
+        UserCache {
+            hasher: RandomState::new(),
+            per_shard: capacity.div_ceil(SHARDS).max(1),
+            shards: (0..SHARDS).map(|_| Mutex::default()).collect(),
+        }
+    }
+
+    fn shard(&self, key: &str) -> std::sync::MutexGuard<'_, HashMap<String, CachedUser>> {
+        let i = (self.hasher.hash_one(key) as usize) % SHARDS;
+        self.shards[i].lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Run `f` on the cached user, under the shard's lock.
+    pub fn with<R>(&self, key: &str, f: impl FnOnce(&CachedUser) -> R) -> Option<R> {
+        self.shard(key).get(key).map(f)
+    }
+
+    pub fn put(&self, key: String, user: CachedUser) {
+        let mut s = self.shard(&key);
+        if s.len() >= self.per_shard && !s.contains_key(&key) {
+            // Crude but bounded: a full shard starts over and refills from the database.
+            s.clear();
+        }
+        s.insert(key, user);
+    }
+
+    pub fn update(&self, key: &str, f: impl FnOnce(&mut CachedUser)) {
+        if let Some(u) = self.shard(key).get_mut(key) {
+            f(u);
+        }
+    }
+
+    pub fn remove(&self, key: &str) {
+        self.shard(key).remove(key);
+    }
+
+    pub fn clear(&self) {
+        for s in &self.shards {
+            s.lock().unwrap_or_else(|e| e.into_inner()).clear();
+        }
+    }
+}
