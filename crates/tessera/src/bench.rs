@@ -54,6 +54,9 @@ pub struct BenchArgs {
     /// Send wrong passcodes (measures the reject path).
     #[arg(long)]
     wrong: bool,
+    /// Target requests per second over all workers (0: as fast as replies come back).
+    #[arg(long, default_value_t = 0.0)]
+    rate: f64,
     /// Seconds to wait for a reply before counting a timeout.
     #[arg(long, default_value_t = 2.0)]
     timeout: f64,
@@ -126,6 +129,8 @@ struct Plan {
     pin: String,
     wrong: bool,
     timeout: Duration,
+    /// Time between two sends of one worker, when pacing.
+    interval: Option<Duration>,
     measure_from: Instant,
     until: Instant,
 }
@@ -155,6 +160,7 @@ pub fn run(a: BenchArgs) -> Result<()> {
         pin: a.pin.clone(),
         wrong: a.wrong,
         timeout: Duration::from_secs_f64(a.timeout),
+        interval: (a.rate > 0.0).then(|| Duration::from_secs_f64(a.concurrency as f64 / a.rate)),
         measure_from,
         until: measure_from + Duration::from_secs_f64(a.duration),
     });
@@ -162,7 +168,12 @@ pub fn run(a: BenchArgs) -> Result<()> {
         let mut tasks = Vec::new();
         for w in 0..a.concurrency {
             let users: Vec<usize> = (w..a.users).step_by(a.concurrency).collect();
-            tasks.push(tokio::spawn(worker(Arc::clone(&plan), w, users)));
+            tasks.push(tokio::spawn(worker(
+                Arc::clone(&plan),
+                w,
+                w as f64 / a.concurrency as f64,
+                users,
+            )));
         }
         let mut total = Tally::default();
         for t in tasks {
@@ -174,7 +185,7 @@ pub fn run(a: BenchArgs) -> Result<()> {
     Ok(())
 }
 
-async fn worker(plan: Arc<Plan>, w: usize, users: Vec<usize>) -> Result<Tally> {
+async fn worker(plan: Arc<Plan>, w: usize, phase: f64, users: Vec<usize>) -> Result<Tally> {
     let sock = UdpSocket::bind(if plan.target.is_ipv4() {
         "127.0.0.1:0"
     } else {
@@ -190,7 +201,13 @@ async fn worker(plan: Arc<Plan>, w: usize, users: Vec<usize>) -> Result<Tally> {
     let mut id: u8 = 0;
     let mut next = 0usize;
     let mut rbuf = vec![0u8; 4096];
+    // Spread the paced workers' first sends over one interval.
+    let mut next_send = plan.interval.map(|i| Instant::now() + i.mul_f64(phase));
     loop {
+        if let (Some(at), Some(interval)) = (next_send, plan.interval) {
+            tokio::time::sleep_until(at.into()).await;
+            next_send = Some(at + interval);
+        }
         let now = Instant::now();
         if now >= plan.until {
             break;
@@ -308,8 +325,8 @@ fn report(a: &BenchArgs, mut t: Tally) {
     let mut out = std::io::stdout().lock();
     let _ = writeln!(
         out,
-        "tessera bench: mode={mode} target={} users={} concurrency={} duration={}s warmup={}s",
-        a.target, a.users, a.concurrency, a.duration, a.warmup
+        "tessera bench: mode={mode} target={} users={} concurrency={} target_rate={} duration={}s warmup={}s",
+        a.target, a.users, a.concurrency, a.rate, a.duration, a.warmup
     );
     let _ = writeln!(
         out,
@@ -331,7 +348,8 @@ fn report(a: &BenchArgs, mut t: Tally) {
     );
     let _ = writeln!(
         out,
-        "{{\"mode\":\"{mode}\",\"concurrency\":{},\"users\":{},\"duration\":{},\"sent\":{},\"accepts\":{},\"rejects\":{},\"timeouts\":{},\"invalid\":{},\"replies_per_s\":{:.1},\"accepts_per_s\":{:.1},\"p50_ms\":{:.3},\"p90_ms\":{:.3},\"p99_ms\":{:.3},\"max_ms\":{:.3}}}",
+        "{{\"mode\":\"{mode}\",\"target_rate\":{},\"concurrency\":{},\"users\":{},\"duration\":{},\"sent\":{},\"accepts\":{},\"rejects\":{},\"timeouts\":{},\"invalid\":{},\"replies_per_s\":{:.1},\"accepts_per_s\":{:.1},\"p50_ms\":{:.3},\"p90_ms\":{:.3},\"p99_ms\":{:.3},\"max_ms\":{:.3}}}",
+        a.rate,
         a.concurrency,
         a.users,
         a.duration,
