@@ -26,7 +26,7 @@ pub enum Mode {
     Totp,
 }
 
-#[derive(Args, Debug)]
+#[derive(Args)]
 pub struct BenchArgs {
     #[arg(long, value_enum, default_value_t = Mode::Hotp)]
     mode: Mode,

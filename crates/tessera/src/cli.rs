@@ -1,5 +1,7 @@
 //! The administrative commands. Each validates its input completely before writing, and each
 //! write is one transaction: bad input leaves nothing half-done.
+//!
+//! The argument types deliberately do not implement `Debug`: they hold `--secret` and `--pin`.
 
 use crate::{diff, qr};
 use anyhow::{Context, Result, anyhow, bail};
@@ -42,7 +44,7 @@ fn secret_arg(value: &str, what: &str) -> Result<Secret> {
     Ok(Secret::new(v.as_bytes().to_vec()))
 }
 
-#[derive(Subcommand, Debug)]
+#[derive(Subcommand)]
 pub enum ConfigCmd {
     /// Replace the draft with a TOML document (checked first; nothing changes if it is invalid).
     Import { file: PathBuf },
@@ -177,7 +179,7 @@ fn edit_draft(
     Ok(())
 }
 
-#[derive(Subcommand, Debug)]
+#[derive(Subcommand)]
 pub enum ClientCmd {
     /// Add a RADIUS client to the draft.
     Add {
@@ -227,7 +229,7 @@ pub fn client(store: &SqliteStore, cmd: ClientCmd) -> Result<()> {
     Ok(())
 }
 
-#[derive(Subcommand, Debug)]
+#[derive(Subcommand)]
 pub enum MethodCmd {
     /// Add an authentication method to the draft.
     Add {
@@ -288,7 +290,7 @@ pub fn method(store: &SqliteStore, cmd: MethodCmd) -> Result<()> {
     Ok(())
 }
 
-#[derive(Subcommand, Debug)]
+#[derive(Subcommand)]
 pub enum UserCmd {
     /// Add a user.
     Add {
@@ -375,7 +377,7 @@ pub fn user(store: &SqliteStore, cmd: UserCmd) -> Result<()> {
     Ok(())
 }
 
-#[derive(Args, Debug)]
+#[derive(Args)]
 pub struct TokenAdd {
     user: String,
     /// totp | hotp | motp
@@ -401,7 +403,7 @@ pub struct TokenAdd {
     qr: Option<PathBuf>,
 }
 
-#[derive(Subcommand, Debug)]
+#[derive(Subcommand)]
 pub enum TokenCmd {
     /// Enrol a token for a user; prints the otpauth:// URI once.
     Add(TokenAdd),
