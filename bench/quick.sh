@@ -9,10 +9,14 @@ port=${BENCH_PORT:-18121}
 export TESSERA_DATA_DIR=$dir/data TESSERA_AUTH_LISTEN=127.0.0.1:$port
 $T bench --generate "$dir/gen" --users "$users" --mode hotp >/dev/null
 $T user import "$dir/gen/tessera-users.csv" >/dev/null
-$T method add bench --kind pin-otp >/dev/null
-$T client add bench --address 127.0.0.1 --secret testing123 --method bench >/dev/null
+if [ -n "${SYSTEM_TOML:-}" ]; then
+  $T config import "$SYSTEM_TOML" >/dev/null
+else
+  $T method add bench --kind pin-otp >/dev/null
+  $T client add bench --address 127.0.0.1 --secret testing123 --method bench >/dev/null
+fi
 $T publish >/dev/null
-TESSERA_LOG=warn $T serve 2>"$dir/serve.log" & pid=$!
-trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null; rm -rf "$dir"' EXIT
+TESSERA_LOG=${TESSERA_LOG:-warn,tessera::server=info} $T serve 2>"$dir/serve.log" & pid=$!
+trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null; grep -o "commits=.*" "$dir/serve.log" >&2 || true; rm -rf "$dir"' EXIT
 sleep 1
 ${PERF_CMD:-} $T bench --target 127.0.0.1:$port --users "$users" --concurrency "$conc" --duration "$dur" --warmup 2 --mode hotp "$@"

@@ -10,7 +10,7 @@
 //!    Access-Reject for every kind of failure. Message-Authenticator is the first attribute.
 
 use crate::published::{CompiledClient, CompiledMethod};
-use crate::store::{Store, Write, WriteOutcome};
+use crate::store::{Store, UserRecord, Write, WriteOutcome};
 use crate::verify::check_passcode;
 use tessera_config::{MethodKind, Policy};
 use tessera_radius::{Code, Packet, PacketBuilder, attr};
@@ -112,6 +112,8 @@ impl<S: Store> Engine<S> {
         now: u64,
     ) -> Outcome {
         let mut fresh = false;
+        // The cached record and what it led to, for when the fresh read finds the same state.
+        let mut earlier: Option<(UserRecord, Write)> = None;
         loop {
             let user = match self.store.load_user(user_name, fresh).await {
                 Ok(u) => u,
@@ -121,7 +123,10 @@ impl<S: Store> Engine<S> {
                 }
             };
             let cached = user.as_ref().is_some_and(|u| u.cached);
-            let write = decide(&user, policy, method, password, now);
+            let write = match (&earlier, &user) {
+                (Some((before, w)), Some(now_)) if same_state(before, now_) => w.clone(),
+                _ => decide(&user, policy, method, password, now),
+            };
             let accepting = matches!(write, Write::Accept { .. });
             // A cached record may be behind the database (a token just added, a user just
             // unlocked): only an accept is decided on it, and the SQL condition of the spend
@@ -129,6 +134,7 @@ impl<S: Store> Engine<S> {
             // on a fresh read before it is written.
             if cached && !accepting {
                 fresh = true;
+                earlier = user.map(|u| (u, write));
                 continue;
             }
             let why = reject_reason(&user, method, now, &write);
@@ -154,6 +160,19 @@ impl<S: Store> Engine<S> {
             }
         }
     }
+}
+
+/// True when two reads of a user agree on everything a decision depends on. Token rows never
+/// change their secret or PIN (re-enrolment makes a new row), so ids, spent counters and the
+/// lock state are enough.
+fn same_state(a: &UserRecord, b: &UserRecord) -> bool {
+    a.id == b.id
+        && a.locked_until == b.locked_until
+        && a.tokens.len() == b.tokens.len()
+        && a.tokens
+            .iter()
+            .zip(&b.tokens)
+            .all(|(x, y)| x.id == y.id && x.next == y.next && x.enabled == y.enabled)
 }
 
 /// The one write a request ends with.

@@ -168,20 +168,19 @@ impl Search {
     }
 }
 
+/// Every candidate is compared in constant time, and the search stops at the first match: a
+/// wrong code always costs the whole window, and where in the window a right code lies is
+/// nothing an attacker without a right code can learn from.
 fn search(mac: &KeyedMac, digits: u32, code: &[u8], first: u64, last: u64) -> Option<u64> {
-    let mut s = Search::new();
-    for counter in first..=last {
-        s.offer(mac.code(counter, digits).as_bytes().ct_eq(code), counter);
-    }
-    s.result()
+    (first..=last).find(|&counter| bool::from(mac.code(counter, digits).as_bytes().ct_eq(code)))
 }
 
 /// RFC 4226 §7.4 (look-ahead window): searches counters `from ..= from + look_ahead`
 /// (saturating at `u64::MAX`) for `code` and returns the lowest matching counter. The caller
 /// stores `counter + 1` as the next expected counter (§7.2).
 ///
-/// Every candidate is compared in constant time. Returns `None` for invalid `p.digits` or a
-/// `code` that is not `p.digits` ASCII digits.
+/// Candidates are compared in constant time (see `search`). Returns `None` for invalid
+/// `p.digits` or a `code` that is not `p.digits` ASCII digits.
 pub fn verify_hotp(
     key: &[u8],
     p: OathParams,

@@ -29,6 +29,8 @@ pub(crate) struct CachedToken {
 
 #[derive(Clone, Debug)]
 pub(crate) struct CachedUser {
+    /// The database's `admin_generation` when this was read.
+    pub generation: i64,
     pub id: i64,
     pub name: String,
     pub failures: u32,

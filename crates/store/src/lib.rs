@@ -10,5 +10,5 @@ mod sqlite;
 pub use crypto::{KeyError, MasterKey, OpenError, create_private};
 pub use sqlite::{
     AdminError, LOCKED_FOREVER, MAX_COUNTER, NewToken, NewUser, SqliteStore, TokenInfo, UserInfo,
-    validate_user_name,
+    WriterStats, validate_user_name,
 };

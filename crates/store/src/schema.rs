@@ -65,6 +65,14 @@ CREATE TABLE meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
 INSERT INTO meta (key, value) VALUES ('rejects_without_user_write', 0);
 "#,
     ),
+    (
+        3,
+        r#"
+-- Bumped by every administrative change, in the same transaction: a server's user cache is
+-- current as long as this has not moved since the entry was read.
+INSERT INTO meta (key, value) VALUES ('admin_generation', 0);
+"#,
+    ),
 ];
 
 /// Bring the schema up to date.

@@ -210,6 +210,7 @@ pub async fn serve(node: NodeConfig, store: SqliteStore) -> Result<()> {
 
     start_shards(&state, &node)?;
 
+    let store_stats = store.clone();
     tokio::spawn(reload_loop(Arc::clone(&state), store));
     tokio::spawn({
         let state = Arc::clone(&state);
@@ -223,7 +224,13 @@ pub async fn serve(node: NodeConfig, store: SqliteStore) -> Result<()> {
     });
 
     shutdown_signal().await;
-    info!(stats = %state.counters.summary(), "shutting down");
+    let w = store_stats.writer_stats();
+    info!(
+        stats = %state.counters.summary(),
+        commits = w.commits.load(Ordering::Relaxed),
+        durable_writes = w.writes.load(Ordering::Relaxed),
+        "shutting down"
+    );
     Ok(())
 }
 
