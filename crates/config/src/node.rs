@@ -19,6 +19,8 @@ pub struct NodeConfig {
 pub struct StorageSection {
     /// `sqlite://PATH`; defaults to `sqlite://<data_dir>/tessera.db`.
     pub url: Option<String>,
+    /// Users kept in memory for the request path (0 turns the cache off); default 200,000.
+    pub user_cache: Option<usize>,
 }
 
 #[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
@@ -109,6 +111,9 @@ impl NodeConfig {
         }
         if let Some(v) = env("TESSERA_ACCT_LISTEN") {
             cfg.radius.acct_listen = list(v);
+        }
+        if let Some(v) = env("TESSERA_USER_CACHE") {
+            cfg.storage.user_cache = v.trim().parse().ok();
         }
         if let Some(v) = env("TESSERA_HTTP_LISTEN") {
             cfg.http.listen = v;

@@ -3,21 +3,40 @@
 //! gets the exact cached reply, or nothing while the original is still being processed; it is
 //! never processed twice (no second SMS, no replay reject for a valid OTP that was resent).
 //!
-//! Pure: time is passed in. Sharded so that the two cores rarely meet on one lock.
+//! Pure: time is passed in. Sharded so that the two cores rarely meet on one lock. Memory is
+//! proportional to the request rate times the window, so entries are kept small (a packed key,
+//! the reply bytes, one queue slot) and shards give memory back when load falls.
 
 use std::collections::{HashMap, VecDeque};
-use std::hash::{BuildHasher, Hash, RandomState};
-use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
+use std::hash::{BuildHasher, RandomState};
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 const SHARDS: usize = 32;
 
+/// Source address, port, Identifier and Request Authenticator, packed into 36 bytes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct RequestKey {
-    pub source: SocketAddr,
-    pub identifier: u8,
-    pub authenticator: [u8; 16],
+    ip: [u8; 16],
+    port: u16,
+    identifier: u8,
+    authenticator: [u8; 16],
+}
+
+impl RequestKey {
+    pub fn new(source: SocketAddr, identifier: u8, authenticator: [u8; 16]) -> Self {
+        let ip = match source.ip() {
+            IpAddr::V4(v4) => v4.to_ipv6_mapped().octets(),
+            IpAddr::V6(v6) => v6.octets(),
+        };
+        RequestKey {
+            ip,
+            port: source.port(),
+            identifier,
+            authenticator,
+        }
+    }
 }
 
 /// What to do with an incoming request.
@@ -28,35 +47,46 @@ pub enum Seen {
     /// Still being processed: drop the copy.
     InProgress,
     /// Answered already: send these bytes again.
-    Answered(Arc<[u8]>),
+    Answered(Vec<u8>),
 }
 
 #[derive(Debug)]
-enum Entry {
-    InProgress { since: Instant },
-    Answered { reply: Arc<[u8]>, at: Instant },
-}
-
-#[derive(Debug, Default)]
 struct Shard {
-    map: HashMap<RequestKey, Entry>,
-    order: VecDeque<(Instant, RequestKey)>,
+    /// `None` while in progress, then the reply.
+    map: HashMap<RequestKey, Option<Box<[u8]>>>,
+    /// Arrival order, as milliseconds since the cache was made.
+    order: VecDeque<(u32, RequestKey)>,
 }
 
 #[derive(Debug)]
 pub struct DuplicateCache {
     window: Duration,
+    epoch: Instant,
     hasher: RandomState,
     shards: Vec<Mutex<Shard>>,
 }
 
 impl DuplicateCache {
-    pub fn new(window: Duration) -> Self {
+    pub fn new(window: Duration, now: Instant) -> Self {
         DuplicateCache {
             window,
+            epoch: now,
             hasher: RandomState::new(),
-            shards: (0..SHARDS).map(|_| Mutex::default()).collect(),
+            shards: (0..SHARDS)
+                .map(|_| {
+                    Mutex::new(Shard {
+                        map: HashMap::new(),
+                        order: VecDeque::new(),
+                    })
+                })
+                .collect(),
         }
+    }
+
+    fn stamp(&self, now: Instant) -> u32 {
+        now.saturating_duration_since(self.epoch)
+            .as_millis()
+            .min(u32::MAX as u128) as u32
     }
 
     fn shard(&self, key: &RequestKey) -> std::sync::MutexGuard<'_, Shard> {
@@ -65,16 +95,22 @@ impl DuplicateCache {
         self.shards[i].lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    fn window_ms(&self) -> u32 {
+        self.window.as_millis().min(u32::MAX as u128) as u32
+    }
+
     /// Look `key` up and, if it is new, mark it in progress.
     pub fn check(&self, key: RequestKey, now: Instant) -> Seen {
+        let t = self.stamp(now);
+        let window = self.window_ms();
         let mut s = self.shard(&key);
-        s.expire(now, self.window);
+        s.expire(t, window);
         match s.map.get(&key) {
-            Some(Entry::Answered { reply, .. }) => Seen::Answered(Arc::clone(reply)),
-            Some(Entry::InProgress { .. }) => Seen::InProgress,
+            Some(Some(reply)) => Seen::Answered(reply.to_vec()),
+            Some(None) => Seen::InProgress,
             None => {
-                s.map.insert(key, Entry::InProgress { since: now });
-                s.order.push_back((now, key));
+                s.map.insert(key, None);
+                s.order.push_back((t, key));
                 Seen::New
             }
         }
@@ -82,12 +118,14 @@ impl DuplicateCache {
 
     /// Store the reply for `key`. `None` (the request was dropped) forgets the key, so a
     /// retransmission is processed as the client would expect from a server that never saw it.
-    pub fn complete(&self, key: RequestKey, reply: Option<Arc<[u8]>>, now: Instant) {
+    /// The entry lives for the window counted from the request's arrival.
+    pub fn complete(&self, key: RequestKey, reply: Option<&[u8]>) {
         let mut s = self.shard(&key);
         match reply {
-            Some(reply) => {
-                s.map.insert(key, Entry::Answered { reply, at: now });
-                s.order.push_back((now, key));
+            Some(r) => {
+                if let Some(slot) = s.map.get_mut(&key) {
+                    *slot = Some(r.into());
+                }
             }
             None => {
                 s.map.remove(&key);
@@ -95,13 +133,18 @@ impl DuplicateCache {
         }
     }
 
-    /// Expire old entries in every shard; the server calls this now and then so that an idle
-    /// shard does not hold memory forever.
+    /// Expire old entries in every shard and give memory back when a shard has shrunk; the
+    /// server calls this now and then so that an idle shard does not hold memory forever.
     pub fn sweep(&self, now: Instant) {
+        let t = self.stamp(now);
         for s in &self.shards {
-            s.lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .expire(now, self.window);
+            let mut s = s.lock().unwrap_or_else(|e| e.into_inner());
+            s.expire(t, self.window_ms());
+            if s.map.capacity() > 64 && s.map.len() < s.map.capacity() / 4 {
+                let keep = s.map.len() * 2;
+                s.map.shrink_to(keep);
+                s.order.shrink_to(keep);
+            }
         }
     }
 
@@ -118,22 +161,14 @@ impl DuplicateCache {
 }
 
 impl Shard {
-    fn expire(&mut self, now: Instant, window: Duration) {
+    fn expire(&mut self, now: u32, window: u32) {
         while let Some(&(t, key)) = self.order.front() {
-            if now.saturating_duration_since(t) < window {
+            if now.saturating_sub(t) < window {
                 break;
             }
             self.order.pop_front();
-            // The queue may hold an older stamp for a key that was re-stamped since.
-            let stale = match self.map.get(&key) {
-                Some(Entry::Answered { at, .. }) => *at == t,
-                // A request still in progress after the window is stuck; let it go.
-                Some(Entry::InProgress { since }) => *since == t,
-                None => false,
-            };
-            if stale {
-                self.map.remove(&key);
-            }
+            // A request still in progress after the window is stuck; let it go too.
+            self.map.remove(&key);
         }
     }
 }
@@ -143,24 +178,19 @@ mod tests {
     use super::*;
 
     fn key(id: u8) -> RequestKey {
-        RequestKey {
-            source: "127.0.0.1:5000".parse().unwrap(),
-            identifier: id,
-            authenticator: [id; 16],
-        }
+        RequestKey::new("127.0.0.1:5000".parse().unwrap(), id, [id; 16])
     }
 
     #[test]
     fn retransmission_gets_the_same_reply_until_the_window_ends() {
-        let c = DuplicateCache::new(Duration::from_secs(5));
         let t0 = Instant::now();
+        let c = DuplicateCache::new(Duration::from_secs(5), t0);
         assert_eq!(c.check(key(1), t0), Seen::New);
         assert_eq!(c.check(key(1), t0), Seen::InProgress);
-        let reply: Arc<[u8]> = Arc::from(&b"reply"[..]);
-        c.complete(key(1), Some(reply.clone()), t0 + Duration::from_millis(3));
+        c.complete(key(1), Some(b"reply"));
         assert_eq!(
             c.check(key(1), t0 + Duration::from_secs(4)),
-            Seen::Answered(reply)
+            Seen::Answered(b"reply".to_vec())
         );
         assert_eq!(c.check(key(2), t0), Seen::New);
         // past the window the entry is gone and the same bytes are a new request
@@ -168,21 +198,33 @@ mod tests {
     }
 
     #[test]
-    fn dropped_requests_are_forgotten() {
-        let c = DuplicateCache::new(Duration::from_secs(5));
+    fn keys_tell_sources_apart() {
         let t0 = Instant::now();
+        let c = DuplicateCache::new(Duration::from_secs(5), t0);
+        let a = RequestKey::new("127.0.0.1:5000".parse().unwrap(), 1, [1; 16]);
+        let b = RequestKey::new("127.0.0.1:5001".parse().unwrap(), 1, [1; 16]);
+        let v6 = RequestKey::new("[::1]:5000".parse().unwrap(), 1, [1; 16]);
+        assert_eq!(c.check(a, t0), Seen::New);
+        assert_eq!(c.check(b, t0), Seen::New);
+        assert_eq!(c.check(v6, t0), Seen::New);
+    }
+
+    #[test]
+    fn dropped_requests_are_forgotten() {
+        let t0 = Instant::now();
+        let c = DuplicateCache::new(Duration::from_secs(5), t0);
         assert_eq!(c.check(key(9), t0), Seen::New);
-        c.complete(key(9), None, t0);
+        c.complete(key(9), None);
         assert_eq!(c.check(key(9), t0), Seen::New);
     }
 
     #[test]
     fn memory_is_released() {
-        let c = DuplicateCache::new(Duration::from_secs(1));
         let t0 = Instant::now();
+        let c = DuplicateCache::new(Duration::from_secs(1), t0);
         for i in 0..=255 {
             c.check(key(i), t0);
-            c.complete(key(i), Some(Arc::from(&b"r"[..])), t0);
+            c.complete(key(i), Some(b"r"));
         }
         assert_eq!(c.len(), 256);
         c.sweep(t0 + Duration::from_millis(999));

@@ -5,7 +5,8 @@
 //! accepts on a cached record solely through the conditional spend in SQL (which re-checks
 //! that the value is unspent, the token still exists and the user is not locked), and reads
 //! afresh before it rejects. A cache that is behind can cost a database read, never a wrong
-//! answer.
+//! answer. Entries are kept compact (boxed slices, narrow fields): 100,000 users cost about
+//! 25 MB.
 
 use std::collections::HashMap;
 use std::hash::{BuildHasher, RandomState};
@@ -18,11 +19,11 @@ const SHARDS: usize = 64;
 #[derive(Clone, Debug)]
 pub(crate) struct CachedToken {
     pub id: i64,
+    pub next: u64,
     pub kind: TokenKind,
     pub algorithm: Algorithm,
-    pub digits: u32,
-    pub period: u64,
-    pub next: u64,
+    pub digits: u8,
+    pub period: u16,
     pub enabled: bool,
     pub sealed: Box<[u8]>,
 }
@@ -32,29 +33,31 @@ pub(crate) struct CachedUser {
     /// The database's `admin_generation` when this was read.
     pub generation: i64,
     pub id: i64,
-    pub name: String,
+    pub name: Box<str>,
     pub failures: u32,
     pub locked_until: Option<u64>,
-    pub tokens: Vec<CachedToken>,
+    pub tokens: Box<[CachedToken]>,
 }
 
 #[derive(Debug)]
 pub(crate) struct UserCache {
+    enabled: bool,
     hasher: RandomState,
     per_shard: usize,
-    shards: Vec<Mutex<HashMap<String, CachedUser>>>,
+    shards: Vec<Mutex<HashMap<Box<str>, CachedUser>>>,
 }
 
 impl UserCache {
     pub fn new(capacity: usize) -> Self {
         UserCache {
+            enabled: capacity > 0,
             hasher: RandomState::new(),
             per_shard: capacity.div_ceil(SHARDS).max(1),
             shards: (0..SHARDS).map(|_| Mutex::default()).collect(),
         }
     }
 
-    fn shard(&self, key: &str) -> std::sync::MutexGuard<'_, HashMap<String, CachedUser>> {
+    fn shard(&self, key: &str) -> std::sync::MutexGuard<'_, HashMap<Box<str>, CachedUser>> {
         let i = (self.hasher.hash_one(key) as usize) % SHARDS;
         self.shards[i].lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -64,7 +67,10 @@ impl UserCache {
         self.shard(key).get(key).map(f)
     }
 
-    pub fn put(&self, key: String, user: CachedUser) {
+    pub fn put(&self, key: Box<str>, user: CachedUser) {
+        if !self.enabled {
+            return;
+        }
         let mut s = self.shard(&key);
         if s.len() >= self.per_shard && !s.contains_key(&key) {
             // Crude but bounded: a full shard starts over and refills from the database.

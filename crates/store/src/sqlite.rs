@@ -22,7 +22,7 @@ use tracing::error;
 const MAX_BATCH: usize = 4096;
 const MAX_READERS: usize = 8;
 /// Users kept in the hot-path cache (each a few hundred bytes, secrets still sealed).
-const CACHE_USERS: usize = 200_000;
+pub const CACHE_USERS: usize = 200_000;
 const CONFIG_AAD: &[u8] = b"tessera/config-secret/v1";
 const SEALED_PREFIX: &str = "sealed:v1:";
 /// `locked_until` value meaning "until an administrator unlocks".
@@ -233,14 +233,18 @@ fn open_conn(path: &Path) -> rusqlite::Result<Connection> {
             | OpenFlags::SQLITE_OPEN_NO_MUTEX,
     )?;
     conn.busy_timeout(std::time::Duration::from_secs(10))?;
-    // Memory-mapped reads: a page already in the OS cache costs no pread() system call.
-    conn.execute_batch("PRAGMA foreign_keys = ON; PRAGMA mmap_size = 268435456;")?;
+    conn.execute_batch("PRAGMA foreign_keys = ON;")?;
     Ok(conn)
 }
 
 impl SqliteStore {
     /// Open (creating if needed) the database at `path`, migrate it, and start the writer.
     pub fn open(path: &Path, key: MasterKey) -> Result<Self, StoreError> {
+        Self::open_with(path, key, CACHE_USERS)
+    }
+
+    /// [`SqliteStore::open`] with a user cache of `user_cache` entries (0: no cache).
+    pub fn open_with(path: &Path, key: MasterKey, user_cache: usize) -> Result<Self, StoreError> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir)
                 .map_err(|e| StoreError::Unavailable(format!("{}: {e}", dir.display())))?;
@@ -265,7 +269,7 @@ impl SqliteStore {
                 key,
                 readers: Mutex::new(Vec::new()),
                 jobs: Mutex::new(tx),
-                cache: UserCache::new(CACHE_USERS),
+                cache: UserCache::new(user_cache),
                 stats,
             }),
         })
@@ -691,7 +695,7 @@ impl SqliteStore {
                     .parse()
                     .map_err(|e| StoreError::Corrupt(format!("{e}")))?,
                 digits: r.get(3).map_err(db_err)?,
-                period: r.get::<_, i64>(4).map_err(db_err)? as u64,
+                period: r.get(4).map_err(db_err)?,
                 sealed: r.get::<_, Vec<u8>>(5).map_err(db_err)?.into_boxed_slice(),
                 next: r.get::<_, i64>(6).map_err(db_err)? as u64,
                 enabled: r.get(7).map_err(db_err)?,
@@ -700,10 +704,10 @@ impl SqliteStore {
         Ok(Some(CachedUser {
             generation,
             id,
-            name,
+            name: name.into_boxed_str(),
             failures,
             locked_until: locked_until.map(lock_from_db),
-            tokens,
+            tokens: tokens.into_boxed_slice(),
         }))
     }
 
@@ -718,8 +722,8 @@ impl SqliteStore {
                 id: t.id,
                 kind: t.kind,
                 algorithm: t.algorithm,
-                digits: t.digits,
-                period: t.period,
+                digits: t.digits.into(),
+                period: t.period.into(),
                 secret,
                 pin,
                 next: t.next,
@@ -728,7 +732,7 @@ impl SqliteStore {
         }
         Ok(UserRecord {
             id: u.id,
-            name: u.name.clone(),
+            name: u.name.to_string(),
             failures: u.failures,
             locked_until: u.locked_until,
             tokens,
@@ -882,7 +886,7 @@ impl Store for SqliteStore {
             return Ok(None);
         };
         let record = self.open_user(&u, false)?;
-        cache.put(key, u);
+        cache.put(key.into_boxed_str(), u);
         Ok(Some(record))
     }
 

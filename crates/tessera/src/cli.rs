@@ -24,7 +24,11 @@ pub fn open_store(node: &NodeConfig) -> Result<SqliteStore> {
     let key_file = std::env::var_os("TESSERA_MASTER_KEY_FILE").map(PathBuf::from);
     let key = MasterKey::load_or_create(&node.data_dir, key_file.as_deref())?;
     let path = SqliteStore::path_from_url(&node.storage_url())?;
-    Ok(SqliteStore::open(&path, key)?)
+    let cache = node
+        .storage
+        .user_cache
+        .unwrap_or(tessera_store::CACHE_USERS);
+    Ok(SqliteStore::open_with(&path, key, cache)?)
 }
 
 /// A secret from the command line, or from standard input when given as `-`.

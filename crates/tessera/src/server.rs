@@ -204,7 +204,7 @@ pub async fn serve(node: NodeConfig, store: SqliteStore) -> Result<()> {
     let state = Arc::new(State {
         config: ArcSwap::from_pointee(published),
         engine: Engine::new(store.clone()),
-        dedup: DuplicateCache::new(node.radius.duplicate_window.to_std()),
+        dedup: DuplicateCache::new(node.radius.duplicate_window.to_std(), Instant::now()),
         counters: Counters::default(),
     });
 
@@ -347,15 +347,11 @@ async fn handle(
         c.status.fetch_add(1, Ordering::Relaxed);
         return Some(access::build_status_reply(&packet, client));
     }
-    let key = RequestKey {
-        source: src,
-        identifier: packet.identifier,
-        authenticator: packet.authenticator,
-    };
+    let key = RequestKey::new(src, packet.identifier, packet.authenticator);
     match state.dedup.check(key, Instant::now()) {
         Seen::Answered(reply) => {
             c.retransmits.fetch_add(1, Ordering::Relaxed);
-            return Some(reply.to_vec());
+            return Some(reply);
         }
         Seen::InProgress => {
             c.drop(DropReason::Duplicate, src);
@@ -390,8 +386,6 @@ async fn handle(
         Outcome::Reject => c.rejects.fetch_add(1, Ordering::Relaxed),
     };
     let reply = access::build_reply(&packet, client, method, &outcome, Vec::with_capacity(128));
-    state
-        .dedup
-        .complete(key, Some(Arc::from(reply.as_slice())), Instant::now());
+    state.dedup.complete(key, Some(&reply));
     Some(reply)
 }
