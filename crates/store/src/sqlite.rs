@@ -251,7 +251,9 @@ impl SqliteStore {
         }
         let mut writer = open_conn(path).map_err(db_err)?;
         writer
-            .execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;")
+            .execute_batch(
+                "PRAGMA page_size = 1024; PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;",
+            )
             .map_err(db_err)?;
         crate::schema::migrate(&mut writer).map_err(db_err)?;
         let (tx, rx) = mpsc::channel();

@@ -14,7 +14,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tessera_otp::{Algorithm, Code, hotp};
 use tessera_radius::{Code as RCode, Packet, PacketBuilder, attr};
-use tokio::net::UdpSocket;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum Mode {
@@ -141,16 +140,17 @@ fn unix_now() -> u64 {
         .map_or(0, |d| d.as_secs())
 }
 
+/// Requests one socket keeps in flight: two banks of Identifiers per slot, so that a late
+/// answer to a timed-out request can never be taken for the answer to its successor.
+const SLOTS_PER_SOCKET: usize = 128;
+
 pub fn run(a: BenchArgs) -> Result<()> {
     if let Some(dir) = &a.generate {
         return generate(&a, dir);
     }
     if a.concurrency == 0 || a.users < a.concurrency {
-        bail!("--users must be at least --concurrency (each worker needs its own users)");
+        bail!("--users must be at least --concurrency (each request slot needs its own users)");
     }
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
     let start = Instant::now();
     let measure_from = start + Duration::from_secs_f64(a.warmup);
     let plan = Arc::new(Plan {
@@ -164,148 +164,231 @@ pub fn run(a: BenchArgs) -> Result<()> {
         measure_from,
         until: measure_from + Duration::from_secs_f64(a.duration),
     });
-    let tally = rt.block_on(async {
-        let mut tasks = Vec::new();
-        for w in 0..a.concurrency {
-            let users: Vec<usize> = (w..a.users).step_by(a.concurrency).collect();
-            tasks.push(tokio::spawn(worker(
-                Arc::clone(&plan),
-                w,
-                w as f64 / a.concurrency as f64,
-                users,
-            )));
+    // Plain threads with blocking sockets: two system calls per request and no wake-ups
+    // between threads, so the generator takes as little of the machine as it can.
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let threads = a
+        .concurrency
+        .div_ceil(SLOTS_PER_SOCKET)
+        .max(cores.min(a.concurrency));
+    let mut handles = Vec::new();
+    for t in 0..threads {
+        let slots: Vec<usize> = (t..a.concurrency).step_by(threads).collect();
+        let plan = Arc::clone(&plan);
+        let (concurrency, users) = (a.concurrency, a.users);
+        handles.push(std::thread::spawn(move || {
+            worker(&plan, slots, concurrency, users)
+        }));
+    }
+    let mut total = Tally::default();
+    for h in handles {
+        match h.join() {
+            Ok(r) => total.merge(r?),
+            Err(_) => bail!("a load generator thread panicked"),
         }
-        let mut total = Tally::default();
-        for t in tasks {
-            total.merge(t.await??);
-        }
-        Ok::<_, anyhow::Error>(total)
-    })?;
-    report(&a, tally);
+    }
+    report(&a, total);
     Ok(())
 }
 
-async fn worker(plan: Arc<Plan>, w: usize, phase: f64, users: Vec<usize>) -> Result<Tally> {
-    let sock = UdpSocket::bind(if plan.target.is_ipv4() {
+/// One request slot: its users (never two of its requests in flight) and its current request.
+struct Slot {
+    users: Vec<usize>,
+    next_user: usize,
+    counters: Vec<u64>,
+    last_step: Vec<u64>,
+    /// Identifier bank of the current request (0 or 1).
+    bank: u8,
+    in_flight: Option<(Instant, [u8; 16])>,
+    /// Do not send before this (pacing, or waiting for the next TOTP step).
+    not_before: Instant,
+}
+
+fn worker(plan: &Plan, slot_ids: Vec<usize>, concurrency: usize, users: usize) -> Result<Tally> {
+    let sock = std::net::UdpSocket::bind(if plan.target.is_ipv4() {
         "127.0.0.1:0"
     } else {
         "[::1]:0"
-    })
-    .await?;
-    sock.connect(plan.target).await?;
-    let mut counters = vec![0u64; users.len()];
-    let mut last_step = vec![u64::MAX; users.len()];
-    let mut rng =
-        0x9E37_79B9_7F4A_7C15u64 ^ (w as u64).wrapping_mul(0xA24B_AED4_963E_E407) ^ unix_now();
+    })?;
+    sock.connect(plan.target)?;
+    sock.set_read_timeout(Some(Duration::from_millis(2)))?;
+    let start = Instant::now();
+    let mut slots: Vec<Slot> = slot_ids
+        .iter()
+        .enumerate()
+        .map(|(k, &g)| {
+            let mine: Vec<usize> = (g..users).step_by(concurrency).collect();
+            let n = mine.len();
+            Slot {
+                users: mine,
+                next_user: 0,
+                counters: vec![0; n],
+                last_step: vec![u64::MAX; n],
+                bank: 0,
+                in_flight: None,
+                // paced slots start spread over one interval
+                not_before: start
+                    + plan.interval.map_or(Duration::ZERO, |i| {
+                        i.mul_f64(k as f64 / slot_ids.len() as f64)
+                    }),
+            }
+        })
+        .collect();
+    let mut rng = 0x9E37_79B9_7F4A_7C15u64
+        ^ (slot_ids[0] as u64).wrapping_mul(0xA24B_AED4_963E_E407)
+        ^ unix_now();
     let mut t = Tally::default();
-    let mut id: u8 = 0;
-    let mut next = 0usize;
     let mut rbuf = vec![0u8; 4096];
-    // Spread the paced workers' first sends over one interval.
-    let mut next_send = plan.interval.map(|i| Instant::now() + i.mul_f64(phase));
+    let mut sends_done = false;
     loop {
-        if let (Some(at), Some(interval)) = (next_send, plan.interval) {
-            tokio::time::sleep_until(at.into()).await;
-            next_send = Some(at + interval);
-        }
         let now = Instant::now();
         if now >= plan.until {
+            sends_done = true;
+        }
+        // Start a request on every idle slot whose time has come; expire lost ones.
+        for (k, slot) in slots.iter_mut().enumerate() {
+            if let Some((sent_at, _)) = slot.in_flight
+                && now.duration_since(sent_at) >= plan.timeout
+            {
+                if sent_at >= plan.measure_from {
+                    t.sent += 1;
+                    t.timeouts += 1;
+                }
+                slot.in_flight = None;
+            }
+            if slot.in_flight.is_none() && !sends_done && now >= slot.not_before {
+                send_next(plan, &sock, k, slot, &mut rng, now)?;
+            }
+        }
+        if sends_done && slots.iter().all(|s| s.in_flight.is_none()) {
             break;
         }
-        let slot = next % users.len();
-        next += 1;
-        let i = users[slot];
-        let pass = match plan.mode {
-            Mode::Pap => password(i),
-            Mode::Hotp => {
-                let c = counters[slot];
-                counters[slot] += 1;
-                format!(
-                    "{}{}",
-                    plan.pin,
-                    Code::new(hotp(&seed(i), c, 6, Algorithm::Sha1), 6).as_str()
-                )
+        // Take the replies that are waiting (a bounded number, so that lost requests are
+        // noticed even under full load), then look at the slots again.
+        for _ in 0..1024 {
+            let n = match sock.recv(&mut rbuf) {
+                Ok(n) => n,
+                // Nothing for 2 ms, or ICMP port unreachable while the server starts or
+                // stops: look at the slots (lost requests time out there).
+                Err(_) => break,
+            };
+            let Ok(p) = Packet::decode(&rbuf[..n]) else {
+                t.invalid += 1;
+                continue;
+            };
+            let k = usize::from(p.identifier) % SLOTS_PER_SOCKET;
+            let Some(slot) = slots.get_mut(k) else {
+                continue;
+            };
+            let Some((sent_at, auth)) = slot.in_flight else {
+                continue;
+            };
+            if p.identifier != k as u8 + slot.bank * SLOTS_PER_SOCKET as u8 {
+                continue; // a late answer to a request already counted as timed out
             }
-            Mode::Totp => {
-                let step = unix_now() / 30;
-                if last_step[slot] == step {
-                    // every user of this worker has logged in during this step
-                    let wait = 30 - unix_now() % 30;
-                    tokio::time::sleep(Duration::from_secs(wait).min(plan.until - now)).await;
-                    continue;
-                }
-                last_step[slot] = step;
-                format!(
-                    "{}{}",
-                    plan.pin,
-                    Code::new(hotp(&seed(i), step, 6, Algorithm::Sha1), 6).as_str()
-                )
+            slot.in_flight = None;
+            let replied = Instant::now();
+            if replied >= plan.until {
+                sends_done = true;
             }
-        };
-        let pass = if plan.wrong {
-            format!("{}000000", plan.pin)
-        } else {
-            pass
-        };
-        let mut auth = [0u8; 16];
-        for chunk in auth.chunks_mut(8) {
-            rng ^= rng << 13;
-            rng ^= rng >> 7;
-            rng ^= rng << 17;
-            chunk.copy_from_slice(&rng.to_le_bytes());
-        }
-        id = id.wrapping_add(1);
-        let mut b = PacketBuilder::new(RCode::AccessRequest, id, auth);
-        b.message_authenticator();
-        b.attr(attr::USER_NAME, user_name(i).as_bytes())?;
-        b.attr(
-            attr::USER_PASSWORD,
-            &tessera_radius::hide_password(pass.as_bytes(), &plan.secret, &auth)?,
-        )?;
-        b.attr(attr::NAS_IP_ADDRESS, &[127, 0, 0, 1])?;
-        let pkt = b.finish_request(&plan.secret);
-        let sent_at = Instant::now();
-        let measured = sent_at >= plan.measure_from;
-        sock.send(&pkt).await?;
-        let outcome = loop {
-            match tokio::time::timeout(plan.timeout, sock.recv(&mut rbuf)).await {
-                Err(_) => break None,
-                Ok(Err(_)) => break Some(Err(())),
-                Ok(Ok(n)) => match Packet::decode(&rbuf[..n]) {
-                    // a late answer to an earlier, timed-out request: keep waiting for ours
-                    Ok(p) if p.identifier != id => continue,
-                    Ok(p) => {
-                        let ok = tessera_radius::verify_response(&p, &auth, &plan.secret)
-                            && tessera_radius::verify_message_authenticator(
-                                &p,
-                                &plan.secret,
-                                Some(&auth),
-                            );
-                        break Some(if ok { Ok(p.code) } else { Err(()) });
+            if let Some(i) = plan.interval {
+                slot.not_before = slot.not_before.max(sent_at) + i;
+            }
+            if sent_at >= plan.measure_from {
+                t.sent += 1;
+                let ok = tessera_radius::verify_response(&p, &auth, &plan.secret)
+                    && tessera_radius::verify_message_authenticator(&p, &plan.secret, Some(&auth));
+                if !ok {
+                    t.invalid += 1;
+                } else {
+                    t.latencies_us.push(
+                        replied
+                            .duration_since(sent_at)
+                            .as_micros()
+                            .min(u32::MAX as u128) as u32,
+                    );
+                    match p.code {
+                        RCode::AccessAccept => t.accepts += 1,
+                        RCode::AccessReject => t.rejects += 1,
+                        _ => t.invalid += 1,
                     }
-                    Err(_) => break Some(Err(())),
-                },
-            }
-        };
-        if !measured {
-            continue;
-        }
-        t.sent += 1;
-        match outcome {
-            None => t.timeouts += 1,
-            Some(Err(())) => t.invalid += 1,
-            Some(Ok(code)) => {
-                t.latencies_us
-                    .push(sent_at.elapsed().as_micros().min(u32::MAX as u128) as u32);
-                match code {
-                    RCode::AccessAccept => t.accepts += 1,
-                    RCode::AccessReject => t.rejects += 1,
-                    _ => t.invalid += 1,
                 }
+            }
+            if !sends_done && replied >= slot.not_before {
+                send_next(plan, &sock, k, slot, &mut rng, replied)?;
             }
         }
     }
     Ok(t)
+}
+
+/// Build and send the next request of `slot` (number `k` on this socket).
+fn send_next(
+    plan: &Plan,
+    sock: &std::net::UdpSocket,
+    k: usize,
+    slot: &mut Slot,
+    rng: &mut u64,
+    now: Instant,
+) -> Result<()> {
+    let idx = slot.next_user % slot.users.len();
+    let i = slot.users[idx];
+    let pass = match plan.mode {
+        Mode::Pap => password(i),
+        Mode::Hotp => {
+            let c = slot.counters[idx];
+            slot.counters[idx] += 1;
+            format!(
+                "{}{}",
+                plan.pin,
+                Code::new(hotp(&seed(i), c, 6, Algorithm::Sha1), 6).as_str()
+            )
+        }
+        Mode::Totp => {
+            let step = unix_now() / 30;
+            if slot.last_step[idx] == step {
+                // every user of this slot has logged in during this step
+                slot.not_before = now + Duration::from_secs(30 - unix_now() % 30);
+                return Ok(());
+            }
+            slot.last_step[idx] = step;
+            format!(
+                "{}{}",
+                plan.pin,
+                Code::new(hotp(&seed(i), step, 6, Algorithm::Sha1), 6).as_str()
+            )
+        }
+    };
+    slot.next_user += 1;
+    let pass = if plan.wrong {
+        format!("{}000000", plan.pin)
+    } else {
+        pass
+    };
+    let mut auth = [0u8; 16];
+    for chunk in auth.chunks_mut(8) {
+        *rng ^= *rng << 13;
+        *rng ^= *rng >> 7;
+        *rng ^= *rng << 17;
+        chunk.copy_from_slice(&rng.to_le_bytes());
+    }
+    slot.bank ^= 1;
+    let id = k as u8 + slot.bank * SLOTS_PER_SOCKET as u8;
+    let mut b = PacketBuilder::new(RCode::AccessRequest, id, auth);
+    b.message_authenticator();
+    b.attr(attr::USER_NAME, user_name(i).as_bytes())?;
+    b.attr(
+        attr::USER_PASSWORD,
+        &tessera_radius::hide_password(pass.as_bytes(), &plan.secret, &auth)?,
+    )?;
+    b.attr(attr::NAS_IP_ADDRESS, &[127, 0, 0, 1])?;
+    let pkt = b.finish_request(&plan.secret);
+    slot.in_flight = Some((Instant::now(), auth));
+    if let Err(e) = sock.send(&pkt) {
+        // Counted as a timeout when its time is up, like a datagram the network lost.
+        tracing::debug!(error = %e, "send");
+    }
+    Ok(())
 }
 
 fn report(a: &BenchArgs, mut t: Tally) {

@@ -636,3 +636,88 @@ fn bad_token_input_fails_with_one_line_and_changes_nothing() {
         "failed commands changed the tokens"
     );
 }
+
+/// `tessera bench` against a real server: the users it generates import cleanly, every login
+/// it sends is accepted once (HOTP counters in order, never two in flight for one user), every
+/// reply verifies, and `--wrong` turns them all into rejects. Figures are not asserted here:
+/// they belong in BENCHMARKS.md.
+#[test]
+fn bench_generates_users_and_drives_the_server() {
+    let mut t = Tessera::new("bench");
+    // the CLI runs in the test's directory
+    t.cli(&[
+        "bench",
+        "--generate",
+        "users",
+        "--users",
+        "40",
+        "--mode",
+        "hotp",
+    ]);
+    let out = t.cli(&["user", "import", "users/tessera-users.csv"]);
+    assert!(out.contains("imported 40 new users and 40 tokens"), "{out}");
+    t.cli(&["method", "add", "vpn", "--kind", "pin-otp"]);
+    t.cli(&[
+        "client",
+        "add",
+        "fw",
+        "--address",
+        "127.0.0.1",
+        "--secret",
+        SECRET,
+        "--method",
+        "vpn",
+    ]);
+    t.cli(&["publish"]);
+    let port = t.start();
+    let target = format!("127.0.0.1:{port}");
+    let run = |extra: &[&str]| -> String {
+        let mut args = vec![
+            "bench",
+            "--target",
+            &target,
+            "--secret",
+            SECRET,
+            "--users",
+            "40",
+            "--concurrency",
+            "8",
+            "--duration",
+            "1",
+            "--warmup",
+            "0.2",
+        ];
+        args.extend_from_slice(extra);
+        let out = t.cli(&args);
+        out.lines()
+            .find(|l| l.starts_with('{'))
+            .unwrap_or_else(|| panic!("no JSON line:\n{out}"))
+            .to_owned()
+    };
+    let field = |json: &str, name: &str| -> u64 {
+        let at = json
+            .find(&format!("\"{name}\":"))
+            .unwrap_or_else(|| panic!("{name} in {json}"));
+        json[at + name.len() + 3..]
+            .split([',', '}'])
+            .next()
+            .unwrap()
+            .parse::<f64>()
+            .unwrap() as u64
+    };
+    let ok = run(&["--mode", "hotp"]);
+    assert!(field(&ok, "accepts") > 100, "{ok}");
+    assert_eq!(
+        field(&ok, "rejects") + field(&ok, "timeouts") + field(&ok, "invalid"),
+        0,
+        "{ok}"
+    );
+    let wrong = run(&["--mode", "hotp", "--wrong"]);
+    assert!(field(&wrong, "rejects") > 100, "{wrong}");
+    assert_eq!(
+        field(&wrong, "accepts") + field(&wrong, "invalid"),
+        0,
+        "{wrong}"
+    );
+    t.stop().assert_clean_exit();
+}
