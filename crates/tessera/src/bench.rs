@@ -211,7 +211,12 @@ fn worker(plan: &Plan, slot_ids: Vec<usize>, concurrency: usize, users: usize) -
         "[::1]:0"
     })?;
     sock.connect(plan.target)?;
-    sock.set_read_timeout(Some(Duration::from_millis(2)))?;
+    let paced = plan.interval.is_some();
+    if paced {
+        sock.set_nonblocking(true)?;
+    } else {
+        sock.set_read_timeout(Some(Duration::from_millis(2)))?;
+    }
     let start = Instant::now();
     let mut slots: Vec<Slot> = slot_ids
         .iter()
@@ -263,11 +268,29 @@ fn worker(plan: &Plan, slot_ids: Vec<usize>, concurrency: usize, users: usize) -
         if sends_done && slots.iter().all(|s| s.in_flight.is_none()) {
             break;
         }
+        // When the next paced (or TOTP-waiting) send is due: wake up for it.
+        let mut next_due = slots
+            .iter()
+            .filter(|s| s.in_flight.is_none() && !sends_done)
+            .map(|s| s.not_before)
+            .min();
         // Take the replies that are waiting (a bounded number, so that lost requests are
         // noticed even under full load), then look at the slots again.
         for _ in 0..1024 {
+            if next_due.is_some_and(|d| Instant::now() >= d) {
+                break;
+            }
             let n = match sock.recv(&mut rbuf) {
                 Ok(n) => n,
+                // Paced: the socket does not block (receive timeouts are as coarse as the
+                // kernel's tick); nap briefly and look again.
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock && paced => {
+                    std::thread::sleep(Duration::from_micros(50));
+                    if Instant::now().duration_since(now) >= Duration::from_millis(2) {
+                        break;
+                    }
+                    continue;
+                }
                 // Nothing for 2 ms, or ICMP port unreachable while the server starts or
                 // stops: look at the slots (lost requests time out there).
                 Err(_) => break,
@@ -292,7 +315,8 @@ fn worker(plan: &Plan, slot_ids: Vec<usize>, concurrency: usize, users: usize) -
                 sends_done = true;
             }
             if let Some(i) = plan.interval {
-                slot.not_before = slot.not_before.max(sent_at) + i;
+                // A fixed schedule: a slow reply is made up by sending the next one sooner.
+                slot.not_before += i;
             }
             if sent_at >= plan.measure_from {
                 t.sent += 1;
@@ -316,6 +340,9 @@ fn worker(plan: &Plan, slot_ids: Vec<usize>, concurrency: usize, users: usize) -
             }
             if !sends_done && replied >= slot.not_before {
                 send_next(plan, &sock, k, slot, &mut rng, replied)?;
+            }
+            if slot.in_flight.is_none() && !sends_done {
+                next_due = Some(next_due.map_or(slot.not_before, |d| d.min(slot.not_before)));
             }
         }
     }
