@@ -252,7 +252,7 @@ impl SqliteStore {
         let mut writer = open_conn(path).map_err(db_err)?;
         writer
             .execute_batch(
-                "PRAGMA page_size = 1024; PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;",
+                "PRAGMA page_size = 1024; PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA wal_autocheckpoint = 4000;",
             )
             .map_err(db_err)?;
         crate::schema::migrate(&mut writer).map_err(db_err)?;
