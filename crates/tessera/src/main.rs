@@ -91,6 +91,7 @@ fn run(args: Args) -> Result<()> {
         Command::Bench(a) => bench::run(a),
         Command::Serve => {
             init_logging(args.log_format);
+            let _only_server = server::lock_data_dir(&node.data_dir)?;
             let store = cli::open_store(&node)?;
             // The RADIUS shards run their own runtimes; this one only watches for Publish and signals.
             let rt = tokio::runtime::Builder::new_current_thread()

@@ -188,6 +188,27 @@ fn start_shards(state: &Arc<State>, node: &NodeConfig) -> Result<()> {
     Ok(())
 }
 
+/// One `serve` per data directory: its user cache assumes that it is the only process making
+/// logins' writes to this database (the CLI beside it is fine). Held until the process exits.
+pub fn lock_data_dir(data_dir: &std::path::Path) -> Result<std::fs::File> {
+    std::fs::create_dir_all(data_dir).with_context(|| data_dir.display().to_string())?;
+    let path = data_dir.join("serve.lock");
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .with_context(|| path.display().to_string())?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => anyhow::bail!(
+            "another tessera serve is already running on {} (one server per data_dir)",
+            data_dir.display()
+        ),
+        Err(std::fs::TryLockError::Error(e)) => Err(e).with_context(|| path.display().to_string()),
+    }
+}
+
 /// Run the server until SIGINT or SIGTERM.
 pub async fn serve(node: NodeConfig, store: SqliteStore) -> Result<()> {
     let published = load_published(&store)?;

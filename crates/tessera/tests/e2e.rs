@@ -721,3 +721,19 @@ fn bench_generates_users_and_drives_the_server() {
     );
     t.stop().assert_clean_exit();
 }
+
+/// A second `serve` on the same data directory refuses to start (its user cache would not see
+/// the first one's writes), with a one-line reason; the first keeps answering.
+#[test]
+fn one_server_per_data_dir() {
+    let mut t = Tessera::new("lock");
+    method_and_client(&t, "otp");
+    t.cli(&["publish"]);
+    t.start();
+    let err = t.cli_fails(&["serve"]);
+    assert!(
+        err.contains("another tessera serve is already running"),
+        "{err}"
+    );
+    t.stop().assert_clean_exit();
+}
