@@ -36,21 +36,7 @@ fn seed(store: &SqliteStore) {
             0,
         )
         .unwrap();
-    store
-        .add_token(
-            "alice",
-            NewToken {
-                kind: TokenKind::Hotp,
-                algorithm: Algorithm::Sha1,
-                digits: 6,
-                period: 30,
-                secret: Secret::new(b"12345678901234567890".to_vec()),
-                pin: Some(Secret::new(b"1234".to_vec())),
-                counter: 0,
-            },
-            0,
-        )
-        .unwrap();
+    store.add_token("alice", hotp_token(), 0).unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
