@@ -737,3 +737,47 @@ fn one_server_per_data_dir() {
     );
     t.stop().assert_clean_exit();
 }
+
+/// SPEC §3: a `[[radius.listener]]` that names a method overrides the client's method for
+/// requests that arrive on it. The client's method is pin-otp; the listener forces otp.
+#[test]
+fn a_listener_forces_its_method() {
+    let mut t = Tessera::new("listener");
+    method_and_client(&t, "pin-otp");
+    t.cli(&[
+        "method",
+        "add",
+        "bare",
+        "--kind",
+        "otp",
+        "--accept-message",
+        "bare {user}",
+    ]);
+    t.cli(&["publish"]);
+    user_with_token(
+        &t,
+        "alice",
+        &["--kind", "hotp", "--secret", SEED_SHA1, "--pin", "4321"],
+    );
+    let node = t.write_file(
+        "node.toml",
+        "[[radius.listener]]\nlisten = \"127.0.0.1:0\"\nmethod = \"bare\"\n",
+    );
+    let ports = t.start_with(&["--config", node.to_str().expect("UTF-8"), "serve"], 2);
+    let (main, forced) = (ports[0], ports[1]);
+    // the OTP alone is not enough on the client's own method...
+    radtest(main, "alice", &hotp(SEED_SHA1, 0), SECRET).assert_reject();
+    // ...but it is what the forced method asks for, and its reply is the forced method's
+    let r = radtest(forced, "alice", &hotp(SEED_SHA1, 1), SECRET);
+    r.assert_accept();
+    assert_eq!(r.reply_message(), Some("bare alice"));
+    // and PIN+OTP is not an OTP
+    radtest(
+        forced,
+        "alice",
+        &format!("4321{}", hotp(SEED_SHA1, 2)),
+        SECRET,
+    )
+    .assert_reject();
+    t.stop().assert_clean_exit();
+}

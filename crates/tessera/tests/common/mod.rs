@@ -166,9 +166,15 @@ impl Tessera {
 
     /// Start `tessera serve` and wait for its listening line; returns the UDP port.
     pub fn start(&mut self) -> u16 {
+        self.start_with(&["serve"], 1)[0]
+    }
+
+    /// Start `tessera ARGS` (a `serve` with more options) and wait for `listeners` listening
+    /// lines; returns their UDP ports in the order they were logged.
+    pub fn start_with(&mut self, args: &[&str], listeners: usize) -> Vec<u16> {
         assert!(self.server.is_none(), "already serving");
         let mut child = self
-            .command(&["serve"])
+            .command(args)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
@@ -192,7 +198,10 @@ impl Tessera {
                 }
             }
         });
-        let port = match rx.recv_timeout(START_TIMEOUT) {
+        let ports: Result<Vec<u16>, _> = (0..listeners)
+            .map(|_| rx.recv_timeout(START_TIMEOUT))
+            .collect();
+        let ports = match ports {
             Ok(p) => p,
             Err(_) => {
                 let _ = child.kill();
@@ -209,7 +218,7 @@ impl Tessera {
             log,
             reader: Some(reader),
         });
-        port
+        ports
     }
 
     /// SIGTERM the server and wait for it to exit.
