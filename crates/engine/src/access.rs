@@ -27,10 +27,12 @@ pub enum DropReason {
     Duplicate,
     /// More requests in progress than the server takes at once: shed, not queued forever.
     Overloaded,
+    /// An Accounting-Request whose Request Authenticator does not verify (RFC 2866 §3).
+    BadAuthenticator,
 }
 
 impl DropReason {
-    pub const ALL: [DropReason; 7] = [
+    pub const ALL: [DropReason; 8] = [
         DropReason::Malformed,
         DropReason::UnknownClient,
         DropReason::MissingMessageAuthenticator,
@@ -38,6 +40,7 @@ impl DropReason {
         DropReason::UnexpectedCode,
         DropReason::Duplicate,
         DropReason::Overloaded,
+        DropReason::BadAuthenticator,
     ];
     pub fn as_str(self) -> &'static str {
         match self {
@@ -48,6 +51,7 @@ impl DropReason {
             DropReason::UnexpectedCode => "unexpected_code",
             DropReason::Duplicate => "duplicate_in_progress",
             DropReason::Overloaded => "overloaded",
+            DropReason::BadAuthenticator => "bad_authenticator",
         }
     }
 }

@@ -8,6 +8,7 @@
 #![forbid(unsafe_code)]
 
 pub mod access;
+pub mod accounting;
 pub mod dedup;
 pub mod published;
 pub mod store;

@@ -132,6 +132,8 @@ pub enum Write {
     /// Write nothing, but answer only after the next commit, so a reject for an unknown user
     /// takes as long as one for a known user.
     Barrier,
+    /// Record who holds which address (RADIUS accounting); answered after it is stored.
+    Identity(crate::accounting::IdentityEvent),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -210,6 +210,26 @@ impl PacketBuilder {
         self.buf
     }
 
+    /// Finishes an Accounting-Response to an Accounting-Request (RFC 2866 §3). The
+    /// Message-Authenticator, if reserved, is computed with a zero Authenticator field, as for
+    /// the accounting request itself (RFC 3579 only defines it for Access packets; this is what
+    /// FreeRADIUS and the NASes that follow it verify). The Response Authenticator is then
+    /// MD5(Code + ID + Length + Request Authenticator + Attributes + Secret). A reply to
+    /// Status-Server on the accounting port uses [`PacketBuilder::finish_response`] instead
+    /// (RFC 5997 §3).
+    pub fn finish_accounting_response(
+        mut self,
+        request_authenticator: &[u8; 16],
+        secret: &[u8],
+    ) -> Vec<u8> {
+        self.set_length();
+        self.buf[4..HEADER_LEN].fill(0);
+        self.fill_message_authenticator(secret);
+        let auth = packet_authenticator(&self.buf, request_authenticator, secret);
+        self.buf[4..HEADER_LEN].copy_from_slice(&auth);
+        self.buf
+    }
+
     /// Finishes a request whose Authenticator field is the Request
     /// Authenticator given to [`PacketBuilder::new`]: Access-Request
     /// (RFC 2865 §3) or Status-Server (RFC 5997 §3). Sets Length and fills

@@ -9,6 +9,6 @@ mod sqlite;
 
 pub use crypto::{KeyError, MasterKey, OpenError, create_private};
 pub use sqlite::{
-    AdminError, CACHE_USERS, LOCKED_FOREVER, MAX_COUNTER, NewToken, NewUser, SqliteStore,
-    TokenInfo, UserInfo, WriterStats, validate_user_name,
+    AdminError, CACHE_USERS, IdentityEntry, LOCKED_FOREVER, MAX_COUNTER, NewToken, NewUser,
+    SqliteStore, TokenInfo, UserInfo, WriterStats, validate_user_name,
 };

@@ -73,6 +73,28 @@ INSERT INTO meta (key, value) VALUES ('rejects_without_user_write', 0);
 INSERT INTO meta (key, value) VALUES ('admin_generation', 0);
 "#,
     ),
+    (
+        4,
+        r#"
+-- Who holds which address (RADIUS accounting, later other sources). One row per address;
+-- seq orders every change, so a reader can resume exactly where it stopped.
+CREATE TABLE identities (
+    ip         TEXT PRIMARY KEY,
+    user       TEXT NOT NULL,
+    domain     TEXT,
+    groups     TEXT NOT NULL DEFAULT '[]',
+    state      TEXT NOT NULL CHECK (state IN ('logon', 'logoff')),
+    source     TEXT NOT NULL,
+    session_id TEXT,
+    client     TEXT,
+    start_time INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL,
+    seq        INTEGER NOT NULL UNIQUE
+);
+CREATE INDEX identities_session ON identities(client, session_id);
+INSERT INTO meta (key, value) VALUES ('identity_seq', 0);
+"#,
+    ),
 ];
 
 /// Bring the schema up to date.

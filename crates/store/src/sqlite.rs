@@ -14,6 +14,7 @@ use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use tessera_config::{Secret, SystemConfig};
+use tessera_engine::accounting::IdentityEvent;
 use tessera_engine::{Store, StoreError, TokenKind, TokenRecord, UserRecord, Write, WriteOutcome};
 use tessera_otp::Algorithm;
 use tokio::sync::oneshot;
@@ -170,6 +171,42 @@ pub fn validate_user_name(name: &str) -> Result<(), AdminError> {
         )));
     }
     Ok(())
+}
+
+/// One row of the identity table (SPEC §7 entry).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IdentityEntry {
+    pub ip: String,
+    pub user: String,
+    pub domain: Option<String>,
+    /// JSON array of group names.
+    pub groups: String,
+    pub state: String,
+    pub source: String,
+    pub session_id: Option<String>,
+    pub client: Option<String>,
+    pub start_time: i64,
+    pub updated_at: i64,
+    pub seq: i64,
+}
+
+const IDENTITY_COLUMNS: &str =
+    "ip, user, domain, groups, state, source, session_id, client, start_time, updated_at, seq";
+
+fn identity_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<IdentityEntry> {
+    Ok(IdentityEntry {
+        ip: r.get(0)?,
+        user: r.get(1)?,
+        domain: r.get(2)?,
+        groups: r.get(3)?,
+        state: r.get(4)?,
+        source: r.get(5)?,
+        session_id: r.get(6)?,
+        client: r.get(7)?,
+        start_time: r.get(8)?,
+        updated_at: r.get(9)?,
+        seq: r.get(10)?,
+    })
 }
 
 /// A token as administrators see it: never its secret or PIN.
@@ -742,6 +779,35 @@ impl SqliteStore {
         })
     }
 
+    /// Identity entries changed after `after` (a change number), oldest change first.
+    pub fn identities(&self, after: i64, limit: usize) -> Result<Vec<IdentityEntry>, AdminError> {
+        let sql = format!(
+            "SELECT {IDENTITY_COLUMNS} FROM identities WHERE seq > ?1 ORDER BY seq LIMIT ?2"
+        );
+        Ok(self.read(|c| {
+            let mut st = c.prepare_cached(&sql).map_err(db_err)?;
+            let rows = st
+                .query_map(
+                    params![after, limit.min(i64::MAX as usize) as i64],
+                    identity_row,
+                )
+                .map_err(db_err)?;
+            rows.collect::<Result<Vec<_>, _>>().map_err(db_err)
+        })?)
+    }
+
+    /// The current entry for one address (IPv4 or IPv6, in any spelling).
+    pub fn identity(&self, ip: std::net::IpAddr) -> Result<Option<IdentityEntry>, AdminError> {
+        let sql = format!("SELECT {IDENTITY_COLUMNS} FROM identities WHERE ip = ?1");
+        Ok(self.read(|c| {
+            c.prepare_cached(&sql)
+                .map_err(db_err)?
+                .query_row([ip.to_string()], identity_row)
+                .optional()
+                .map_err(db_err)
+        })?)
+    }
+
     /// The draft system configuration, secrets opened.
     pub fn draft(&self) -> Result<SystemConfig, AdminError> {
         let doc: Option<String> = self.read(|c| {
@@ -907,7 +973,7 @@ impl Store for SqliteStore {
                 lockout,
                 ..
             } => Some((name_key(user), Err((*now, *max_failures, *lockout)))),
-            Write::Barrier => None,
+            Write::Barrier | Write::Identity(_) => None,
         };
         let (tx, rx) = oneshot::channel();
         self.send(Job::Write(write, tx))?;
@@ -1030,8 +1096,93 @@ fn lock_to_db(t: u64) -> i64 {
     i64::try_from(t).unwrap_or(LOCKED_FOREVER)
 }
 
+fn next_identity_seq(t: &Connection) -> rusqlite::Result<i64> {
+    t.prepare_cached(
+        "UPDATE meta SET value = value + 1 WHERE key = 'identity_seq' RETURNING value",
+    )?
+    .query_row([], |r| r.get(0))
+}
+
+/// Mark the sessions at `ips` logged off, each with its own change number.
+fn log_off(t: &Connection, ips: Vec<String>, now: u64) -> rusqlite::Result<()> {
+    for ip in ips {
+        let seq = next_identity_seq(t)?;
+        t.prepare_cached(
+            "UPDATE identities SET state = 'logoff', updated_at = ?1, seq = ?2 WHERE ip = ?3",
+        )?
+        .execute(params![now as i64, seq, ip])?;
+    }
+    Ok(())
+}
+
+fn apply_identity(t: &Connection, e: &IdentityEvent) -> rusqlite::Result<()> {
+    match e {
+        IdentityEvent::Nothing => Ok(()),
+        IdentityEvent::Logon {
+            ip,
+            user,
+            domain,
+            session_id,
+            client,
+            now,
+        } => {
+            let seq = next_identity_seq(t)?;
+            t.prepare_cached(
+                "INSERT INTO identities (ip, user, domain, state, source, session_id, client, start_time, updated_at, seq)
+                 VALUES (?1, ?2, ?3, 'logon', 'radius-accounting', ?4, ?5, ?6, ?6, ?7)
+                 ON CONFLICT(ip) DO UPDATE SET
+                   start_time = CASE WHEN identities.session_id = excluded.session_id
+                                      AND identities.client = excluded.client
+                                      AND identities.state = 'logon'
+                                     THEN identities.start_time ELSE excluded.start_time END,
+                   user = excluded.user, domain = excluded.domain, state = 'logon',
+                   source = excluded.source, session_id = excluded.session_id,
+                   client = excluded.client, updated_at = excluded.updated_at, seq = excluded.seq",
+            )?
+            .execute(params![ip.to_string(), user, domain, session_id, client, *now as i64, seq])?;
+            Ok(())
+        }
+        IdentityEvent::Logoff {
+            ip,
+            session_id,
+            client,
+            now,
+        } => {
+            // Only the session that holds the address ends: a late Stop for an older session
+            // must not log off the user who holds the address now.
+            let ips: Vec<String> = match ip {
+                Some(ip) => t
+                    .prepare_cached(
+                        "SELECT ip FROM identities WHERE ip = ?1 AND session_id = ?2 AND client = ?3 AND state = 'logon'",
+                    )?
+                    .query_map(params![ip.to_string(), session_id, client], |r| r.get(0))?
+                    .collect::<rusqlite::Result<_>>()?,
+                None => t
+                    .prepare_cached(
+                        "SELECT ip FROM identities WHERE session_id = ?1 AND client = ?2 AND state = 'logon'",
+                    )?
+                    .query_map(params![session_id, client], |r| r.get(0))?
+                    .collect::<rusqlite::Result<_>>()?,
+            };
+            log_off(t, ips, *now)
+        }
+        IdentityEvent::ClientReset { client, now } => {
+            let ips: Vec<String> = t
+                .prepare_cached("SELECT ip FROM identities WHERE client = ?1 AND state = 'logon'")?
+                .query_map([client], |r| r.get(0))?
+                .collect::<rusqlite::Result<_>>()?;
+            log_off(t, ips, *now)
+        }
+    }
+}
+
 fn apply(t: &Connection, w: &Write) -> rusqlite::Result<WriteOutcome> {
+    if let Write::Identity(e) = w {
+        apply_identity(t, e)?;
+        return Ok(WriteOutcome::Done);
+    }
     match *w {
+        Write::Identity(_) => Ok(WriteOutcome::Done),
         // A durable write like every other reject's, so that the commit (and its fsync) takes
         // as long whether or not the user exists.
         Write::Barrier => {

@@ -619,3 +619,80 @@ fn parse_user_csv(file: &Path) -> Result<Vec<(NewUser, Option<NewToken>)>> {
     }
     Ok(rows)
 }
+
+#[derive(Subcommand)]
+pub enum IdentityCmd {
+    /// List who holds which address (newest change last).
+    List,
+    /// Show the current entry for one address.
+    Show { ip: std::net::IpAddr },
+}
+
+/// RFC 3339 in UTC from unix seconds (the civil calendar from days, without a date crate).
+pub fn rfc3339(unix: i64) -> String {
+    let (days, secs) = (unix.div_euclid(86_400), unix.rem_euclid(86_400));
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        secs / 3600,
+        secs % 3600 / 60,
+        secs % 60
+    )
+}
+
+pub fn identity(store: &SqliteStore, cmd: IdentityCmd) -> Result<()> {
+    match cmd {
+        IdentityCmd::List => {
+            println!(
+                "{:<39} {:<20} {:<16} {:<6} {:<20} {:<12} UPDATED",
+                "IP", "USER", "DOMAIN", "STATE", "SESSION", "CLIENT"
+            );
+            for e in store.identities(0, usize::MAX)? {
+                println!(
+                    "{:<39} {:<20} {:<16} {:<6} {:<20} {:<12} {}",
+                    e.ip,
+                    e.user,
+                    e.domain.as_deref().unwrap_or("-"),
+                    e.state,
+                    e.session_id.as_deref().unwrap_or("-"),
+                    e.client.as_deref().unwrap_or("-"),
+                    rfc3339(e.updated_at)
+                );
+            }
+        }
+        IdentityCmd::Show { ip } => {
+            let e = store
+                .identity(ip)?
+                .ok_or_else(|| anyhow!("no identity entry for {ip}"))?;
+            println!("ip:         {}", e.ip);
+            println!("user:       {}", e.user);
+            println!("domain:     {}", e.domain.as_deref().unwrap_or("-"));
+            println!("groups:     {}", e.groups);
+            println!("state:      {}", e.state);
+            println!("source:     {}", e.source);
+            println!("session_id: {}", e.session_id.as_deref().unwrap_or("-"));
+            println!("client:     {}", e.client.as_deref().unwrap_or("-"));
+            println!("start_time: {}", rfc3339(e.start_time));
+            println!("updated_at: {}", rfc3339(e.updated_at));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn rfc3339_dates() {
+        assert_eq!(super::rfc3339(0), "1970-01-01T00:00:00Z");
+        assert_eq!(super::rfc3339(951_782_400), "2000-02-29T00:00:00Z");
+        assert_eq!(super::rfc3339(1_795_398_245), "2026-11-23T01:44:05Z");
+    }
+}

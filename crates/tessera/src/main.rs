@@ -60,6 +60,9 @@ enum Command {
     /// OTP tokens (take effect at once).
     #[command(subcommand)]
     Token(cli::TokenCmd),
+    /// The identity table: who holds which address (from RADIUS accounting).
+    #[command(subcommand)]
+    Identity(cli::IdentityCmd),
     /// RADIUS load generator.
     Bench(bench::BenchArgs),
 }
@@ -108,6 +111,7 @@ fn run(args: Args) -> Result<()> {
                 Command::Method(c) => cli::method(&store, c),
                 Command::User(c) => cli::user(&store, c),
                 Command::Token(c) => cli::token(&store, c),
+                Command::Identity(c) => cli::identity(&store, c),
                 Command::Serve | Command::Bench(_) => unreachable!("handled above"),
             }
         }

@@ -11,8 +11,10 @@ use std::sync::{Arc, LazyLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tessera_config::{MethodKind, NodeConfig, Replies};
 use tessera_engine::access::{self, DropReason, Engine, Outcome};
+use tessera_engine::accounting;
 use tessera_engine::dedup::{DuplicateCache, RequestKey, Seen};
 use tessera_engine::{CompiledMethod, Published};
+use tessera_engine::{Store as _, Write};
 use tessera_radius::{Code, Packet, attr};
 use tessera_store::SqliteStore;
 use tokio::net::UdpSocket;
@@ -27,6 +29,7 @@ pub struct Counters {
     accepts: AtomicU64,
     rejects: AtomicU64,
     status: AtomicU64,
+    accounting: AtomicU64,
     retransmits: AtomicU64,
     drops: [AtomicU64; DropReason::ALL.len()],
 }
@@ -38,11 +41,12 @@ impl Counters {
     }
     fn summary(&self) -> String {
         let mut s = format!(
-            "requests={} accepts={} rejects={} status_server={} retransmits_answered={}",
+            "requests={} accepts={} rejects={} status_server={} accounting_recorded={} retransmits_answered={}",
             self.requests.load(Ordering::Relaxed),
             self.accepts.load(Ordering::Relaxed),
             self.rejects.load(Ordering::Relaxed),
             self.status.load(Ordering::Relaxed),
+            self.accounting.load(Ordering::Relaxed),
             self.retransmits.load(Ordering::Relaxed),
         );
         for r in DropReason::ALL {
@@ -61,6 +65,7 @@ struct State {
     config: ArcSwap<Published>,
     engine: Engine<SqliteStore>,
     dedup: DuplicateCache,
+    acct_dedup: DuplicateCache,
     counters: Counters,
 }
 
@@ -68,6 +73,15 @@ impl State {
     fn config(&self) -> Arc<Published> {
         self.config.load_full()
     }
+}
+
+/// What a socket serves.
+#[derive(Clone, Debug)]
+enum Port {
+    /// Authentication; `Some` forces that method whatever the client's is.
+    Auth(Option<Arc<str>>),
+    /// Accounting (RFC 2866).
+    Acct,
 }
 
 /// Stands in for a listener's forced method that is not in the published configuration:
@@ -123,34 +137,45 @@ fn bind_udp(addr: SocketAddr, recv_buffer: usize) -> Result<std::net::UdpSocket>
 /// a request is received, decided and answered on one thread, and only the database writer's
 /// answer crosses threads.
 fn start_shards(state: &Arc<State>, node: &NodeConfig) -> Result<()> {
-    let mut listeners: Vec<(String, Option<Arc<str>>)> = node
+    let mut listeners: Vec<(String, Port)> = node
         .radius
         .auth_listen
         .iter()
-        .map(|a| (a.clone(), None))
+        .map(|a| (a.clone(), Port::Auth(None)))
         .collect();
     for l in &node.radius.listener {
-        listeners.push((l.listen.clone(), Some(Arc::from(l.method.as_str()))));
+        listeners.push((
+            l.listen.clone(),
+            Port::Auth(Some(Arc::from(l.method.as_str()))),
+        ));
+    }
+    for a in &node.radius.acct_listen {
+        listeners.push((a.clone(), Port::Acct));
     }
     let shards = std::env::var("TESSERA_RADIUS_THREADS")
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
         .max(1);
-    let mut per_shard: Vec<Vec<(std::net::UdpSocket, Option<Arc<str>>)>> =
+    let mut per_shard: Vec<Vec<(std::net::UdpSocket, Port)>> =
         (0..shards).map(|_| Vec::new()).collect();
-    for (addr, forced) in listeners {
+    for (addr, port) in listeners {
         let addr: SocketAddr = addr
             .parse()
             .with_context(|| format!("listen address {addr:?}"))?;
         let first = bind_udp(addr, node.radius.recv_buffer)?;
         // Port 0 picks a port once; the other shards join that port.
         let local = first.local_addr()?;
-        per_shard[0].push((first, forced.clone()));
+        per_shard[0].push((first, port.clone()));
         for shard in per_shard.iter_mut().skip(1) {
-            shard.push((bind_udp(local, node.radius.recv_buffer)?, forced.clone()));
+            shard.push((bind_udp(local, node.radius.recv_buffer)?, port.clone()));
         }
-        info!(kind = "auth", addr = %local, method = forced.as_deref().unwrap_or("<client's>"), shards, "listening");
+        match &port {
+            Port::Auth(forced) => {
+                info!(kind = "auth", addr = %local, method = forced.as_deref().unwrap_or("<client's>"), shards, "listening")
+            }
+            Port::Acct => info!(kind = "acct", addr = %local, shards, "listening"),
+        }
     }
     for (i, sockets) in per_shard.into_iter().enumerate() {
         let state = Arc::clone(state);
@@ -169,12 +194,12 @@ fn start_shards(state: &Arc<State>, node: &NodeConfig) -> Result<()> {
                 };
                 rt.block_on(async move {
                     let mut loops = Vec::new();
-                    for (sock, forced) in sockets {
+                    for (sock, port) in sockets {
                         match UdpSocket::from_std(sock) {
                             Ok(sock) => loops.push(tokio::spawn(recv_loop(
                                 Arc::clone(&state),
                                 Arc::new(sock),
-                                forced,
+                                port,
                             ))),
                             Err(e) => error!(error = %e, "cannot register a RADIUS socket"),
                         }
@@ -226,6 +251,7 @@ pub async fn serve(node: NodeConfig, store: SqliteStore) -> Result<()> {
         config: ArcSwap::from_pointee(published),
         engine: Engine::new(store.clone()),
         dedup: DuplicateCache::new(node.radius.duplicate_window.to_std(), Instant::now()),
+        acct_dedup: DuplicateCache::new(node.radius.duplicate_window.to_std(), Instant::now()),
         counters: Counters::default(),
     });
 
@@ -240,6 +266,7 @@ pub async fn serve(node: NodeConfig, store: SqliteStore) -> Result<()> {
             loop {
                 t.tick().await;
                 state.dedup.sweep(Instant::now());
+                state.acct_dedup.sweep(Instant::now());
             }
         }
     });
@@ -304,7 +331,7 @@ impl Drop for InFlight {
     }
 }
 
-async fn recv_loop(state: Arc<State>, sock: Arc<UdpSocket>, forced: Option<Arc<str>>) {
+async fn recv_loop(state: Arc<State>, sock: Arc<UdpSocket>, port: Port) {
     let mut buf = vec![0u8; 65_536];
     let in_flight = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     loop {
@@ -325,16 +352,82 @@ async fn recv_loop(state: Arc<State>, sock: Arc<UdpSocket>, forced: Option<Arc<s
         }
         in_flight.fetch_add(1, Ordering::Relaxed);
         let datagram = buf[..n].to_vec();
-        let (state, sock, forced) = (Arc::clone(&state), Arc::clone(&sock), forced.clone());
+        let (state, sock, port) = (Arc::clone(&state), Arc::clone(&sock), port.clone());
         let in_flight = Arc::clone(&in_flight);
         tokio::spawn(async move {
             let _done = InFlight(in_flight);
-            if let Some(reply) = handle(&state, &datagram, src, forced.as_deref()).await
+            let reply = match &port {
+                Port::Auth(forced) => handle(&state, &datagram, src, forced.as_deref()).await,
+                Port::Acct => handle_accounting(&state, &datagram, src).await,
+            };
+            if let Some(reply) = reply
                 && let Err(e) = sock.send_to(&reply, src).await
             {
                 debug!(%src, error = %e, "send_to");
             }
         });
+    }
+}
+
+/// One Accounting-Request in; the Accounting-Response only after the identity is stored
+/// (RFC 2866 §4.1: a server that cannot record must not answer).
+async fn handle_accounting(state: &State, datagram: &[u8], src: SocketAddr) -> Option<Vec<u8>> {
+    let c = &state.counters;
+    c.requests.fetch_add(1, Ordering::Relaxed);
+    let config = state.config();
+    let Some(client) = config.client_for(src.ip()) else {
+        c.drop(DropReason::UnknownClient, src);
+        return None;
+    };
+    let packet = match Packet::decode(datagram) {
+        Ok(p) => p,
+        Err(e) => {
+            debug!(%src, error = %e, "malformed packet");
+            c.drop(DropReason::Malformed, src);
+            return None;
+        }
+    };
+    if packet.code == Code::StatusServer {
+        // RFC 5997 §3: on the accounting port Status-Server gets an Accounting-Response.
+        if let Err(reason) = access::check_request(&packet, client) {
+            c.drop(reason, src);
+            return None;
+        }
+        c.status.fetch_add(1, Ordering::Relaxed);
+        return Some(accounting::build_accounting_response(&packet, client));
+    }
+    let key = RequestKey::new(src, packet.identifier, packet.authenticator);
+    match state.acct_dedup.check(key, Instant::now()) {
+        Seen::Answered(reply) => {
+            c.retransmits.fetch_add(1, Ordering::Relaxed);
+            return Some(reply);
+        }
+        Seen::InProgress => {
+            c.drop(DropReason::Duplicate, src);
+            return None;
+        }
+        Seen::New => {}
+    }
+    let event = match accounting::read_accounting(&packet, client, unix_now()) {
+        Ok(e) => e,
+        Err(reason) => {
+            state.acct_dedup.complete(key, None);
+            c.drop(reason, src);
+            return None;
+        }
+    };
+    match state.engine.store().commit(Write::Identity(event)).await {
+        Ok(_) => {
+            c.accounting.fetch_add(1, Ordering::Relaxed);
+            let reply = accounting::build_accounting_response(&packet, client);
+            state.acct_dedup.complete(key, Some(&reply));
+            Some(reply)
+        }
+        Err(e) => {
+            warn!(error = %e, client = %client.name, "accounting not recorded; not answering");
+            state.acct_dedup.complete(key, None);
+            None
+        }
     }
 }
 

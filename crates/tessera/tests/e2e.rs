@@ -781,3 +781,107 @@ fn a_listener_forces_its_method() {
     .assert_reject();
     t.stop().assert_clean_exit();
 }
+
+// Accounting (RFC 2866) -> identity table --------------------------------------------------
+
+fn acct(port: u16, secret: &str, lines: &[&str]) -> Reply {
+    radclient(port, "acct", secret, &(lines.join("\n") + "\n"), 1.0)
+}
+
+/// SPEC §2 Flow C: a gateway's Start / Interim-Update / Stop (sent by FreeRADIUS radclient)
+/// become logon, still logon, logoff entries for the address; a wrong shared secret is dropped
+/// and changes nothing; Accounting-On ends every session of that gateway; IPv6 addresses work.
+#[test]
+fn accounting_builds_the_identity_table() {
+    let mut t = Tessera::new("acct");
+    method_and_client(&t, "otp");
+    t.cli(&["publish"]);
+    let ports = t.start_with(&["serve"], 2);
+    let acct_port = ports[1];
+
+    let start = [
+        "Acct-Status-Type = Start",
+        "User-Name = \"alice@example.com\"",
+        "Acct-Session-Id = \"s-1\"",
+        "Framed-IP-Address = 10.8.0.5",
+    ];
+    let r = acct(acct_port, SECRET, &start);
+    assert_eq!(
+        r.code.as_deref(),
+        Some("Accounting-Response"),
+        "{}",
+        r.transcript
+    );
+    let shown = t.cli(&["identity", "show", "10.8.0.5"]);
+    assert!(shown.contains("user:       alice"), "{shown}");
+    assert!(shown.contains("domain:     example.com"), "{shown}");
+    assert!(shown.contains("state:      logon"), "{shown}");
+    assert!(shown.contains("client:     fw"), "{shown}");
+
+    // a Stop with the wrong shared secret is dropped and changes nothing
+    let mut stop = start.to_vec();
+    stop[0] = "Acct-Status-Type = Stop";
+    let r = acct(acct_port, "not-the-secret", &stop);
+    assert!(r.code.is_none(), "{}", r.transcript);
+    assert!(
+        t.cli(&["identity", "show", "10.8.0.5"])
+            .contains("state:      logon")
+    );
+
+    // interim keeps the logon, Stop turns it into logoff
+    let mut interim = start.to_vec();
+    interim[0] = "Acct-Status-Type = Interim-Update";
+    assert_eq!(
+        acct(acct_port, SECRET, &interim).code.as_deref(),
+        Some("Accounting-Response")
+    );
+    assert!(
+        t.cli(&["identity", "show", "10.8.0.5"])
+            .contains("state:      logon")
+    );
+    assert_eq!(
+        acct(acct_port, SECRET, &stop).code.as_deref(),
+        Some("Accounting-Response")
+    );
+    assert!(
+        t.cli(&["identity", "show", "10.8.0.5"])
+            .contains("state:      logoff")
+    );
+
+    // IPv6, then Accounting-On from the same gateway ends it
+    let v6 = [
+        "Acct-Status-Type = Start",
+        "User-Name = \"EXAMPLE\\\\bob\"",
+        "Acct-Session-Id = \"s-2\"",
+        "Framed-IPv6-Address = 2001:db8::5",
+    ];
+    assert_eq!(
+        acct(acct_port, SECRET, &v6).code.as_deref(),
+        Some("Accounting-Response")
+    );
+    let shown = t.cli(&["identity", "show", "2001:db8::5"]);
+    assert!(
+        shown.contains("user:       bob") && shown.contains("state:      logon"),
+        "{shown}"
+    );
+    assert_eq!(
+        acct(acct_port, SECRET, &["Acct-Status-Type = Accounting-On"])
+            .code
+            .as_deref(),
+        Some("Accounting-Response")
+    );
+    assert!(
+        t.cli(&["identity", "show", "2001:db8::5"])
+            .contains("state:      logoff")
+    );
+    let list = t.cli(&["identity", "list"]);
+    assert_eq!(list.lines().count(), 3, "{list}");
+    assert!(
+        t.cli_fails(&["identity", "show", "10.9.9.9"])
+            .contains("no identity entry")
+    );
+
+    let stopped = t.stop();
+    assert!(stopped.stat("dropped_bad_authenticator") >= 1);
+    assert_eq!(stopped.stat("accounting_recorded"), 5);
+}

@@ -251,7 +251,8 @@ impl Drop for Tessera {
 
 /// The port in `... listening kind="auth" addr=127.0.0.1:48827 ...`.
 fn listening_port(line: &str) -> Option<u16> {
-    if !line.contains("listening") || !line.contains("kind=\"auth\"") {
+    // Auth listeners are logged first (the client's method, then forced ones), then accounting.
+    if !line.contains("listening") || !line.contains("kind=") {
         return None;
     }
     let addr = line
