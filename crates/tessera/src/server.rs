@@ -369,24 +369,56 @@ async fn recv_loop(state: Arc<State>, sock: Arc<UdpSocket>, port: Port) {
     }
 }
 
-/// One Accounting-Request in; the Accounting-Response only after the identity is stored
-/// (RFC 2866 §4.1: a server that cannot record must not answer).
-async fn handle_accounting(state: &State, datagram: &[u8], src: SocketAddr) -> Option<Vec<u8>> {
+/// The checks every datagram passes first: a known client and a well-formed packet.
+fn admit<'c, 'd>(
+    state: &State,
+    config: &'c Published,
+    datagram: &'d [u8],
+    src: SocketAddr,
+) -> Option<(&'c tessera_engine::CompiledClient, Packet<'d>)> {
     let c = &state.counters;
     c.requests.fetch_add(1, Ordering::Relaxed);
-    let config = state.config();
     let Some(client) = config.client_for(src.ip()) else {
         c.drop(DropReason::UnknownClient, src);
         return None;
     };
-    let packet = match Packet::decode(datagram) {
-        Ok(p) => p,
+    match Packet::decode(datagram) {
+        Ok(p) => Some((client, p)),
         Err(e) => {
             debug!(%src, error = %e, "malformed packet");
             c.drop(DropReason::Malformed, src);
-            return None;
+            None
         }
-    };
+    }
+}
+
+/// Retransmission check: `Ok` for a new request, `Err` with what to send (if anything) for a
+/// copy of one already seen.
+fn first_time(
+    state: &State,
+    cache: &DuplicateCache,
+    key: RequestKey,
+    src: SocketAddr,
+) -> Result<(), Option<Vec<u8>>> {
+    match cache.check(key, Instant::now()) {
+        Seen::New => Ok(()),
+        Seen::Answered(reply) => {
+            state.counters.retransmits.fetch_add(1, Ordering::Relaxed);
+            Err(Some(reply))
+        }
+        Seen::InProgress => {
+            state.counters.drop(DropReason::Duplicate, src);
+            Err(None)
+        }
+    }
+}
+
+/// One Accounting-Request in; the Accounting-Response only after the identity is stored
+/// (RFC 2866 §4.1: a server that cannot record must not answer).
+async fn handle_accounting(state: &State, datagram: &[u8], src: SocketAddr) -> Option<Vec<u8>> {
+    let c = &state.counters;
+    let config = state.config();
+    let (client, packet) = admit(state, &config, datagram, src)?;
     if packet.code == Code::StatusServer {
         // RFC 5997 §3: on the accounting port Status-Server gets an Accounting-Response.
         if let Err(reason) = access::check_request(&packet, client) {
@@ -397,16 +429,8 @@ async fn handle_accounting(state: &State, datagram: &[u8], src: SocketAddr) -> O
         return Some(accounting::build_accounting_response(&packet, client));
     }
     let key = RequestKey::new(src, packet.identifier, packet.authenticator);
-    match state.acct_dedup.check(key, Instant::now()) {
-        Seen::Answered(reply) => {
-            c.retransmits.fetch_add(1, Ordering::Relaxed);
-            return Some(reply);
-        }
-        Seen::InProgress => {
-            c.drop(DropReason::Duplicate, src);
-            return None;
-        }
-        Seen::New => {}
+    if let Err(resend) = first_time(state, &state.acct_dedup, key, src) {
+        return resend;
     }
     let event = match accounting::read_accounting(&packet, client, unix_now()) {
         Ok(e) => e,
@@ -439,20 +463,8 @@ async fn handle(
     forced: Option<&str>,
 ) -> Option<Vec<u8>> {
     let c = &state.counters;
-    c.requests.fetch_add(1, Ordering::Relaxed);
     let config = state.config();
-    let Some(client) = config.client_for(src.ip()) else {
-        c.drop(DropReason::UnknownClient, src);
-        return None;
-    };
-    let packet = match Packet::decode(datagram) {
-        Ok(p) => p,
-        Err(e) => {
-            debug!(%src, error = %e, "malformed packet");
-            c.drop(DropReason::Malformed, src);
-            return None;
-        }
-    };
+    let (client, packet) = admit(state, &config, datagram, src)?;
     if let Err(reason) = access::check_request(&packet, client) {
         c.drop(reason, src);
         return None;
@@ -462,16 +474,8 @@ async fn handle(
         return Some(access::build_status_reply(&packet, client));
     }
     let key = RequestKey::new(src, packet.identifier, packet.authenticator);
-    match state.dedup.check(key, Instant::now()) {
-        Seen::Answered(reply) => {
-            c.retransmits.fetch_add(1, Ordering::Relaxed);
-            return Some(reply);
-        }
-        Seen::InProgress => {
-            c.drop(DropReason::Duplicate, src);
-            return None;
-        }
-        Seen::New => {}
+    if let Err(resend) = first_time(state, &state.dedup, key, src) {
+        return resend;
     }
     let method: &CompiledMethod = match forced {
         None => &client.method,
