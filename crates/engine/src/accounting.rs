@@ -194,3 +194,103 @@ mod tests {
         assert_eq!(split_domain("@x"), ("@x".into(), None));
     }
 }
+
+#[cfg(test)]
+mod packet_tests {
+    use super::*;
+    use crate::published::compile;
+    use tessera_config::parse_toml;
+
+    fn client() -> crate::Published {
+        let doc = "[[client]]\nname = \"gw\"\naddress = \"127.0.0.1\"\nsecret = \"s3\"\nmethod = \"m\"\n\
+                   [[method]]\nname = \"m\"\nkind = \"otp\"\n";
+        compile(&parse_toml(doc, "t").unwrap(), 1).unwrap()
+    }
+
+    fn request(attrs: &[(u8, &[u8])], secret: &[u8]) -> Vec<u8> {
+        let mut b = PacketBuilder::new(Code::AccountingRequest, 7, [0; 16]);
+        for (t, v) in attrs {
+            b.attr(*t, v).unwrap();
+        }
+        b.finish_accounting_request(secret)
+    }
+
+    #[test]
+    fn start_stop_and_reset() {
+        let p = client();
+        let c = p.client_for("127.0.0.1".parse().unwrap()).unwrap();
+        let start = request(
+            &[
+                (attr::ACCT_STATUS_TYPE, &1u32.to_be_bytes()),
+                (attr::USER_NAME, b"EXAMPLE\\alice"),
+                (attr::ACCT_SESSION_ID, b"abc"),
+                (attr::FRAMED_IP_ADDRESS, &[10, 8, 0, 5]),
+            ],
+            b"s3",
+        );
+        let pkt = Packet::decode(&start).unwrap();
+        assert_eq!(
+            read_accounting(&pkt, c, 100),
+            Ok(IdentityEvent::Logon {
+                ip: "10.8.0.5".parse().unwrap(),
+                user: "alice".into(),
+                domain: Some("EXAMPLE".into()),
+                session_id: "abc".into(),
+                client: "gw".into(),
+                now: 100,
+            })
+        );
+        // the reply verifies as a response to this request
+        let reply = build_accounting_response(&pkt, c);
+        let r = Packet::decode(&reply).unwrap();
+        assert_eq!(r.code, Code::AccountingResponse);
+        assert!(tessera_radius::verify_response(
+            &r,
+            &pkt.authenticator,
+            b"s3"
+        ));
+        assert!(r.has_message_authenticator());
+
+        let wrong_secret = request(&[(attr::ACCT_STATUS_TYPE, &2u32.to_be_bytes())], b"nope");
+        assert_eq!(
+            read_accounting(&Packet::decode(&wrong_secret).unwrap(), c, 1),
+            Err(DropReason::BadAuthenticator)
+        );
+        let on = request(&[(attr::ACCT_STATUS_TYPE, &7u32.to_be_bytes())], b"s3");
+        assert_eq!(
+            read_accounting(&Packet::decode(&on).unwrap(), c, 5),
+            Ok(IdentityEvent::ClientReset {
+                client: "gw".into(),
+                now: 5
+            })
+        );
+        let no_session = request(&[(attr::ACCT_STATUS_TYPE, &2u32.to_be_bytes())], b"s3");
+        assert_eq!(
+            read_accounting(&Packet::decode(&no_session).unwrap(), c, 5),
+            Err(DropReason::Malformed)
+        );
+    }
+
+    #[test]
+    fn ipv6_prefix_stands_for_the_session() {
+        let p = client();
+        let c = p.client_for("127.0.0.1".parse().unwrap()).unwrap();
+        // RFC 3162 §2.3: reserved, prefix length, prefix octets
+        let prefix: &[u8] = &[0, 64, 0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 7];
+        let req = request(
+            &[
+                (attr::ACCT_STATUS_TYPE, &3u32.to_be_bytes()),
+                (attr::USER_NAME, b"bob@example.com"),
+                (attr::ACCT_SESSION_ID, b"x"),
+                (attr::FRAMED_IPV6_PREFIX, prefix),
+            ],
+            b"s3",
+        );
+        match read_accounting(&Packet::decode(&req).unwrap(), c, 1).unwrap() {
+            IdentityEvent::Logon { ip, .. } => {
+                assert_eq!(ip, "2001:db8:0:7::".parse::<IpAddr>().unwrap())
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+}
