@@ -145,20 +145,22 @@ impl<S: Store> Engine<S> {
             match self.store.commit(write).await {
                 Ok(WriteOutcome::Done) if accepting => {
                     let name = user.map(|u| u.name).unwrap_or_default();
-                    info!(user = %name, method = %method.name, "accept");
+                    // Names come from the wire: Debug-quoted, so a crafted name cannot forge
+                    // a log line.
+                    info!(user = ?name, method = %method.name, "accept");
                     return Outcome::Accept { user: name };
                 }
                 Ok(WriteOutcome::Done) => {
-                    info!(user = %user_name, method = %method.name, reason = why, "reject");
+                    info!(user = ?user_name, method = %method.name, reason = why, "reject");
                     return Outcome::Reject;
                 }
                 Ok(WriteOutcome::Conflict) if cached => fresh = true,
                 Ok(WriteOutcome::Conflict) => {
-                    info!(user = %user_name, method = %method.name, reason = "otp already used or user locked", "reject");
+                    info!(user = ?user_name, method = %method.name, reason = "otp already used or user locked", "reject");
                     return Outcome::Reject;
                 }
                 Err(e) => {
-                    warn!(error = %e, user = %user_name, "could not record the result; rejecting");
+                    warn!(error = %e, user = ?user_name, "could not record the result; rejecting");
                     return Outcome::Reject;
                 }
             }
