@@ -15,8 +15,8 @@ pub use duration::{Duration, DurationError};
 pub use node::{HttpSection, Listener, NodeConfig, RadiusSection, StorageSection};
 pub use secret::Secret;
 pub use system::{
-    ApiClient, AttrValue, Client, Courier, Directory, Method, MethodKind, Policy, Replies,
-    SystemConfig,
+    ApiClient, AttrValue, Client, Courier, Directory, IdentitySettings, Method, MethodKind, Policy,
+    Replies, SystemConfig,
 };
 
 use std::fmt;

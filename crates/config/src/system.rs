@@ -14,6 +14,8 @@ use std::path::PathBuf;
 pub struct SystemConfig {
     #[serde(skip_serializing_if = "Policy::is_default")]
     pub policy: Policy,
+    #[serde(skip_serializing_if = "IdentitySettings::is_default")]
+    pub identity: IdentitySettings,
     #[serde(rename = "client", skip_serializing_if = "Vec::is_empty")]
     pub clients: Vec<Client>,
     #[serde(rename = "method", skip_serializing_if = "Vec::is_empty")]
@@ -57,6 +59,29 @@ impl Default for Policy {
 impl Policy {
     fn is_default(&self) -> bool {
         *self == Policy::default()
+    }
+}
+
+/// The identity table (SPEC §7).
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct IdentitySettings {
+    /// A logon entry with no accounting update for this long is turned into a logoff (the
+    /// gateway's Stop was lost). `0` keeps entries until their Stop.
+    pub idle_timeout: Duration,
+}
+
+impl Default for IdentitySettings {
+    fn default() -> Self {
+        IdentitySettings {
+            idle_timeout: Duration(12 * 3600),
+        }
+    }
+}
+
+impl IdentitySettings {
+    fn is_default(&self) -> bool {
+        *self == IdentitySettings::default()
     }
 }
 

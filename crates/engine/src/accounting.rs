@@ -38,6 +38,8 @@ pub enum IdentityEvent {
     },
     /// The gateway (re)started or is going down: every session it reported has ended.
     ClientReset { client: String, now: u64 },
+    /// Logon entries not updated since `idle_before` (unix seconds) have ended.
+    Expire { idle_before: u64, now: u64 },
     /// Nothing to record (e.g. an interim update without an address), but still answered.
     Nothing,
 }

@@ -45,6 +45,8 @@ pub struct CompiledClient {
 pub struct Published {
     pub version: i64,
     pub policy: Policy,
+    /// Seconds without an accounting update after which a logon entry ends (0: never).
+    pub identity_idle_timeout: u64,
     /// Host clients by exact address; networks most specific first.
     hosts: HashMap<IpAddr, usize>,
     networks: Vec<usize>,
@@ -191,6 +193,7 @@ pub fn compile(cfg: &SystemConfig, version: i64) -> Result<Published, Vec<Proble
     Ok(Published {
         version,
         policy: cfg.policy.clone(),
+        identity_idle_timeout: cfg.identity.idle_timeout.secs(),
         hosts,
         networks,
         clients,

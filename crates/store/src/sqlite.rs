@@ -1166,6 +1166,15 @@ fn apply_identity(t: &Connection, e: &IdentityEvent) -> rusqlite::Result<()> {
             };
             log_off(t, ips, *now)
         }
+        IdentityEvent::Expire { idle_before, now } => {
+            let ips: Vec<String> = t
+                .prepare_cached(
+                    "SELECT ip FROM identities WHERE state = 'logon' AND updated_at < ?1",
+                )?
+                .query_map([*idle_before as i64], |r| r.get(0))?
+                .collect::<rusqlite::Result<_>>()?;
+            log_off(t, ips, *now)
+        }
         IdentityEvent::ClientReset { client, now } => {
             let ips: Vec<String> = t
                 .prepare_cached("SELECT ip FROM identities WHERE client = ?1 AND state = 'logon'")?

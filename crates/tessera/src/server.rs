@@ -257,6 +257,7 @@ pub async fn serve(node: NodeConfig, store: SqliteStore) -> Result<()> {
 
     start_shards(&state, &node)?;
 
+    tokio::spawn(expire_identities(Arc::clone(&state)));
     let store_stats = store.clone();
     tokio::spawn(reload_loop(Arc::clone(&state), store));
     tokio::spawn({
@@ -295,6 +296,27 @@ async fn shutdown_signal() {
         }
     }
     let _ = tokio::signal::ctrl_c().await;
+}
+
+/// End logon entries whose gateway stopped sending accounting (a lost Stop), checking a few
+/// times per idle timeout and at least once a minute.
+async fn expire_identities(state: Arc<State>) {
+    loop {
+        let idle = state.config().identity_idle_timeout;
+        let every = Duration::from_secs((idle / 4).clamp(1, 60));
+        tokio::time::sleep(every).await;
+        if idle == 0 {
+            continue;
+        }
+        let now = unix_now();
+        let event = accounting::IdentityEvent::Expire {
+            idle_before: now.saturating_sub(idle),
+            now,
+        };
+        if let Err(e) = state.engine.store().commit(Write::Identity(event)).await {
+            warn!(error = %e, "could not expire idle identity entries");
+        }
+    }
 }
 
 async fn reload_loop(state: Arc<State>, store: SqliteStore) {

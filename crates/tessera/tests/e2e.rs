@@ -885,3 +885,56 @@ fn accounting_builds_the_identity_table() {
     assert!(stopped.stat("dropped_bad_authenticator") >= 1);
     assert_eq!(stopped.stat("accounting_recorded"), 5);
 }
+
+/// A logon whose gateway never sends Stop (or an interim update) ends after
+/// `[identity] idle_timeout`; one that keeps sending updates stays.
+#[test]
+fn idle_identity_entries_age_out() {
+    let mut t = Tessera::new("idle");
+    let doc = t.write_file(
+        "system.toml",
+        &format!(
+            "[identity]\nidle_timeout = \"3s\"\n[[method]]\nname = \"vpn\"\nkind = \"otp\"\n\
+             [[client]]\nname = \"fw\"\naddress = \"127.0.0.1\"\nsecret = \"{SECRET}\"\nmethod = \"vpn\"\n"
+        ),
+    );
+    t.cli(&["config", "import", doc.to_str().expect("UTF-8")]);
+    t.cli(&["publish"]);
+    let acct_port = t.start_with(&["serve"], 2)[1];
+    let start = |ip: &str, session: &str, status: &str| {
+        let ip_attr = format!("Framed-IP-Address = {ip}");
+        let session_attr = format!("Acct-Session-Id = \"{session}\"");
+        let status_attr = format!("Acct-Status-Type = {status}");
+        let lines = [
+            status_attr.as_str(),
+            "User-Name = \"carol\"",
+            &session_attr,
+            &ip_attr,
+        ];
+        let r = acct(acct_port, SECRET, &lines);
+        assert_eq!(
+            r.code.as_deref(),
+            Some("Accounting-Response"),
+            "{}",
+            r.transcript
+        );
+    };
+    start("10.9.0.1", "quiet", "Start");
+    start("10.9.0.2", "busy", "Start");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        std::thread::sleep(Duration::from_millis(400));
+        start("10.9.0.2", "busy", "Interim-Update");
+        if t.cli(&["identity", "show", "10.9.0.1"])
+            .contains("state:      logoff")
+        {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the idle entry never aged out");
+    }
+    assert!(
+        t.cli(&["identity", "show", "10.9.0.2"])
+            .contains("state:      logon")
+    );
+    t.stop().assert_clean_exit();
+}
