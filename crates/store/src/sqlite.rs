@@ -438,17 +438,17 @@ impl SqliteStore {
         .ok_or_else(|| AdminError::NoSuchUser(name.to_owned()))
     }
 
-    pub fn list_users(&self) -> Result<Vec<UserInfo>, AdminError> {
+    /// Users matching `filter` (a SQL condition on `u`, with `?1` bound to `key`).
+    fn users_where(&self, filter: &str, key: &str) -> Result<Vec<UserInfo>, AdminError> {
+        let sql = format!(
+            "SELECT u.id, u.name, u.email, u.phone, u.password_hash IS NOT NULL, u.failures,
+                    u.locked_until, (SELECT COUNT(*) FROM tokens t WHERE t.user_id = u.id)
+             FROM users u WHERE {filter} ORDER BY u.name_key"
+        );
         Ok(self.read(|c| {
-            let mut st = c
-                .prepare(
-                    "SELECT u.id, u.name, u.email, u.phone, u.password_hash IS NOT NULL, u.failures,
-                            u.locked_until, (SELECT COUNT(*) FROM tokens t WHERE t.user_id = u.id)
-                     FROM users u ORDER BY u.name_key",
-                )
-                .map_err(db_err)?;
+            let mut st = c.prepare_cached(&sql).map_err(db_err)?;
             let rows = st
-                .query_map([], |r| {
+                .query_map([key], |r| {
                     Ok(UserInfo {
                         id: r.get(0)?,
                         name: r.get(1)?,
@@ -465,11 +465,14 @@ impl SqliteStore {
         })?)
     }
 
+    pub fn list_users(&self) -> Result<Vec<UserInfo>, AdminError> {
+        self.users_where("?1 IS NOT NULL", "")
+    }
+
+    /// One user, by name (case-insensitive): an indexed lookup, not a scan of every user.
     pub fn user(&self, name: &str) -> Result<UserInfo, AdminError> {
-        let key = name_key(name);
-        self.list_users()?
-            .into_iter()
-            .find(|u| name_key(&u.name) == key)
+        self.users_where("u.name_key = ?1", &name_key(name))?
+            .pop()
             .ok_or_else(|| AdminError::NoSuchUser(name.to_owned()))
     }
 
