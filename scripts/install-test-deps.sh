@@ -1,12 +1,19 @@
 #!/usr/bin/env bash
-# Install the real peers the tests drive: FreeRADIUS's radclient/radtest and oathtool.
+# Install the real peers the tests drive: FreeRADIUS's radclient/radtest, oathtool, curl, and
+# the Python OAuth 2.0 library authlib (a third-party client for the identity API).
 # Safe to run repeatedly; does nothing when they are already there.
 set -euo pipefail
+
+if ! python3 -c 'import authlib, requests' >/dev/null 2>&1; then
+  echo "install-test-deps: installing authlib and requests (pip)" >&2
+  python3 -m pip install -q --disable-pip-version-check --root-user-action=ignore authlib requests
+fi
 
 need=()
 command -v radclient >/dev/null 2>&1 || need+=(freeradius-utils)
 command -v oathtool  >/dev/null 2>&1 || need+=(oathtool)
 command -v md5sum    >/dev/null 2>&1 || need+=(coreutils)
+command -v curl      >/dev/null 2>&1 || need+=(curl ca-certificates)
 [ ${#need[@]} -eq 0 ] && exit 0
 
 SUDO=""

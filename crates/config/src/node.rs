@@ -49,6 +49,13 @@ pub struct HttpSection {
     pub listen: String,
     pub tls_cert: Option<PathBuf>,
     pub tls_key: Option<PathBuf>,
+    /// Extra host names and addresses for the generated certificate's subjectAltName (the
+    /// host name, `localhost` and the listen or loopback addresses are always in it).
+    pub names: Vec<String>,
+    /// Identity-API paths (SPEC §7), for firewalls that expect others.
+    pub token_path: String,
+    pub identities_path: String,
+    pub events_path: String,
 }
 
 impl Default for NodeConfig {
@@ -80,6 +87,10 @@ impl Default for HttpSection {
             listen: "127.0.0.1:8443".into(),
             tls_cert: None,
             tls_key: None,
+            names: Vec::new(),
+            token_path: "/api/v1/oauth/token".into(),
+            identities_path: "/api/v1/identities".into(),
+            events_path: "/api/v1/events".into(),
         }
     }
 }

@@ -25,6 +25,9 @@ pub enum IdentityEvent {
         ip: IpAddr,
         user: String,
         domain: Option<String>,
+        /// Group names, when the source knows them (the directory, or an event poster).
+        groups: Vec<String>,
+        source: Source,
         session_id: String,
         client: String,
         now: u64,
@@ -36,12 +39,36 @@ pub enum IdentityEvent {
         client: String,
         now: u64,
     },
+    /// Another source says `ip` is no longer in use (by `user`, when it names one).
+    Release {
+        ip: IpAddr,
+        user: Option<String>,
+        now: u64,
+    },
     /// The gateway (re)started or is going down: every session it reported has ended.
     ClientReset { client: String, now: u64 },
     /// Logon entries not updated since `idle_before` (unix seconds) have ended.
     Expire { idle_before: u64, now: u64 },
     /// Nothing to record (e.g. an interim update without an address), but still answered.
     Nothing,
+}
+
+/// Where an identity entry came from (the entry's `source` field, SPEC §7).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Source {
+    /// RADIUS accounting from a gateway.
+    RadiusAccounting,
+    /// `POST /api/v1/events` from an identity-API client.
+    Api,
+}
+
+impl Source {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Source::RadiusAccounting => "radius-accounting",
+            Source::Api => "api",
+        }
+    }
 }
 
 /// Split `DOMAIN\user` and `user@domain`; the bare name is what the directory knows.
@@ -152,6 +179,8 @@ pub fn read_accounting(
                     ip,
                     user,
                     domain,
+                    groups: Vec::new(),
+                    source: Source::RadiusAccounting,
                     session_id,
                     client: client_name,
                     now,
@@ -237,6 +266,8 @@ mod packet_tests {
                 ip: "10.8.0.5".parse().unwrap(),
                 user: "alice".into(),
                 domain: Some("EXAMPLE".into()),
+                groups: vec![],
+                source: Source::RadiusAccounting,
                 session_id: "abc".into(),
                 client: "gw".into(),
                 now: 100,

@@ -10,6 +10,8 @@
 pub mod access;
 pub mod accounting;
 pub mod dedup;
+pub mod identity;
+pub mod oauth;
 pub mod published;
 pub mod store;
 pub mod verify;

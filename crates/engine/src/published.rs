@@ -12,6 +12,8 @@ use tessera_config::{
 };
 use tessera_radius::dict;
 
+use crate::oauth::{self, ApiClientRule};
+
 /// An attribute to add to Access-Accept, encoded once at publish time.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ReplyAttr {
@@ -52,6 +54,7 @@ pub struct Published {
     networks: Vec<usize>,
     clients: Vec<CompiledClient>,
     methods: HashMap<String, Arc<CompiledMethod>>,
+    api_clients: HashMap<String, ApiClientRule>,
 }
 
 impl Published {
@@ -76,6 +79,11 @@ impl Published {
 
     pub fn clients(&self) -> &[CompiledClient] {
         &self.clients
+    }
+
+    /// Identity-API clients by `client_id`.
+    pub fn api_clients(&self) -> &HashMap<String, ApiClientRule> {
+        &self.api_clients
     }
 }
 
@@ -177,6 +185,8 @@ pub fn compile(cfg: &SystemConfig, version: i64) -> Result<Published, Vec<Proble
         });
     }
 
+    let api_clients = compile_api_clients(cfg, &mut at);
+
     if !problems.is_empty() {
         return Err(problems);
     }
@@ -198,7 +208,85 @@ pub fn compile(cfg: &SystemConfig, version: i64) -> Result<Published, Vec<Proble
         networks,
         clients,
         methods,
+        api_clients,
     })
+}
+
+/// Shortest `api_client` secret accepted: 16 characters, so that a secret cannot be found by
+/// trying (the token endpoint also throttles failures).
+const MIN_API_SECRET: usize = 16;
+/// Longest access-token lifetime accepted: 30 days.
+const MAX_TOKEN_LIFETIME: u64 = 30 * 86_400;
+
+fn compile_api_clients(
+    cfg: &SystemConfig,
+    at: &mut impl FnMut(Vec<PathSeg>, String),
+) -> HashMap<String, ApiClientRule> {
+    let mut out = HashMap::new();
+    for (i, a) in cfg.api_clients.iter().enumerate() {
+        let path = |k: &str| vec!["api_client".into(), i.into(), k.into()];
+        let id_ok = !a.client_id.is_empty()
+            && a.client_id.len() <= 128
+            && a.client_id
+                .bytes()
+                .all(|b| b.is_ascii_graphic() && b != b':');
+        if !id_ok {
+            at(
+                path("client_id"),
+                format!(
+                    "client_id {:?} must be 1 to 128 printable ASCII characters without ':' or spaces",
+                    a.client_id
+                ),
+            );
+        }
+        if a.secret.expose().len() < MIN_API_SECRET {
+            at(
+                path("secret"),
+                format!(
+                    "api_client {:?} needs a secret of at least {MIN_API_SECRET} characters",
+                    a.client_id
+                ),
+            );
+        }
+        let scopes = if a.scopes.is_empty() {
+            vec![oauth::SCOPE_READ.to_owned()]
+        } else {
+            a.scopes.clone()
+        };
+        for s in &scopes {
+            if !oauth::KNOWN_SCOPES.contains(&s.as_str()) {
+                at(
+                    path("scopes"),
+                    format!(
+                        "unknown scope {s:?} (known: {})",
+                        oauth::KNOWN_SCOPES.join(", ")
+                    ),
+                );
+            }
+        }
+        let lifetime = a
+            .token_lifetime
+            .map_or(oauth::DEFAULT_TOKEN_LIFETIME, |d| d.secs());
+        if !(1..=MAX_TOKEN_LIFETIME).contains(&lifetime) {
+            at(
+                path("token_lifetime"),
+                "token_lifetime must be from 1s to 30d".into(),
+            );
+        }
+        let rule = ApiClientRule {
+            client_id: a.client_id.clone(),
+            secret: a.secret.clone(),
+            scopes,
+            token_lifetime: lifetime,
+        };
+        if out.insert(a.client_id.clone(), rule).is_some() {
+            at(
+                path("client_id"),
+                format!("api_client {:?} is defined twice", a.client_id),
+            );
+        }
+    }
+    out
 }
 
 fn check_policy(p: &Policy, at: &mut impl FnMut(Vec<PathSeg>, String)) {

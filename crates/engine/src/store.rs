@@ -134,6 +134,8 @@ pub enum Write {
     Barrier,
     /// Record who holds which address (RADIUS accounting); answered after it is stored.
     Identity(crate::accounting::IdentityEvent),
+    /// Several identity changes, applied all or none (`POST /api/v1/events`).
+    Identities(Vec<crate::accounting::IdentityEvent>),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

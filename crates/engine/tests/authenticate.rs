@@ -37,7 +37,7 @@ impl Store for MemStore {
         self.writes.lock().unwrap().push(write.clone());
         let mut users = self.users.lock().unwrap();
         match write {
-            Write::Barrier | Write::Identity(_) => Ok(WriteOutcome::Done),
+            Write::Barrier | Write::Identity(_) | Write::Identities(_) => Ok(WriteOutcome::Done),
             Write::Accept {
                 user_id,
                 token_id,

@@ -95,6 +95,23 @@ CREATE INDEX identities_session ON identities(client, session_id);
 INSERT INTO meta (key, value) VALUES ('identity_seq', 0);
 "#,
     ),
+    (
+        5,
+        r#"
+-- Identity-API access tokens (OAuth 2.0 client credentials): only their SHA-256 is kept.
+-- secret_fp is a keyed fingerprint of the client's secret at issue: a changed secret revokes.
+CREATE TABLE api_tokens (
+    hash       BLOB PRIMARY KEY,
+    client_id  TEXT NOT NULL,
+    scopes     TEXT NOT NULL,
+    secret_fp  BLOB NOT NULL,
+    issued_at  INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL
+);
+CREATE INDEX api_tokens_expiry ON api_tokens(expires_at);
+CREATE INDEX identities_domain ON identities(domain COLLATE NOCASE, seq);
+"#,
+    ),
 ];
 
 /// Bring the schema up to date.

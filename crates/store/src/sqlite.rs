@@ -15,6 +15,8 @@ use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use tessera_config::{Secret, SystemConfig};
 use tessera_engine::accounting::IdentityEvent;
+use tessera_engine::identity::{BatchQuery, Start};
+use tessera_engine::oauth::{Grant, StoredToken};
 use tessera_engine::{Store, StoreError, TokenKind, TokenRecord, UserRecord, Write, WriteOutcome};
 use tessera_otp::Algorithm;
 use tokio::sync::oneshot;
@@ -179,8 +181,7 @@ pub struct IdentityEntry {
     pub ip: String,
     pub user: String,
     pub domain: Option<String>,
-    /// JSON array of group names.
-    pub groups: String,
+    pub groups: Vec<String>,
     pub state: String,
     pub source: String,
     pub session_id: Option<String>,
@@ -198,7 +199,12 @@ fn identity_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<IdentityEntry> {
         ip: r.get(0)?,
         user: r.get(1)?,
         domain: r.get(2)?,
-        groups: r.get(3)?,
+        groups: {
+            let json: String = r.get(3)?;
+            serde_json::from_str(&json).map_err(|e| {
+                rusqlite::Error::FromSqlConversionFailure(3, rusqlite::types::Type::Text, e.into())
+            })?
+        },
         state: r.get(4)?,
         source: r.get(5)?,
         session_id: r.get(6)?,
@@ -370,20 +376,36 @@ impl SqliteStore {
         f: impl FnOnce(&Transaction<'_>) -> Result<R, AdminError> + Send + 'static,
         reply: impl FnOnce(Result<R, AdminError>) + Send + 'static,
     ) {
+        self.on_writer(true, f, reply)
+    }
+
+    /// Run `f` in one immediate transaction on the writer thread. An `admin` change also moves
+    /// the administrative generation and empties the user cache; other writes (access tokens)
+    /// leave both alone.
+    fn on_writer<R: Send + 'static>(
+        &self,
+        admin: bool,
+        f: impl FnOnce(&Transaction<'_>) -> Result<R, AdminError> + Send + 'static,
+        reply: impl FnOnce(Result<R, AdminError>) + Send + 'static,
+    ) {
         let store = self.clone();
         let job = Job::Call(Box::new(move |conn: &mut Connection| {
             let r = (|| {
                 let t = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
                 let r = f(&t)?;
-                t.execute(
-                    "UPDATE meta SET value = value + 1 WHERE key = 'admin_generation'",
-                    [],
-                )?;
+                if admin {
+                    t.execute(
+                        "UPDATE meta SET value = value + 1 WHERE key = 'admin_generation'",
+                        [],
+                    )?;
+                }
                 t.commit()?;
                 Ok(r)
             })();
-            // Administrative changes are rare: start the cache over rather than track them.
-            store.inner.cache.clear();
+            if admin {
+                // Administrative changes are rare: start the cache over rather than track them.
+                store.inner.cache.clear();
+            }
             reply(r);
         }));
         if let Err(e) = self.send(job) {
@@ -784,19 +806,136 @@ impl SqliteStore {
 
     /// Identity entries changed after `after` (a change number), oldest change first.
     pub fn identities(&self, after: i64, limit: usize) -> Result<Vec<IdentityEntry>, AdminError> {
+        let q = BatchQuery {
+            start: Start::After(after),
+            limit,
+            domain: None,
+        };
+        Ok(self.identity_batch(&q)?.0)
+    }
+
+    /// One page of the batch query (SPEC §7), oldest change first, and whether more follow.
+    pub fn identity_batch(&self, q: &BatchQuery) -> Result<(Vec<IdentityEntry>, bool), StoreError> {
+        let (column, from) = match q.start {
+            Start::After(seq) => ("seq >", seq),
+            Start::Since(t) => ("updated_at >=", t),
+        };
+        let domain = if q.domain.is_some() {
+            " AND domain = ?3 COLLATE NOCASE"
+        } else {
+            " AND ?3 IS NULL"
+        };
         let sql = format!(
-            "SELECT {IDENTITY_COLUMNS} FROM identities WHERE seq > ?1 ORDER BY seq LIMIT ?2"
+            "SELECT {IDENTITY_COLUMNS} FROM identities WHERE {column} ?1{domain} ORDER BY seq LIMIT ?2"
         );
-        Ok(self.read(|c| {
+        let fetch = q.limit.min(i64::MAX as usize - 1) + 1;
+        self.read(|c| {
             let mut st = c.prepare_cached(&sql).map_err(db_err)?;
             let rows = st
-                .query_map(
-                    params![after, limit.min(i64::MAX as usize) as i64],
-                    identity_row,
-                )
+                .query_map(params![from, fetch as i64, q.domain], identity_row)
                 .map_err(db_err)?;
-            rows.collect::<Result<Vec<_>, _>>().map_err(db_err)
-        })?)
+            let mut entries = rows.collect::<Result<Vec<_>, _>>().map_err(db_err)?;
+            let more = entries.len() > q.limit;
+            entries.truncate(q.limit);
+            Ok((entries, more))
+        })
+    }
+
+    /// The latest change number (0 when the table has never changed).
+    pub fn identity_seq(&self) -> Result<i64, StoreError> {
+        self.read(|c| {
+            c.query_row(
+                "SELECT value FROM meta WHERE key = 'identity_seq'",
+                [],
+                |r| r.get(0),
+            )
+            .map_err(db_err)
+        })
+    }
+
+    /// Identity entries by state, for metrics.
+    pub fn identity_counts(&self) -> Result<(u64, u64), StoreError> {
+        self.read(|c| {
+            c.query_row(
+                "SELECT count(*) FILTER (WHERE state = 'logon'), count(*) FILTER (WHERE state = 'logoff') FROM identities",
+                [],
+                |r| Ok((r.get::<_, i64>(0)? as u64, r.get::<_, i64>(1)? as u64)),
+            )
+            .map_err(db_err)
+        })
+    }
+
+    /// Keyed fingerprint of an `api_client`'s secret: stored with each access token, so that a
+    /// changed secret revokes the tokens issued under the old one.
+    pub fn api_secret_fingerprint(&self, client_id: &str, secret: &[u8]) -> [u8; 32] {
+        self.inner
+            .key
+            .fingerprint(&[b"tessera/api-client/v1", client_id.as_bytes(), &[0], secret])
+    }
+
+    /// Store an access token (its hash) durably before it is handed out; expired ones are
+    /// deleted in the same transaction.
+    pub async fn save_access_token(
+        &self,
+        hash: [u8; 32],
+        grant: &Grant,
+        secret_fp: [u8; 32],
+    ) -> Result<(), StoreError> {
+        let grant = grant.clone();
+        let (tx, rx) = oneshot::channel();
+        self.on_writer(
+            false,
+            move |t| {
+                t.prepare_cached("DELETE FROM api_tokens WHERE expires_at <= ?1")?
+                    .execute([grant.issued_at as i64])?;
+                t.prepare_cached(
+                    "INSERT INTO api_tokens (hash, client_id, scopes, secret_fp, issued_at, expires_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                )?
+                .execute(params![
+                    &hash[..],
+                    grant.client_id,
+                    grant.scopes.join(" "),
+                    &secret_fp[..],
+                    grant.issued_at as i64,
+                    i64::try_from(grant.expires_at).unwrap_or(i64::MAX),
+                ])?;
+                Ok(())
+            },
+            move |r| {
+                let _ = tx.send(r);
+            },
+        );
+        match rx.await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(AdminError::Store(e))) => Err(e),
+            Ok(Err(e)) => Err(StoreError::Unavailable(e.to_string())),
+            Err(_) => Err(StoreError::Unavailable(
+                "the database writer has stopped".into(),
+            )),
+        }
+    }
+
+    /// The stored access token with this hash, if any.
+    pub fn access_token(&self, hash: &[u8; 32]) -> Result<Option<StoredToken>, StoreError> {
+        self.read(|c| {
+            c.prepare_cached(
+                "SELECT client_id, scopes, secret_fp, expires_at FROM api_tokens WHERE hash = ?1",
+            )
+            .map_err(db_err)?
+            .query_row([&hash[..]], |r| {
+                let scopes: String = r.get(1)?;
+                let fp: Vec<u8> = r.get(2)?;
+                Ok(StoredToken {
+                    client_id: r.get(0)?,
+                    scopes: scopes.split(' ').map(str::to_owned).collect(),
+                    secret_fp: fp.try_into().unwrap_or([0; 32]),
+                    expires_at: r.get::<_, i64>(3)?.max(0) as u64,
+                })
+            })
+            .optional()
+            .map_err(db_err)
+        })
     }
 
     /// The current entry for one address (IPv4 or IPv6, in any spelling).
@@ -976,7 +1115,7 @@ impl Store for SqliteStore {
                 lockout,
                 ..
             } => Some((name_key(user), Err((*now, *max_failures, *lockout)))),
-            Write::Barrier | Write::Identity(_) => None,
+            Write::Barrier | Write::Identity(_) | Write::Identities(_) => None,
         };
         let (tx, rx) = oneshot::channel();
         self.send(Job::Write(write, tx))?;
@@ -1125,24 +1264,37 @@ fn apply_identity(t: &Connection, e: &IdentityEvent) -> rusqlite::Result<()> {
             ip,
             user,
             domain,
+            groups,
+            source,
             session_id,
             client,
             now,
         } => {
             let seq = next_identity_seq(t)?;
+            let groups = serde_json::to_string(groups).unwrap_or_else(|_| "[]".into());
             t.prepare_cached(
-                "INSERT INTO identities (ip, user, domain, state, source, session_id, client, start_time, updated_at, seq)
-                 VALUES (?1, ?2, ?3, 'logon', 'radius-accounting', ?4, ?5, ?6, ?6, ?7)
+                "INSERT INTO identities (ip, user, domain, state, source, session_id, client, start_time, updated_at, seq, groups)
+                 VALUES (?1, ?2, ?3, 'logon', ?8, ?4, ?5, ?6, ?6, ?7, ?9)
                  ON CONFLICT(ip) DO UPDATE SET
                    start_time = CASE WHEN identities.session_id = excluded.session_id
                                       AND identities.client = excluded.client
                                       AND identities.state = 'logon'
                                      THEN identities.start_time ELSE excluded.start_time END,
-                   user = excluded.user, domain = excluded.domain, state = 'logon',
+                   user = excluded.user, domain = excluded.domain, groups = excluded.groups, state = 'logon',
                    source = excluded.source, session_id = excluded.session_id,
                    client = excluded.client, updated_at = excluded.updated_at, seq = excluded.seq",
             )?
-            .execute(params![ip.to_string(), user, domain, session_id, client, *now as i64, seq])?;
+            .execute(params![
+                ip.to_string(),
+                user,
+                domain,
+                session_id,
+                client,
+                *now as i64,
+                seq,
+                source.as_str(),
+                groups
+            ])?;
             Ok(())
         }
         IdentityEvent::Logoff {
@@ -1169,6 +1321,15 @@ fn apply_identity(t: &Connection, e: &IdentityEvent) -> rusqlite::Result<()> {
             };
             log_off(t, ips, *now)
         }
+        IdentityEvent::Release { ip, user, now } => {
+            let ips: Vec<String> = t
+                .prepare_cached(
+                    "SELECT ip FROM identities WHERE ip = ?1 AND state = 'logon' AND (?2 IS NULL OR user = ?2 COLLATE NOCASE)",
+                )?
+                .query_map(params![ip.to_string(), user], |r| r.get(0))?
+                .collect::<rusqlite::Result<_>>()?;
+            log_off(t, ips, *now)
+        }
         IdentityEvent::Expire { idle_before, now } => {
             let ips: Vec<String> = t
                 .prepare_cached(
@@ -1189,12 +1350,21 @@ fn apply_identity(t: &Connection, e: &IdentityEvent) -> rusqlite::Result<()> {
 }
 
 fn apply(t: &Connection, w: &Write) -> rusqlite::Result<WriteOutcome> {
-    if let Write::Identity(e) = w {
-        apply_identity(t, e)?;
-        return Ok(WriteOutcome::Done);
+    match w {
+        Write::Identity(e) => {
+            apply_identity(t, e)?;
+            return Ok(WriteOutcome::Done);
+        }
+        Write::Identities(events) => {
+            for e in events {
+                apply_identity(t, e)?;
+            }
+            return Ok(WriteOutcome::Done);
+        }
+        _ => {}
     }
     match *w {
-        Write::Identity(_) => Ok(WriteOutcome::Done),
+        Write::Identity(_) | Write::Identities(_) => Ok(WriteOutcome::Done),
         // A durable write like every other reject's, so that the commit (and its fsync) takes
         // as long whether or not the user exists.
         Write::Barrier => {

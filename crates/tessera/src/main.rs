@@ -4,6 +4,8 @@
 mod bench;
 mod cli;
 mod diff;
+mod http;
+mod metrics;
 mod qr;
 mod server;
 
@@ -60,11 +62,17 @@ enum Command {
     /// OTP tokens (take effect at once).
     #[command(subcommand)]
     Token(cli::TokenCmd),
+    /// Identity-API clients (OAuth 2.0 client credentials, in the draft).
+    #[command(subcommand, name = "apiclient")]
+    ApiClient(cli::ApiClientCmd),
     /// The identity table: who holds which address (from RADIUS accounting).
     #[command(subcommand)]
     Identity(cli::IdentityCmd),
     /// RADIUS load generator.
     Bench(bench::BenchArgs),
+    /// Print the HTTPS API's OpenAPI document (as committed in docs/openapi.json).
+    #[command(hide = true)]
+    Openapi,
 }
 
 fn init_logging(format: LogFormat) {
@@ -92,12 +100,18 @@ fn run(args: Args) -> Result<()> {
     let node = tessera_config::NodeConfig::load(args.config.as_deref(), |k| std::env::var(k).ok())?;
     match args.command {
         Command::Bench(a) => bench::run(a),
+        Command::Openapi => {
+            print!("{}", http::api::document());
+            Ok(())
+        }
         Command::Serve => {
             init_logging(args.log_format);
             let _only_server = server::lock_data_dir(&node.data_dir)?;
             let store = cli::open_store(&node)?;
-            // The RADIUS shards run their own runtimes; this one only watches for Publish and signals.
-            let rt = tokio::runtime::Builder::new_current_thread()
+            // The RADIUS shards run their own runtimes; this one serves HTTPS and watches for
+            // Publish and signals.
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .thread_name("tessera-https")
                 .enable_all()
                 .build()?;
             rt.block_on(server::serve(node, store))
@@ -112,7 +126,10 @@ fn run(args: Args) -> Result<()> {
                 Command::User(c) => cli::user(&store, c),
                 Command::Token(c) => cli::token(&store, c),
                 Command::Identity(c) => cli::identity(&store, c),
-                Command::Serve | Command::Bench(_) => unreachable!("handled above"),
+                Command::ApiClient(c) => cli::api_client(&store, c),
+                Command::Serve | Command::Bench(_) | Command::Openapi => {
+                    unreachable!("handled above")
+                }
             }
         }
     }

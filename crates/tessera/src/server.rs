@@ -6,7 +6,7 @@
 use anyhow::{Context, Result};
 use arc_swap::ArcSwap;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, LazyLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tessera_config::{MethodKind, NodeConfig, Replies};
@@ -20,57 +20,67 @@ use tessera_store::SqliteStore;
 use tokio::net::UdpSocket;
 use tracing::{debug, error, info, warn};
 
+use crate::metrics::{Counter, Histogram};
+
 /// How often the published version is polled. Publish must be live within 2 s.
 const RELOAD_EVERY: Duration = Duration::from_millis(500);
 
 #[derive(Debug, Default)]
 pub struct Counters {
-    requests: AtomicU64,
-    accepts: AtomicU64,
-    rejects: AtomicU64,
-    status: AtomicU64,
-    accounting: AtomicU64,
-    retransmits: AtomicU64,
-    drops: [AtomicU64; DropReason::ALL.len()],
+    pub requests: Counter,
+    pub accepts: Counter,
+    pub rejects: Counter,
+    pub challenges: Counter,
+    pub status: Counter,
+    pub accounting: Counter,
+    pub retransmits: Counter,
+    drops: [Counter; DropReason::ALL.len()],
+    /// Access-Request arrival to answer.
+    pub latency: Histogram,
 }
 
 impl Counters {
     fn drop(&self, reason: DropReason, src: SocketAddr) {
-        self.drops[reason as usize].fetch_add(1, Ordering::Relaxed);
+        self.drops[reason as usize].inc();
         debug!(%src, reason = reason.as_str(), "packet dropped");
+    }
+
+    pub fn dropped(&self, reason: DropReason) -> u64 {
+        self.drops[reason as usize].get()
     }
     fn summary(&self) -> String {
         let mut s = format!(
             "requests={} accepts={} rejects={} status_server={} accounting_recorded={} retransmits_answered={}",
-            self.requests.load(Ordering::Relaxed),
-            self.accepts.load(Ordering::Relaxed),
-            self.rejects.load(Ordering::Relaxed),
-            self.status.load(Ordering::Relaxed),
-            self.accounting.load(Ordering::Relaxed),
-            self.retransmits.load(Ordering::Relaxed),
+            self.requests.get(),
+            self.accepts.get(),
+            self.rejects.get(),
+            self.status.get(),
+            self.accounting.get(),
+            self.retransmits.get(),
         );
         for r in DropReason::ALL {
             s.push_str(&format!(
                 " dropped_{}={}",
                 r.as_str(),
-                self.drops[r as usize].load(Ordering::Relaxed)
+                self.drops[r as usize].get()
             ));
         }
         s
     }
 }
 
-struct State {
+/// What the RADIUS threads and the HTTPS handlers share.
+pub struct Shared {
     /// Swapped whole by the publish watcher; readers never wait.
     config: ArcSwap<Published>,
-    engine: Engine<SqliteStore>,
+    pub engine: Engine<SqliteStore>,
     dedup: DuplicateCache,
     acct_dedup: DuplicateCache,
-    counters: Counters,
+    pub counters: Counters,
 }
 
-impl State {
-    fn config(&self) -> Arc<Published> {
+impl Shared {
+    pub fn config(&self) -> Arc<Published> {
         self.config.load_full()
     }
 }
@@ -96,7 +106,7 @@ static MISSING_METHOD: LazyLock<CompiledMethod> = LazyLock::new(|| CompiledMetho
     accept_attributes: Vec::new(),
 });
 
-fn unix_now() -> u64 {
+pub fn unix_now() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs())
@@ -136,7 +146,7 @@ fn bind_udp(addr: SocketAddr, recv_buffer: usize) -> Result<std::net::UdpSocket>
 /// One thread per core, each with a single-threaded runtime and its own socket per listener:
 /// a request is received, decided and answered on one thread, and only the database writer's
 /// answer crosses threads.
-fn start_shards(state: &Arc<State>, node: &NodeConfig) -> Result<()> {
+fn start_shards(state: &Arc<Shared>, node: &NodeConfig) -> Result<()> {
     let mut listeners: Vec<(String, Port)> = node
         .radius
         .auth_listen
@@ -247,7 +257,7 @@ pub async fn serve(node: NodeConfig, store: SqliteStore) -> Result<()> {
         clients = published.clients().len(),
         "configuration loaded"
     );
-    let state = Arc::new(State {
+    let state = Arc::new(Shared {
         config: ArcSwap::from_pointee(published),
         engine: Engine::new(store.clone()),
         dedup: DuplicateCache::new(node.radius.duplicate_window.to_std(), Instant::now()),
@@ -256,6 +266,7 @@ pub async fn serve(node: NodeConfig, store: SqliteStore) -> Result<()> {
     });
 
     start_shards(&state, &node)?;
+    crate::http::start(Arc::clone(&state), store.clone(), &node).await?;
 
     tokio::spawn(expire_identities(Arc::clone(&state)));
     let store_stats = store.clone();
@@ -300,7 +311,7 @@ async fn shutdown_signal() {
 
 /// End logon entries whose gateway stopped sending accounting (a lost Stop), checking a few
 /// times per idle timeout and at least once a minute.
-async fn expire_identities(state: Arc<State>) {
+async fn expire_identities(state: Arc<Shared>) {
     loop {
         let idle = state.config().identity_idle_timeout;
         let every = Duration::from_secs((idle / 4).clamp(1, 60));
@@ -319,7 +330,7 @@ async fn expire_identities(state: Arc<State>) {
     }
 }
 
-async fn reload_loop(state: Arc<State>, store: SqliteStore) {
+async fn reload_loop(state: Arc<Shared>, store: SqliteStore) {
     let mut t = tokio::time::interval(RELOAD_EVERY);
     loop {
         t.tick().await;
@@ -353,7 +364,7 @@ impl Drop for InFlight {
     }
 }
 
-async fn recv_loop(state: Arc<State>, sock: Arc<UdpSocket>, port: Port) {
+async fn recv_loop(state: Arc<Shared>, sock: Arc<UdpSocket>, port: Port) {
     let mut buf = vec![0u8; 65_536];
     let in_flight = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     loop {
@@ -368,18 +379,25 @@ async fn recv_loop(state: Arc<State>, sock: Arc<UdpSocket>, port: Port) {
         // Bounded work: past this many requests in progress on this socket, new ones are shed
         // (and counted) instead of growing memory without limit.
         if in_flight.load(Ordering::Relaxed) >= MAX_IN_FLIGHT {
-            state.counters.requests.fetch_add(1, Ordering::Relaxed);
+            state.counters.requests.inc();
             state.counters.drop(DropReason::Overloaded, src);
             continue;
         }
         in_flight.fetch_add(1, Ordering::Relaxed);
+        let received = Instant::now();
         let datagram = buf[..n].to_vec();
         let (state, sock, port) = (Arc::clone(&state), Arc::clone(&sock), port.clone());
         let in_flight = Arc::clone(&in_flight);
         tokio::spawn(async move {
             let _done = InFlight(in_flight);
             let reply = match &port {
-                Port::Auth(forced) => handle(&state, &datagram, src, forced.as_deref()).await,
+                Port::Auth(forced) => {
+                    let reply = handle(&state, &datagram, src, forced.as_deref()).await;
+                    if reply.is_some() {
+                        state.counters.latency.observe(received.elapsed());
+                    }
+                    reply
+                }
                 Port::Acct => handle_accounting(&state, &datagram, src).await,
             };
             if let Some(reply) = reply
@@ -393,13 +411,13 @@ async fn recv_loop(state: Arc<State>, sock: Arc<UdpSocket>, port: Port) {
 
 /// The checks every datagram passes first: a known client and a well-formed packet.
 fn admit<'c, 'd>(
-    state: &State,
+    state: &Shared,
     config: &'c Published,
     datagram: &'d [u8],
     src: SocketAddr,
 ) -> Option<(&'c tessera_engine::CompiledClient, Packet<'d>)> {
     let c = &state.counters;
-    c.requests.fetch_add(1, Ordering::Relaxed);
+    c.requests.inc();
     let Some(client) = config.client_for(src.ip()) else {
         c.drop(DropReason::UnknownClient, src);
         return None;
@@ -417,7 +435,7 @@ fn admit<'c, 'd>(
 /// Retransmission check: `Ok` for a new request, `Err` with what to send (if anything) for a
 /// copy of one already seen.
 fn first_time(
-    state: &State,
+    state: &Shared,
     cache: &DuplicateCache,
     key: RequestKey,
     src: SocketAddr,
@@ -425,7 +443,7 @@ fn first_time(
     match cache.check(key, Instant::now()) {
         Seen::New => Ok(()),
         Seen::Answered(reply) => {
-            state.counters.retransmits.fetch_add(1, Ordering::Relaxed);
+            state.counters.retransmits.inc();
             Err(Some(reply))
         }
         Seen::InProgress => {
@@ -437,7 +455,7 @@ fn first_time(
 
 /// One Accounting-Request in; the Accounting-Response only after the identity is stored
 /// (RFC 2866 §4.1: a server that cannot record must not answer).
-async fn handle_accounting(state: &State, datagram: &[u8], src: SocketAddr) -> Option<Vec<u8>> {
+async fn handle_accounting(state: &Shared, datagram: &[u8], src: SocketAddr) -> Option<Vec<u8>> {
     let c = &state.counters;
     let config = state.config();
     let (client, packet) = admit(state, &config, datagram, src)?;
@@ -447,7 +465,7 @@ async fn handle_accounting(state: &State, datagram: &[u8], src: SocketAddr) -> O
             c.drop(reason, src);
             return None;
         }
-        c.status.fetch_add(1, Ordering::Relaxed);
+        c.status.inc();
         return Some(accounting::build_accounting_response(&packet, client));
     }
     let key = RequestKey::new(src, packet.identifier, packet.authenticator);
@@ -464,7 +482,7 @@ async fn handle_accounting(state: &State, datagram: &[u8], src: SocketAddr) -> O
     };
     match state.engine.store().commit(Write::Identity(event)).await {
         Ok(_) => {
-            c.accounting.fetch_add(1, Ordering::Relaxed);
+            c.accounting.inc();
             let reply = accounting::build_accounting_response(&packet, client);
             state.acct_dedup.complete(key, Some(&reply));
             Some(reply)
@@ -479,7 +497,7 @@ async fn handle_accounting(state: &State, datagram: &[u8], src: SocketAddr) -> O
 
 /// One datagram in, at most one datagram out.
 async fn handle(
-    state: &State,
+    state: &Shared,
     datagram: &[u8],
     src: SocketAddr,
     forced: Option<&str>,
@@ -492,7 +510,7 @@ async fn handle(
         return None;
     }
     if packet.code == Code::StatusServer {
-        c.status.fetch_add(1, Ordering::Relaxed);
+        c.status.inc();
         return Some(access::build_status_reply(&packet, client));
     }
     let key = RequestKey::new(src, packet.identifier, packet.authenticator);
@@ -522,8 +540,8 @@ async fn handle(
         }
     };
     match outcome {
-        Outcome::Accept { .. } => c.accepts.fetch_add(1, Ordering::Relaxed),
-        Outcome::Reject => c.rejects.fetch_add(1, Ordering::Relaxed),
+        Outcome::Accept { .. } => c.accepts.inc(),
+        Outcome::Reject => c.rejects.inc(),
     };
     let reply = access::build_reply(&packet, client, method, &outcome, Vec::with_capacity(128));
     state.dedup.complete(key, Some(&reply));

@@ -4,6 +4,7 @@
 //! Every test has its own data directory and server on an ephemeral port, so they run in
 //! parallel. SPEC §3 (methods, tokens, one-time use, lockout), §4 (RADIUS), §5-§6 (config, CLI).
 
+#[allow(dead_code)]
 mod common;
 
 use common::*;

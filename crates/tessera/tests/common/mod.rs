@@ -157,6 +157,11 @@ impl Tessera {
         stderr
     }
 
+    /// A path inside the test directory (the data directory is `data`).
+    pub fn path(&self, rel: &str) -> PathBuf {
+        self.dir.join(rel)
+    }
+
     /// Write `text` to `name` in the test directory; returns its path.
     pub fn write_file(&self, name: &str, text: &str) -> PathBuf {
         let p = self.dir.join(name);

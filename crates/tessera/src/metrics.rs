@@ -1,0 +1,187 @@
+//! Counters and the `/metrics` text in the Prometheus exposition format (SPEC §10): RADIUS
+//! requests, decisions, drops by reason and decision latency; identity-API traffic; identity
+//! entries.
+
+use crate::server::Shared;
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+use tessera_engine::access::DropReason;
+use tessera_store::SqliteStore;
+
+/// A monotonically increasing count.
+#[derive(Debug, Default)]
+pub struct Counter(AtomicU64);
+
+impl Counter {
+    pub fn inc(&self) {
+        self.add(1);
+    }
+    pub fn add(&self, n: u64) {
+        self.0.fetch_add(n, Ordering::Relaxed);
+    }
+    pub fn get(&self) -> u64 {
+        self.0.load(Ordering::Relaxed)
+    }
+}
+
+#[derive(Debug, Default)]
+pub struct HttpCounters {
+    pub token_requests: Counter,
+    pub token_failures: Counter,
+    pub batch_queries: Counter,
+    pub ip_queries: Counter,
+    pub events: Counter,
+}
+
+fn counter(out: &mut String, name: &str, help: &str, value: u64) {
+    let _ = writeln!(
+        out,
+        "# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}"
+    );
+}
+
+/// Upper bounds of the latency buckets, in seconds.
+const BUCKETS: [f64; 12] = [
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+];
+
+/// A latency histogram with fixed buckets, updated without locks.
+#[derive(Debug, Default)]
+pub struct Histogram {
+    buckets: [AtomicU64; BUCKETS.len()],
+    count: AtomicU64,
+    sum_micros: AtomicU64,
+}
+
+impl Histogram {
+    pub fn observe(&self, d: Duration) {
+        let secs = d.as_secs_f64();
+        if let Some(i) = BUCKETS.iter().position(|&b| secs <= b) {
+            self.buckets[i].fetch_add(1, Ordering::Relaxed);
+        }
+        self.count.fetch_add(1, Ordering::Relaxed);
+        self.sum_micros
+            .fetch_add(d.as_micros() as u64, Ordering::Relaxed);
+    }
+
+    fn render(&self, out: &mut String, name: &str, help: &str) {
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} histogram");
+        let mut cumulative = 0;
+        for (b, n) in BUCKETS.iter().zip(&self.buckets) {
+            cumulative += n.load(Ordering::Relaxed);
+            let _ = writeln!(out, "{name}_bucket{{le=\"{b}\"}} {cumulative}");
+        }
+        let count = self.count.load(Ordering::Relaxed);
+        let _ = writeln!(out, "{name}_bucket{{le=\"+Inf\"}} {count}");
+        let sum = self.sum_micros.load(Ordering::Relaxed) as f64 / 1e6;
+        let _ = writeln!(out, "{name}_sum {sum}\n{name}_count {count}");
+    }
+}
+
+/// The whole `/metrics` page.
+pub fn render(core: &Shared, m: &HttpCounters, store: &SqliteStore) -> String {
+    let c = &core.counters;
+    let mut out = String::with_capacity(4096);
+    counter(
+        &mut out,
+        "tessera_radius_requests_total",
+        "RADIUS datagrams received.",
+        c.requests.get(),
+    );
+    counter(
+        &mut out,
+        "tessera_radius_accepts_total",
+        "Access-Accepts sent.",
+        c.accepts.get(),
+    );
+    counter(
+        &mut out,
+        "tessera_radius_rejects_total",
+        "Access-Rejects sent.",
+        c.rejects.get(),
+    );
+    counter(
+        &mut out,
+        "tessera_radius_challenges_total",
+        "Access-Challenges sent.",
+        c.challenges.get(),
+    );
+    counter(
+        &mut out,
+        "tessera_radius_status_server_total",
+        "Status-Server requests answered.",
+        c.status.get(),
+    );
+    counter(
+        &mut out,
+        "tessera_radius_accounting_total",
+        "Accounting-Requests recorded and answered.",
+        c.accounting.get(),
+    );
+    counter(
+        &mut out,
+        "tessera_radius_retransmits_total",
+        "Retransmissions answered from the reply cache.",
+        c.retransmits.get(),
+    );
+    let _ = writeln!(
+        out,
+        "# HELP tessera_radius_drops_total Datagrams dropped without an answer, by reason.\n# TYPE tessera_radius_drops_total counter"
+    );
+    for r in DropReason::ALL {
+        let _ = writeln!(
+            out,
+            "tessera_radius_drops_total{{reason=\"{}\"}} {}",
+            r.as_str(),
+            c.dropped(r)
+        );
+    }
+    c.latency.render(
+        &mut out,
+        "tessera_radius_request_duration_seconds",
+        "Time from an Access-Request's arrival to its answer.",
+    );
+    counter(
+        &mut out,
+        "tessera_api_token_requests_total",
+        "Token endpoint requests.",
+        m.token_requests.get(),
+    );
+    counter(
+        &mut out,
+        "tessera_api_token_failures_total",
+        "Token endpoint requests refused.",
+        m.token_failures.get(),
+    );
+    counter(
+        &mut out,
+        "tessera_api_batch_queries_total",
+        "Identity batch queries.",
+        m.batch_queries.get(),
+    );
+    counter(
+        &mut out,
+        "tessera_api_ip_queries_total",
+        "Identity IP queries.",
+        m.ip_queries.get(),
+    );
+    counter(
+        &mut out,
+        "tessera_api_events_total",
+        "Identity events applied from the API.",
+        m.events.get(),
+    );
+    let _ = writeln!(
+        out,
+        "# HELP tessera_published_version Published configuration version in use.\n# TYPE tessera_published_version gauge\ntessera_published_version {}",
+        core.config().version
+    );
+    if let Ok((logon, logoff)) = store.identity_counts() {
+        let _ = writeln!(
+            out,
+            "# HELP tessera_identities Identity entries by state.\n# TYPE tessera_identities gauge\ntessera_identities{{state=\"logon\"}} {logon}\ntessera_identities{{state=\"logoff\"}} {logoff}"
+        );
+    }
+    out
+}

@@ -1,0 +1,628 @@
+//! The identity API (SPEC §7) end to end: the real `tessera serve` over HTTPS, driven by curl
+//! (a real TLS client that verifies the server against the generated certificate), RADIUS
+//! accounting by FreeRADIUS radclient, and a third-party OAuth 2.0 library (Python authlib).
+
+#[allow(dead_code)]
+mod common;
+
+use common::*;
+use serde_json::Value;
+use std::path::PathBuf;
+use std::process::Command;
+
+const SECRET: &str = "testing123-identity";
+const API_SECRET: &str = "srx-secret-0123456789abcdef";
+
+/// One HTTP answer.
+#[derive(Debug)]
+struct Resp {
+    status: u16,
+    headers: String,
+    body: String,
+}
+
+impl Resp {
+    fn json(&self) -> Value {
+        serde_json::from_str(&self.body)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {} {}", self.status, self.body))
+    }
+    fn header(&self, name: &str) -> Option<String> {
+        self.headers.lines().find_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            k.trim()
+                .eq_ignore_ascii_case(name)
+                .then(|| v.trim().to_owned())
+        })
+    }
+    /// RFC 6749 §5.2 / RFC 6750 error code.
+    fn error(&self) -> String {
+        self.json()["error"].as_str().unwrap_or_default().to_owned()
+    }
+}
+
+/// curl against one running server, trusting only its generated certificate.
+struct Api {
+    base: String,
+    cacert: PathBuf,
+}
+
+impl Api {
+    fn new(t: &Tessera, port: u16) -> Api {
+        Api {
+            // A name, not an address: the certificate must carry it (and curl checks).
+            base: format!("https://localhost:{port}"),
+            cacert: t.path("data/tls/cert.pem"),
+        }
+    }
+
+    fn curl(&self, path: &str, args: &[&str]) -> Resp {
+        let mut c = Command::new("curl");
+        c.arg("-sS")
+            .arg("--cacert")
+            .arg(&self.cacert)
+            .arg("--resolve")
+            .arg(format!(
+                "localhost:{}:127.0.0.1",
+                self.base.rsplit(':').next().unwrap_or_default()
+            ))
+            .arg("-D")
+            .arg("-")
+            .args(args)
+            .arg(format!("{}{}", self.base, path));
+        let out = run_with_timeout(c, None);
+        assert!(
+            out.status.success(),
+            "curl {path} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let text = String::from_utf8(out.stdout).expect("UTF-8 answer");
+        let (head, body) = text
+            .split_once("\r\n\r\n")
+            .unwrap_or_else(|| panic!("no header/body split in {text:?}"));
+        let status = head
+            .lines()
+            .next()
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|s| s.parse().ok())
+            .unwrap_or_else(|| panic!("no status line in {head:?}"));
+        Resp {
+            status,
+            headers: head.to_owned(),
+            body: body.to_owned(),
+        }
+    }
+
+    fn token_basic(&self, id: &str, secret: &str, form: &str) -> Resp {
+        self.curl(
+            "/api/v1/oauth/token",
+            &["-u", &format!("{id}:{secret}"), "-d", form],
+        )
+    }
+
+    fn token_post(&self, id: &str, secret: &str) -> Resp {
+        self.curl(
+            "/api/v1/oauth/token",
+            &[
+                "-d",
+                "grant_type=client_credentials",
+                "--data-urlencode",
+                &format!("client_id={id}"),
+                "--data-urlencode",
+                &format!("client_secret={secret}"),
+            ],
+        )
+    }
+
+    /// A token for `id`, or panic.
+    fn token(&self, id: &str, secret: &str) -> String {
+        let r = self.token_basic(id, secret, "grant_type=client_credentials");
+        assert_eq!(r.status, 200, "{}", r.body);
+        r.json()["access_token"].as_str().unwrap().to_owned()
+    }
+
+    fn get(&self, path: &str, token: &str) -> Resp {
+        self.curl(path, &["-H", &format!("Authorization: Bearer {token}")])
+    }
+
+    fn post_json(&self, path: &str, token: &str, body: &str) -> Resp {
+        self.curl(
+            path,
+            &[
+                "-H",
+                &format!("Authorization: Bearer {token}"),
+                "-H",
+                "Content-Type: application/json",
+                "--data-binary",
+                body,
+            ],
+        )
+    }
+}
+
+/// A RADIUS client and method (for accounting), and two API clients: `srx-1` may read,
+/// `feeder` may also write.
+fn setup(t: &Tessera, extra: &str) {
+    let cfg = t.write_file(
+        "system.toml",
+        &format!(
+            "[[method]]\nname = \"vpn\"\nkind = \"otp\"\n\n\
+             [[client]]\nname = \"pulse\"\naddress = \"127.0.0.1/32\"\nsecret = \"{SECRET}\"\nmethod = \"vpn\"\n\n\
+             [[api_client]]\nclient_id = \"srx-1\"\nsecret = \"{API_SECRET}\"\nscopes = [\"identity:read\"]\n\n\
+             [[api_client]]\nclient_id = \"feeder\"\nsecret = \"{API_SECRET}-feeder\"\nscopes = [\"identity:read\", \"identity:write\"]\n\n{extra}"
+        ),
+    );
+    t.cli(&["config", "import", cfg.to_str().unwrap()]);
+    t.cli(&["publish"]);
+}
+
+/// Start the server; returns (accounting port, HTTPS API).
+fn start(t: &mut Tessera) -> (u16, Api) {
+    let ports = t.start_with(&["serve"], 3);
+    let api = Api::new(t, ports[2]);
+    (ports[1], api)
+}
+
+fn acct(port: u16, secret: &str, lines: &[&str]) -> Reply {
+    radclient(port, "acct", secret, &(lines.join("\n") + "\n"), 1.0)
+}
+
+/// SPEC Flow C through the API: radclient sends Start / Interim-Update / Stop; the IP query
+/// and the batch query (through curl, verifying TLS) show logon, then logoff. An accounting
+/// packet with a wrong authenticator changes nothing the API shows.
+#[test]
+fn accounting_appears_in_the_api_over_tls() {
+    let mut t = Tessera::new("api-acct");
+    setup(&t, "");
+    let (acct_port, api) = start(&mut t);
+    let token = api.token("srx-1", API_SECRET);
+
+    let r = api.get("/api/v1/identities/10.8.0.5", &token);
+    assert_eq!((r.status, r.error()), (404, "not_found".into()));
+
+    let session = [
+        "User-Name = \"EXAMPLE\\\\alice\"",
+        "Acct-Session-Id = \"s-1\"",
+        "Framed-IP-Address = 10.8.0.5",
+    ];
+    let with = |status: &'static str| {
+        let mut l = vec![status];
+        l.extend(session);
+        l
+    };
+    let r = acct(acct_port, SECRET, &with("Acct-Status-Type = Start"));
+    assert_eq!(
+        r.code.as_deref(),
+        Some("Accounting-Response"),
+        "{}",
+        r.transcript
+    );
+
+    let e = api.get("/api/v1/identities/10.8.0.5", &token);
+    assert_eq!(e.status, 200, "{}", e.body);
+    let e = e.json();
+    assert_eq!(e["user"], "alice");
+    assert_eq!(e["domain"], "EXAMPLE");
+    assert_eq!(e["state"], "logon");
+    assert_eq!(e["source"], "radius-accounting");
+    assert_eq!(e["client"], "pulse");
+    assert_eq!(e["session_id"], "s-1");
+    assert_eq!(e["groups"], serde_json::json!([]));
+    assert!(e["start_time"].as_str().unwrap().ends_with('Z'));
+
+    let b = api.get("/api/v1/identities?limit=100", &token).json();
+    assert_eq!(b["entries"].as_array().unwrap().len(), 1);
+    assert_eq!(b["more"], false);
+    let cursor = b["cursor"].as_str().unwrap().to_owned();
+
+    // A wrong shared secret: dropped, and nothing new after the cursor.
+    let r = acct(
+        acct_port,
+        "not-the-secret",
+        &with("Acct-Status-Type = Stop"),
+    );
+    r.assert_no_reply();
+    let b = api
+        .get(&format!("/api/v1/identities?cursor={cursor}"), &token)
+        .json();
+    assert_eq!(b["entries"], serde_json::json!([]), "{b}");
+    assert_eq!(
+        b["cursor"],
+        cursor.as_str(),
+        "an empty page keeps the cursor"
+    );
+
+    let r = acct(
+        acct_port,
+        SECRET,
+        &with("Acct-Status-Type = Interim-Update"),
+    );
+    assert_eq!(r.code.as_deref(), Some("Accounting-Response"));
+    assert_eq!(
+        api.get("/api/v1/identities/10.8.0.5", &token).json()["state"],
+        "logon"
+    );
+
+    let r = acct(acct_port, SECRET, &with("Acct-Status-Type = Stop"));
+    assert_eq!(r.code.as_deref(), Some("Accounting-Response"));
+    let e = api.get("/api/v1/identities/10.8.0.5", &token).json();
+    assert_eq!(e["state"], "logoff");
+    assert_eq!(e["user"], "alice");
+
+    // The batch query resumes after the first change and sees the latest state once.
+    let b = api
+        .get(&format!("/api/v1/identities?cursor={cursor}"), &token)
+        .json();
+    let entries = b["entries"].as_array().unwrap();
+    assert_eq!(entries.len(), 1, "{b}");
+    assert_eq!(entries[0]["state"], "logoff");
+
+    // IPv6 spelled two ways is one address; garbage is a clear 400.
+    let r = api.get("/api/v1/identities/2001:db8:0:0::1", &token);
+    assert_eq!(r.status, 404);
+    let r = api.get("/api/v1/identities/10.8.0.300", &token);
+    assert_eq!((r.status, r.error()), (400, "invalid_request".into()));
+    let r = api.get("/api/v1/identities?limit=5000", &token);
+    assert_eq!((r.status, r.error()), (400, "invalid_request".into()));
+    assert!(
+        r.json()["error_description"]
+            .as_str()
+            .unwrap()
+            .contains("100")
+    );
+
+    let health = api.curl("/healthz", &[]);
+    assert_eq!(health.status, 200);
+    let metrics = api.curl("/metrics", &[]).body;
+    assert!(
+        metrics.contains("tessera_radius_accounting_total 3"),
+        "{metrics}"
+    );
+    assert!(metrics.contains("tessera_radius_drops_total{reason=\"bad_authenticator\"} 1"));
+    assert!(metrics.contains("tessera_identities{state=\"logoff\"} 1"));
+    t.stop().assert_clean_exit();
+}
+
+/// RFC 6749 §4.4 and §5.2 at the token endpoint, RFC 6750 at the resources.
+#[test]
+fn token_endpoint_speaks_rfc_6749() {
+    let mut t = Tessera::new("api-token");
+    setup(
+        &t,
+        "[[api_client]]\nclient_id = \"brief\"\nsecret = \"brief-secret-0123456789\"\ntoken_lifetime = \"2s\"\n",
+    );
+    let (_, api) = start(&mut t);
+
+    // Both client authentication methods work and answer RFC 6749 §5.1.
+    let basic = api.token_basic("srx-1", API_SECRET, "grant_type=client_credentials");
+    assert_eq!(basic.status, 200, "{}", basic.body);
+    let j = basic.json();
+    assert_eq!(j["token_type"], "Bearer");
+    assert_eq!(j["expires_in"], 8 * 3600);
+    assert_eq!(j["scope"], "identity:read");
+    assert_eq!(basic.header("cache-control").as_deref(), Some("no-store"));
+    let post = api.token_post("srx-1", API_SECRET);
+    assert_eq!(post.status, 200, "{}", post.body);
+    assert_ne!(post.json()["access_token"], j["access_token"]);
+
+    // Wrong secret and unknown client: the same 401 invalid_client with a challenge.
+    let wrong = api.token_basic("srx-1", "wrong-secret", "grant_type=client_credentials");
+    let unknown = api.token_basic("nobody", API_SECRET, "grant_type=client_credentials");
+    for r in [&wrong, &unknown] {
+        assert_eq!(
+            (r.status, r.error()),
+            (401, "invalid_client".into()),
+            "{}",
+            r.body
+        );
+        assert!(r.header("www-authenticate").unwrap().starts_with("Basic"));
+    }
+    assert_eq!(wrong.body, unknown.body);
+    let r = api.token_post("srx-1", "wrong-secret");
+    assert_eq!((r.status, r.error()), (401, "invalid_client".into()));
+
+    let r = api.token_basic("srx-1", API_SECRET, "grant_type=password");
+    assert_eq!(
+        (r.status, r.error()),
+        (400, "unsupported_grant_type".into())
+    );
+    let r = api.token_basic("srx-1", API_SECRET, "scope=identity:read");
+    assert_eq!((r.status, r.error()), (400, "invalid_request".into()));
+    let r = api.curl(
+        "/api/v1/oauth/token",
+        &[
+            "-u",
+            &format!("srx-1:{API_SECRET}"),
+            "-H",
+            "Content-Type: application/json",
+            "-d",
+            "{\"grant_type\":\"client_credentials\"}",
+        ],
+    );
+    assert_eq!((r.status, r.error()), (400, "invalid_request".into()));
+    let r = api.token_basic(
+        "srx-1",
+        API_SECRET,
+        "grant_type=client_credentials&grant_type=client_credentials",
+    );
+    assert_eq!((r.status, r.error()), (400, "invalid_request".into()));
+    let r = api.token_basic(
+        "srx-1",
+        API_SECRET,
+        "grant_type=client_credentials&scope=identity:write",
+    );
+    assert_eq!((r.status, r.error()), (400, "invalid_scope".into()));
+
+    // A token works only for its own scope.
+    let read = api.token("srx-1", API_SECRET);
+    assert_eq!(api.get("/api/v1/identities", &read).status, 200);
+    let r = api.post_json("/api/v1/events", &read, "{\"events\":[]}");
+    assert_eq!((r.status, r.error()), (403, "insufficient_scope".into()));
+    assert!(
+        r.header("www-authenticate")
+            .unwrap()
+            .contains("insufficient_scope")
+    );
+    let feeder = api.token_basic(
+        "feeder",
+        &format!("{API_SECRET}-feeder"),
+        "grant_type=client_credentials&scope=identity:write",
+    );
+    assert_eq!(feeder.json()["scope"], "identity:write");
+    let write_only = feeder.json()["access_token"].as_str().unwrap().to_owned();
+    let r = api.get("/api/v1/identities", &write_only);
+    assert_eq!((r.status, r.error()), (403, "insufficient_scope".into()));
+
+    // No token, a made-up token: 401 with a Bearer challenge.
+    let r = api.curl("/api/v1/identities", &[]);
+    assert_eq!(r.status, 401);
+    assert!(r.header("www-authenticate").unwrap().starts_with("Bearer"));
+    let r = api.get("/api/v1/identities", "tsr_made-up");
+    assert_eq!((r.status, r.error()), (401, "invalid_token".into()));
+
+    // Expired.
+    let brief = api.token("brief", "brief-secret-0123456789");
+    assert_eq!(api.get("/api/v1/identities", &brief).status, 200);
+    std::thread::sleep(std::time::Duration::from_millis(3100));
+    let r = api.get("/api/v1/identities", &brief);
+    assert_eq!((r.status, r.error()), (401, "invalid_token".into()));
+    assert!(r.body.contains("expired"), "{}", r.body);
+
+    // Revoked: a rotated secret (once published) ends the old tokens; a removed client too.
+    let rotated = t.cli(&["apiclient", "rotate", "srx-1"]);
+    assert!(rotated.contains("client_secret:"));
+    assert_eq!(
+        api.get("/api/v1/identities", &read).status,
+        200,
+        "not before publish"
+    );
+    t.cli(&["publish"]);
+    wait_for(|| api.get("/api/v1/identities", &read).status == 401);
+    let r = api.get("/api/v1/identities", &read);
+    assert_eq!(r.error(), "invalid_token");
+    let feeder_token = api.token("feeder", &format!("{API_SECRET}-feeder"));
+    t.cli(&["apiclient", "remove", "feeder"]);
+    t.cli(&["publish"]);
+    wait_for(|| api.get("/api/v1/identities", &feeder_token).status == 401);
+    t.stop().assert_clean_exit();
+}
+
+/// Guessing secrets is throttled per client id: after 5 failures in a minute even the right
+/// secret gets 429 with Retry-After, and nothing else is revealed.
+#[test]
+fn token_guessing_is_throttled() {
+    let mut t = Tessera::new("api-throttle");
+    setup(&t, "");
+    let (_, api) = start(&mut t);
+    for _ in 0..5 {
+        let r = api.token_basic("srx-1", "guess", "grant_type=client_credentials");
+        assert_eq!(r.status, 401);
+    }
+    let r = api.token_basic("srx-1", API_SECRET, "grant_type=client_credentials");
+    assert_eq!(r.status, 429, "{}", r.body);
+    let wait: u64 = r.header("retry-after").unwrap().parse().unwrap();
+    assert!((1..=60).contains(&wait));
+    // Another client is not affected.
+    api.token("feeder", &format!("{API_SECRET}-feeder"));
+    t.stop().assert_clean_exit();
+}
+
+fn wait_for(mut ok: impl FnMut() -> bool) {
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while !ok() {
+        assert!(
+            std::time::Instant::now() < until,
+            "condition not met within 5 s"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
+
+fn logon_events(from: usize, n: usize) -> String {
+    let events: Vec<Value> = (from..from + n)
+        .map(|i| {
+            serde_json::json!({
+                "state": "logon",
+                "ip": format!("10.{}.{}.{}", 100 + i / 65536, (i / 256) % 256, i % 256),
+                "user": format!("user{i}@example.com"),
+                "groups": ["vpn-users"],
+                "session_id": format!("ev-{i}"),
+            })
+        })
+        .collect();
+    serde_json::json!({ "events": events }).to_string()
+}
+
+/// 2,500 entries read in pages of 1,000, then 200, while new entries arrive between pages:
+/// every entry exactly once, in change order, and the new ones after the old.
+#[test]
+fn batch_query_resumes_exactly() {
+    let mut t = Tessera::new("api-batch");
+    setup(&t, "");
+    let (_, api) = start(&mut t);
+    let feeder = api.token("feeder", &format!("{API_SECRET}-feeder"));
+    let reader = api.token("srx-1", API_SECRET);
+    for chunk in 0..5 {
+        let r = api.post_json("/api/v1/events", &feeder, &logon_events(chunk * 500, 500));
+        assert_eq!(r.status, 200, "{}", r.body);
+        assert_eq!(r.json()["applied"], 500);
+    }
+    // A malformed event rejects the whole request and applies nothing.
+    let mut bad: Value = serde_json::from_str(&logon_events(9000, 3)).unwrap();
+    bad["events"][2]["ip"] = "not-an-ip".into();
+    let r = api.post_json("/api/v1/events", &feeder, &bad.to_string());
+    assert_eq!((r.status, r.error()), (400, "invalid_request".into()));
+    assert!(r.body.contains("events[2]"), "{}", r.body);
+
+    let mut seen: Vec<String> = Vec::new();
+    let mut cursor: Option<String> = None;
+    let mut next_new = 2500;
+    let mut pages = 0;
+    loop {
+        let limit = if pages == 0 { 1000 } else { 200 };
+        let path = match &cursor {
+            None => format!("/api/v1/identities?limit={limit}"),
+            Some(c) => format!("/api/v1/identities?limit={limit}&cursor={c}"),
+        };
+        let b = api.get(&path, &reader);
+        assert_eq!(b.status, 200, "{}", b.body);
+        let b = b.json();
+        let entries = b["entries"].as_array().unwrap();
+        assert!(entries.len() <= limit);
+        seen.extend(entries.iter().map(|e| e["ip"].as_str().unwrap().to_owned()));
+        cursor = Some(b["cursor"].as_str().unwrap().to_owned());
+        pages += 1;
+        // New entries arrive between the first pages.
+        if pages <= 3 {
+            let r = api.post_json("/api/v1/events", &feeder, &logon_events(next_new, 10));
+            assert_eq!(r.status, 200);
+            next_new += 10;
+        }
+        if b["more"] == false {
+            break;
+        }
+        assert_eq!(
+            entries.len(),
+            limit,
+            "a page short of its limit must be the last"
+        );
+    }
+    let expected: Vec<String> = (0..next_new)
+        .map(|i| format!("10.{}.{}.{}", 100 + i / 65536, (i / 256) % 256, i % 256))
+        .collect();
+    assert_eq!(seen.len(), expected.len(), "every entry exactly once");
+    assert_eq!(seen, expected, "in change order");
+    assert_eq!(pages, 1 + 8, "1,000 then 200s: {pages} pages");
+
+    // A logoff event ends the address; the next page holds just that change.
+    let r = api.post_json(
+        "/api/v1/events",
+        &feeder,
+        "{\"events\":[{\"state\":\"logoff\",\"ip\":\"10.100.0.7\"}]}",
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    let b = api
+        .get(
+            &format!("/api/v1/identities?cursor={}", cursor.unwrap()),
+            &reader,
+        )
+        .json();
+    assert_eq!(b["entries"].as_array().unwrap().len(), 1);
+    assert_eq!(b["entries"][0]["ip"], "10.100.0.7");
+    assert_eq!(b["entries"][0]["state"], "logoff");
+    assert_eq!(b["entries"][0]["source"], "api");
+
+    // The domain filter and `since`.
+    let b = api
+        .get("/api/v1/identities?domain=EXAMPLE.COM&limit=100", &reader)
+        .json();
+    assert_eq!(b["entries"].as_array().unwrap().len(), 100);
+    assert_eq!(b["more"], true);
+    let b = api
+        .get("/api/v1/identities?domain=other.org", &reader)
+        .json();
+    assert_eq!(b["entries"], serde_json::json!([]));
+    let b = api
+        .get("/api/v1/identities?since=2999-01-01T00:00:00Z", &reader)
+        .json();
+    assert_eq!(b["entries"], serde_json::json!([]));
+    t.stop().assert_clean_exit();
+}
+
+/// The committed OpenAPI document is the one the server serves, and every path in it is a
+/// real route (the fallback answers "no such endpoint").
+#[test]
+fn openapi_document_is_committed_and_true() {
+    let mut t = Tessera::new("api-openapi");
+    setup(&t, "");
+    let (_, api) = start(&mut t);
+    let served = api.curl("/api/v1/openapi.json", &[]);
+    assert_eq!(served.status, 200);
+    let committed = std::fs::read_to_string(
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../docs/openapi.json"),
+    )
+    .expect("docs/openapi.json is committed");
+    assert!(
+        served.body == committed,
+        "docs/openapi.json differs from what the server serves: run `tessera openapi > docs/openapi.json`"
+    );
+    let doc: Value = serde_json::from_str(&committed).unwrap();
+    let token = api.token("feeder", &format!("{API_SECRET}-feeder"));
+    for (path, ops) in doc["paths"].as_object().unwrap() {
+        let concrete = path.replace("{ip}", "192.0.2.1");
+        for method in ops.as_object().unwrap().keys() {
+            let r = match method.as_str() {
+                "get" => api.get(&concrete, &token),
+                "post" => api.curl(&concrete, &["-X", "POST", "-d", ""]),
+                other => panic!("unexpected method {other} in the document"),
+            };
+            assert!(
+                !r.body.contains("no such endpoint"),
+                "{method} {path} is in the document but not served"
+            );
+        }
+    }
+    t.stop().assert_clean_exit();
+}
+
+/// A third-party OAuth 2.0 client library (Python authlib) obtains a token with each client
+/// authentication method and queries the API with it.
+#[test]
+fn authlib_client_credentials() {
+    let mut t = Tessera::new("api-authlib");
+    setup(&t, "");
+    let (acct_port, api) = start(&mut t);
+    let r = acct(
+        acct_port,
+        SECRET,
+        &[
+            "Acct-Status-Type = Start",
+            "User-Name = \"bob@example.com\"",
+            "Acct-Session-Id = \"s-9\"",
+            "Framed-IP-Address = 10.8.0.9",
+        ],
+    );
+    assert_eq!(r.code.as_deref(), Some("Accounting-Response"));
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/oauth_client.py");
+    for method in ["client_secret_basic", "client_secret_post"] {
+        let mut c = Command::new("python3");
+        c.arg(&script)
+            .arg(&api.base)
+            .arg(&api.cacert)
+            .arg("srx-1")
+            .arg(API_SECRET)
+            .arg(method)
+            .arg("10.8.0.9");
+        let out = run_with_timeout(c, None);
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "authlib ({method}) failed:\n{stdout}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let v: Value = serde_json::from_str(stdout.trim()).expect("the script prints JSON");
+        assert_eq!(v["user"], "bob");
+        assert_eq!(v["domain"], "example.com");
+        assert_eq!(v["state"], "logon");
+    }
+    t.stop().assert_clean_exit();
+}
