@@ -1,3 +1,53 @@
-//! The firewall-side connector (SPEC §8): Junos-style configuration, commit check and the
-//! failover state machine. Pure code: no sockets, no clock.
+//! The firewall-side connector (SPEC §8): the Junos-style configuration, its commit check and
+//! its canonical printer. Pure code: no sockets, no clock, no file system.
+//!
+//! - [`parse`] turns the text of a configuration file into a [`ConnectorConfig`] (defaults
+//!   filled in) and its warnings, or every error of the commit check.
+//! - [`check`] is the commit check itself (`tessera connector check`): all errors and
+//!   warnings, each with a 1-based line and column.
+//! - [`render`] prints a configuration back in canonical Junos style; [`parse_tree`] and
+//!   [`render_tree`] do the same for the generic statement tree.
 #![forbid(unsafe_code)]
+
+mod check;
+mod config;
+mod diag;
+mod lexer;
+mod print;
+mod tree;
+
+pub use check::{Report, check, check_tree};
+pub use config::{
+    Address, BatchQuery, CaProfile, ClientSecret, ConnectMethod, Connection, ConnectorConfig,
+    Filter, IpQuery, Role, Server, is_host_name, is_linux_interface_name,
+};
+pub use diag::{Diagnostic, ParseError, Problem, Severity, SyntaxError, SyntaxErrorKind};
+pub use print::{quote, quote_if_needed, render, render_tree};
+pub use tree::{Arg, MAX_DEPTH, Node, Pos, Word, parse_tree, same_tree};
+
+/// A configuration that passed the commit check, with the warnings the check gave.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Parsed {
+    pub config: ConnectorConfig,
+    /// Sorted by position.
+    pub warnings: Vec<Diagnostic>,
+}
+
+/// Parses and checks a configuration file (SPEC §8). `Err` carries every error the commit
+/// check found (or the one syntax error that stopped parsing), sorted by position.
+pub fn parse(text: &str) -> Result<Parsed, ParseError> {
+    let report = check(text);
+    match report.config {
+        Some(config) => Ok(Parsed {
+            config,
+            warnings: report.diagnostics,
+        }),
+        None => Err(ParseError {
+            errors: report
+                .diagnostics
+                .into_iter()
+                .filter(Diagnostic::is_error)
+                .collect(),
+        }),
+    }
+}
