@@ -83,6 +83,11 @@ pub enum Outcome {
     Accept {
         user: String,
     },
+    /// Access-Challenge (RFC 2865 §4.4): the `State` to send and the prompt.
+    Challenge {
+        state: Vec<u8>,
+        prompt: String,
+    },
     Reject,
 }
 
@@ -223,6 +228,7 @@ fn one_step(
         MethodKind::Otp | MethodKind::PinOtp | MethodKind::Motp => {
             check_passcode(kind, policy, user, passcode, now)
         }
+        // Served by `Engine::two_step`; never decided here.
         MethodKind::PasswordOtp | MethodKind::MobileText | MethodKind::Password => None,
     }
 }
@@ -271,6 +277,7 @@ pub fn build_reply(
                 .as_deref()
                 .map(|t| render(t, user, method, "")),
         ),
+        Outcome::Challenge { prompt, .. } => (Code::AccessChallenge, Some(prompt.clone())),
         Outcome::Reject => (
             Code::AccessReject,
             method.replies.reject.as_deref().map(|t| {
@@ -286,6 +293,11 @@ pub fn build_reply(
     b.message_authenticator();
     if let Some(text) = message {
         add_text(&mut b, attr::REPLY_MESSAGE, &text);
+    }
+    if let Outcome::Challenge { state, .. } = outcome
+        && let Err(e) = b.attr(attr::STATE, state)
+    {
+        warn!(error = %e, "State left out of an Access-Challenge");
     }
     if matches!(outcome, Outcome::Accept { .. }) {
         for a in &method.accept_attributes {

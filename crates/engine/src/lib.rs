@@ -9,6 +9,7 @@
 
 pub mod access;
 pub mod accounting;
+pub mod challenge;
 pub mod dedup;
 pub mod identity;
 pub mod oauth;
@@ -18,5 +19,6 @@ pub mod verify;
 
 pub use published::{CompiledClient, CompiledMethod, Published, compile};
 pub use store::{
-    Store, StoreError, TokenKind, TokenRecord, UserRecord, Write, WriteOutcome, count_failure,
+    Challenge, Store, StoreError, TokenKind, TokenRecord, UserRecord, Write, WriteOutcome,
+    count_failure,
 };

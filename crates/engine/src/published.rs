@@ -8,7 +8,8 @@ use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
 use std::sync::Arc;
 use tessera_config::{
-    AttrValue, Cidr, Method, MethodKind, PathSeg, Policy, Problem, Replies, Secret, SystemConfig,
+    AttrValue, Cidr, Courier, Directory, Method, MethodKind, PathSeg, Policy, Problem, Replies,
+    Secret, SystemConfig,
 };
 use tessera_radius::dict;
 
@@ -31,6 +32,16 @@ pub struct CompiledMethod {
     pub visible: bool,
     pub replies: Replies,
     pub accept_attributes: Vec<ReplyAttr>,
+    /// `local`, a `[[directory]]` name, or none (one-step kinds without group lookup).
+    pub directory: Option<String>,
+    /// A `[[courier]]` name (`mobile-text`).
+    pub courier: Option<String>,
+    /// Digits of a sent code.
+    pub code_length: u32,
+    /// Seconds a challenge stays open.
+    pub code_ttl: u64,
+    /// Wrong answers before a challenge ends.
+    pub max_attempts: u32,
 }
 
 #[derive(Debug)]
@@ -55,6 +66,10 @@ pub struct Published {
     clients: Vec<CompiledClient>,
     methods: HashMap<String, Arc<CompiledMethod>>,
     api_clients: HashMap<String, ApiClientRule>,
+    /// Checked `[[directory]]` and `[[courier]]` entries by name; the server builds its
+    /// connections from them.
+    pub directories: HashMap<String, Directory>,
+    pub couriers: HashMap<String, Courier>,
 }
 
 impl Published {
@@ -87,14 +102,6 @@ impl Published {
     }
 }
 
-/// Kinds this build can serve. The password kinds arrive with directory support.
-fn kind_available(kind: MethodKind) -> bool {
-    matches!(
-        kind,
-        MethodKind::Otp | MethodKind::PinOtp | MethodKind::Motp
-    )
-}
-
 /// Check `cfg` and compile it. Every problem is reported, not just the first.
 pub fn compile(cfg: &SystemConfig, version: i64) -> Result<Published, Vec<Problem>> {
     let mut problems = Vec::new();
@@ -114,15 +121,7 @@ pub fn compile(cfg: &SystemConfig, version: i64) -> Result<Published, Vec<Proble
                 format!("method {:?} is defined twice", m.name),
             );
         }
-        if !kind_available(m.kind) {
-            at(
-                path("kind"),
-                format!(
-                    "method kind {:?} is not available in this version yet",
-                    m.kind.as_str()
-                ),
-            );
-        }
+        check_method_services(m, i, cfg, &mut at);
         let accept_attributes = compile_attributes(m, i, &mut at);
         methods.insert(
             m.name.clone(),
@@ -134,6 +133,13 @@ pub fn compile(cfg: &SystemConfig, version: i64) -> Result<Published, Vec<Proble
                 visible: m.visible,
                 replies: m.replies.clone(),
                 accept_attributes,
+                directory: m.directory.clone(),
+                courier: m.courier.clone(),
+                code_length: m.code_length.unwrap_or(DEFAULT_CODE_LENGTH),
+                code_ttl: m
+                    .code_ttl
+                    .map_or(crate::challenge::DEFAULT_CODE_TTL, |d| d.secs()),
+                max_attempts: m.max_attempts.unwrap_or(DEFAULT_MAX_ATTEMPTS),
             }),
         );
     }
@@ -186,6 +192,8 @@ pub fn compile(cfg: &SystemConfig, version: i64) -> Result<Published, Vec<Proble
     }
 
     let api_clients = compile_api_clients(cfg, &mut at);
+    let directories = compile_directories(cfg, &mut at);
+    let couriers = compile_couriers(cfg, &mut at);
 
     if !problems.is_empty() {
         return Err(problems);
@@ -209,7 +217,211 @@ pub fn compile(cfg: &SystemConfig, version: i64) -> Result<Published, Vec<Proble
         clients,
         methods,
         api_clients,
+        directories,
+        couriers,
     })
+}
+
+const DEFAULT_CODE_LENGTH: u32 = 6;
+const DEFAULT_MAX_ATTEMPTS: u32 = 3;
+
+/// A method's directory, courier and code settings.
+fn check_method_services(
+    m: &Method,
+    i: usize,
+    cfg: &SystemConfig,
+    at: &mut impl FnMut(Vec<PathSeg>, String),
+) {
+    let path = |k: &str| vec!["method".into(), i.into(), k.into()];
+    match m.directory.as_deref() {
+        None if m.kind.uses_directory() => at(
+            path("kind"),
+            format!(
+                "method {:?} ({}) needs directory = \"local\" or the name of a [[directory]]",
+                m.name,
+                m.kind.as_str()
+            ),
+        ),
+        Some(d) if d != "local" && !cfg.directories.iter().any(|x| x.name == d) => at(
+            path("directory"),
+            format!("no directory named {d:?} (\"local\" or a [[directory]] name)"),
+        ),
+        _ => {}
+    }
+    match m.courier.as_deref() {
+        None if m.kind == MethodKind::MobileText => at(
+            path("kind"),
+            format!("method {:?} (mobile-text) needs a courier", m.name),
+        ),
+        Some(c) if !cfg.couriers.iter().any(|x| x.name == c) => {
+            at(path("courier"), format!("no courier named {c:?}"))
+        }
+        Some(_) if m.kind != MethodKind::MobileText => at(
+            path("courier"),
+            "a courier is used only by mobile-text methods".into(),
+        ),
+        _ => {}
+    }
+    if let Some(n) = m.code_length
+        && !(4..=10).contains(&n)
+    {
+        at(
+            path("code_length"),
+            "code_length must be 4 to 10 digits".into(),
+        );
+    }
+    if let Some(t) = m.code_ttl
+        && !(5..=3600).contains(&t.secs())
+    {
+        at(path("code_ttl"), "code_ttl must be from 5s to 1h".into());
+    }
+    if let Some(n) = m.max_attempts
+        && !(1..=10).contains(&n)
+    {
+        at(path("max_attempts"), "max_attempts must be 1 to 10".into());
+    }
+}
+
+/// `scheme://host[:port]`: the scheme and whether a host is there.
+fn url_scheme(url: &str) -> Option<(&str, &str)> {
+    let (scheme, rest) = url.split_once("://")?;
+    let host = rest.split(['/', '?']).next().unwrap_or("");
+    (!host.is_empty()).then_some((scheme, host))
+}
+
+fn compile_directories(
+    cfg: &SystemConfig,
+    at: &mut impl FnMut(Vec<PathSeg>, String),
+) -> HashMap<String, Directory> {
+    let mut out = HashMap::new();
+    for (i, d) in cfg.directories.iter().enumerate() {
+        let path = |k: &str| vec!["directory".into(), i.into(), k.into()];
+        if d.name.trim().is_empty() || d.name == "local" {
+            at(
+                path("name"),
+                "a directory needs a name other than \"local\"".into(),
+            );
+        }
+        if !matches!(d.kind.as_str(), "ldap" | "ad") {
+            at(
+                path("kind"),
+                format!(
+                    "directory kind {:?}: expected \"ldap\" or \"ad\" (Active Directory)",
+                    d.kind
+                ),
+            );
+        }
+        match url_scheme(&d.url) {
+            Some(("ldap", _)) => {}
+            Some(("ldaps", _)) if d.starttls == Some(true) => at(
+                path("starttls"),
+                "starttls is for ldap:// URLs; ldaps:// is TLS from the start".into(),
+            ),
+            Some(("ldaps", _)) => {}
+            _ => at(
+                path("url"),
+                format!(
+                    "{:?}: expected ldap://HOST[:PORT] or ldaps://HOST[:PORT]",
+                    d.url
+                ),
+            ),
+        }
+        if d.base_dn.trim().is_empty() {
+            at(path("base_dn"), "base_dn is required".into());
+        }
+        if d.bind_dn.is_some() != d.bind_password.is_some() {
+            at(
+                path("bind_dn"),
+                "bind_dn and bind_password go together (or neither, for anonymous search)".into(),
+            );
+        }
+        if let Some(f) = &d.user_filter
+            && (!f.contains("{user}") || !f.starts_with('(') || !f.ends_with(')'))
+        {
+            at(
+                path("user_filter"),
+                format!(
+                    "user_filter {f:?} must be a parenthesized LDAP filter containing {{user}}"
+                ),
+            );
+        }
+        if let Some(t) = d.timeout
+            && !(1..=60).contains(&t.secs())
+        {
+            at(path("timeout"), "timeout must be from 1s to 60s".into());
+        }
+        if out.insert(d.name.clone(), d.clone()).is_some() {
+            at(
+                path("name"),
+                format!("directory {:?} is defined twice", d.name),
+            );
+        }
+    }
+    out
+}
+
+fn compile_couriers(
+    cfg: &SystemConfig,
+    at: &mut impl FnMut(Vec<PathSeg>, String),
+) -> HashMap<String, Courier> {
+    let mut out = HashMap::new();
+    for (i, c) in cfg.couriers.iter().enumerate() {
+        let path = |k: &str| vec!["courier".into(), i.into(), k.into()];
+        let scheme = url_scheme(&c.url).map(|(s, _)| s);
+        match c.kind.as_str() {
+            "smtp" => {
+                if !matches!(scheme, Some("smtp" | "smtps")) {
+                    at(
+                        path("url"),
+                        format!(
+                            "{:?}: expected smtp://HOST[:PORT] (STARTTLS) or smtps://HOST[:PORT]",
+                            c.url
+                        ),
+                    );
+                }
+                if c.from.as_deref().is_none_or(|f| !f.contains('@')) {
+                    at(path("from"), "an smtp courier needs a from address".into());
+                }
+            }
+            "http" => {
+                if !matches!(scheme, Some("http" | "https")) {
+                    at(
+                        path("url"),
+                        format!("{:?}: expected an http:// or https:// URL", c.url),
+                    );
+                }
+                let method = c.http_method.as_deref().unwrap_or("POST");
+                if !matches!(method, "GET" | "POST" | "PUT") {
+                    at(
+                        path("http_method"),
+                        format!("http_method {method:?}: expected GET, POST or PUT"),
+                    );
+                }
+                let has_code = c.body.as_deref().is_some_and(|b| b.contains("{code}"))
+                    || c.url.contains("{code}");
+                if !has_code {
+                    at(
+                        path("body"),
+                        "the body (or the URL) must contain {code}".into(),
+                    );
+                }
+            }
+            other => at(
+                path("kind"),
+                format!("courier kind {other:?}: expected \"smtp\" or \"http\""),
+            ),
+        }
+        if c.username.is_some() != c.password.is_some() {
+            at(path("username"), "username and password go together".into());
+        }
+        if out.insert(c.name.clone(), c.clone()).is_some() {
+            at(
+                path("name"),
+                format!("courier {:?} is defined twice", c.name),
+            );
+        }
+    }
+    out
 }
 
 /// Shortest `api_client` secret accepted: 16 characters, so that a secret cannot be found by

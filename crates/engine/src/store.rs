@@ -136,6 +136,48 @@ pub enum Write {
     Identity(crate::accounting::IdentityEvent),
     /// Several identity changes, applied all or none (`POST /api/v1/events`).
     Identities(Vec<crate::accounting::IdentityEvent>),
+    /// Store a new challenge under `key` (the SHA-256 of its `State`).
+    OpenChallenge { key: [u8; 32], challenge: Challenge },
+    /// A two-round login succeeded. Consume the challenge `key` (only if it is still open:
+    /// unexpired at `now`, attempts left), then spend `token` = (token id, matched value)
+    /// like [`Write::Accept`], then clear the user's failure counter. Answered
+    /// [`WriteOutcome::Conflict`] if the challenge was already used or the value spent.
+    Complete {
+        challenge: Option<[u8; 32]>,
+        user_id: Option<i64>,
+        user: String,
+        token: Option<(i64, u64)>,
+        now: u64,
+    },
+    /// A wrong answer to challenge `key`: one attempt used (the challenge ends at its
+    /// `max_attempts`), and a failure counted on the user when there is a local record.
+    FailChallenge {
+        key: [u8; 32],
+        user_id: Option<i64>,
+        user: String,
+        now: u64,
+        max_failures: u32,
+        lockout: u64,
+    },
+}
+
+/// An open Access-Challenge (SPEC §2 Flow B), as stored between the two rounds.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Challenge {
+    /// The RADIUS client it was sent to: the answer must come from the same one.
+    pub client: String,
+    /// The User-Name of the first round, lower-cased: the answer must carry the same.
+    pub asked: String,
+    /// The canonical user name (the directory's), the key for tokens.
+    pub user: String,
+    pub method: String,
+    /// For a sent code: SHA-256 over the challenge key and the code. `None`: the answer is an
+    /// OTP from one of the user's tokens.
+    pub code_digest: Option<[u8; 32]>,
+    pub attempts: u32,
+    pub max_attempts: u32,
+    /// Unix seconds.
+    pub expires_at: u64,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -163,4 +205,9 @@ pub trait Store: Send + Sync + 'static {
     ) -> impl Future<Output = Result<Option<UserRecord>, StoreError>> + Send;
     fn commit(&self, write: Write)
     -> impl Future<Output = Result<WriteOutcome, StoreError>> + Send;
+    /// The open challenge stored under `key`, if any (expired ones may still be returned).
+    fn load_challenge(
+        &self,
+        key: &[u8; 32],
+    ) -> impl Future<Output = Result<Option<Challenge>, StoreError>> + Send;
 }

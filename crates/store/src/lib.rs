@@ -4,10 +4,12 @@
 
 mod cache;
 mod crypto;
+mod local;
 mod schema;
 mod sqlite;
 
 pub use crypto::{KeyError, MasterKey, OpenError, create_private};
+pub use local::{LocalDirectory, hash_password, verify_password};
 pub use sqlite::{
     AdminError, CACHE_USERS, IdentityEntry, LOCKED_FOREVER, MAX_COUNTER, NewToken, NewUser,
     SqliteStore, TokenInfo, UserInfo, WriterStats, validate_user_name,

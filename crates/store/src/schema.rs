@@ -112,6 +112,25 @@ CREATE INDEX api_tokens_expiry ON api_tokens(expires_at);
 CREATE INDEX identities_domain ON identities(domain COLLATE NOCASE, seq);
 "#,
     ),
+    (
+        6,
+        r#"
+-- Open Access-Challenges of the password kinds (SPEC §2 Flow B), in the database so that
+-- nodes sharing it share them. key = SHA-256(State); a sent code only as a digest.
+CREATE TABLE challenges (
+    key          BLOB PRIMARY KEY,
+    client       TEXT NOT NULL,
+    asked        TEXT NOT NULL,
+    user         TEXT NOT NULL,
+    method       TEXT NOT NULL,
+    code_digest  BLOB,
+    attempts     INTEGER NOT NULL DEFAULT 0,
+    max_attempts INTEGER NOT NULL,
+    expires_at   INTEGER NOT NULL
+);
+CREATE INDEX challenges_expiry ON challenges(expires_at);
+"#,
+    ),
 ];
 
 /// Bring the schema up to date.

@@ -15,9 +15,12 @@ use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use tessera_config::{Secret, SystemConfig};
 use tessera_engine::accounting::IdentityEvent;
+use tessera_engine::challenge::DirectoryUser;
 use tessera_engine::identity::{BatchQuery, Start};
 use tessera_engine::oauth::{Grant, StoredToken};
-use tessera_engine::{Store, StoreError, TokenKind, TokenRecord, UserRecord, Write, WriteOutcome};
+use tessera_engine::{
+    Challenge, Store, StoreError, TokenKind, TokenRecord, UserRecord, Write, WriteOutcome,
+};
 use tessera_otp::Algorithm;
 use tokio::sync::oneshot;
 use tracing::error;
@@ -804,6 +807,47 @@ impl SqliteStore {
         })
     }
 
+    /// A local user as a directory entry, with the password hash (`directory = "local"`).
+    pub fn directory_row(
+        &self,
+        name: &str,
+    ) -> Result<Option<(DirectoryUser, Option<String>)>, StoreError> {
+        self.read(|c| {
+            c.prepare_cached(
+                "SELECT name, email, phone, password_hash FROM users WHERE name_key = ?1",
+            )
+            .map_err(db_err)?
+            .query_row([name_key(name)], |r| {
+                Ok((
+                    DirectoryUser {
+                        name: r.get(0)?,
+                        email: r.get(1)?,
+                        phone: r.get(2)?,
+                        groups: Vec::new(),
+                    },
+                    r.get(3)?,
+                ))
+            })
+            .optional()
+            .map_err(db_err)
+        })
+    }
+
+    /// Set (or with `None` clear) a local user's password hash.
+    pub fn set_password_hash(&self, name: &str, hash: Option<String>) -> Result<(), AdminError> {
+        let name = name.to_owned();
+        self.call_blocking(move |t| {
+            let n = t.execute(
+                "UPDATE users SET password_hash = ?1 WHERE name_key = ?2",
+                params![hash, name_key(&name)],
+            )?;
+            if n == 0 {
+                return Err(AdminError::NoSuchUser(name));
+            }
+            Ok(())
+        })
+    }
+
     /// Identity entries changed after `after` (a change number), oldest change first.
     pub fn identities(&self, after: i64, limit: usize) -> Result<Vec<IdentityEntry>, AdminError> {
         let q = BatchQuery {
@@ -1100,6 +1144,31 @@ impl Store for SqliteStore {
         Ok(Some(record))
     }
 
+    async fn load_challenge(&self, key: &[u8; 32]) -> Result<Option<Challenge>, StoreError> {
+        self.read(|c| {
+            c.prepare_cached(
+                "SELECT client, asked, user, method, code_digest, attempts, max_attempts, expires_at
+                 FROM challenges WHERE key = ?1",
+            )
+            .map_err(db_err)?
+            .query_row([&key[..]], |r| {
+                let digest: Option<Vec<u8>> = r.get(4)?;
+                Ok(Challenge {
+                    client: r.get(0)?,
+                    asked: r.get(1)?,
+                    user: r.get(2)?,
+                    method: r.get(3)?,
+                    code_digest: digest.and_then(|d| d.try_into().ok()),
+                    attempts: r.get(5)?,
+                    max_attempts: r.get(6)?,
+                    expires_at: r.get::<_, i64>(7)?.max(0) as u64,
+                })
+            })
+            .optional()
+            .map_err(db_err)
+        })
+    }
+
     async fn commit(&self, write: Write) -> Result<WriteOutcome, StoreError> {
         let follow = match &write {
             Write::Accept {
@@ -1115,7 +1184,15 @@ impl Store for SqliteStore {
                 lockout,
                 ..
             } => Some((name_key(user), Err((*now, *max_failures, *lockout)))),
-            Write::Barrier | Write::Identity(_) | Write::Identities(_) => None,
+            Write::Barrier
+            | Write::Identity(_)
+            | Write::Identities(_)
+            | Write::OpenChallenge { .. } => None,
+            // Rare (password kinds): drop the cached user rather than replay the change.
+            Write::Complete { user, .. } | Write::FailChallenge { user, .. } => {
+                self.inner.cache.remove(&name_key(user));
+                None
+            }
         };
         let (tx, rx) = oneshot::channel();
         self.send(Job::Write(write, tx))?;
@@ -1349,6 +1426,131 @@ fn apply_identity(t: &Connection, e: &IdentityEvent) -> rusqlite::Result<()> {
     }
 }
 
+/// One more failure on a user's record ([`tessera_engine::count_failure`]).
+fn count_user_failure(
+    t: &Connection,
+    user_id: i64,
+    now: u64,
+    max_failures: u32,
+    lockout: u64,
+) -> rusqlite::Result<()> {
+    let row: Option<(u32, Option<i64>)> = t
+        .prepare_cached("SELECT failures, locked_until FROM users WHERE id = ?1")?
+        .query_row([user_id], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?;
+    let Some((failures, locked_until)) = row else {
+        return Ok(());
+    };
+    let (failures, locked_until) = tessera_engine::count_failure(
+        failures,
+        locked_until.map(lock_from_db),
+        now,
+        max_failures,
+        lockout,
+    );
+    let locked_until = locked_until.map(lock_to_db);
+    t.prepare_cached("UPDATE users SET failures = ?1, locked_until = ?2 WHERE id = ?3")?
+        .execute(params![failures, locked_until, user_id])?;
+    Ok(())
+}
+
+/// The two-round methods' writes (SPEC §2 Flow B).
+fn apply_challenge(t: &Connection, w: &Write) -> rusqlite::Result<WriteOutcome> {
+    match w {
+        Write::OpenChallenge { key, challenge: c } => {
+            t.prepare_cached("DELETE FROM challenges WHERE expires_at <= ?1")?
+                .execute([c.expires_at.saturating_sub(3600) as i64])?; // ttl <= 1h: these have expired
+            t.prepare_cached(
+                "INSERT INTO challenges (key, client, asked, user, method, code_digest, attempts, max_attempts, expires_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            )?
+            .execute(params![
+                &key[..],
+                c.client,
+                c.asked,
+                c.user,
+                c.method,
+                c.code_digest.as_ref().map(|d| &d[..]),
+                c.attempts,
+                c.max_attempts,
+                i64::try_from(c.expires_at).unwrap_or(i64::MAX),
+            ])?;
+            Ok(WriteOutcome::Done)
+        }
+        Write::Complete {
+            challenge,
+            user_id,
+            token,
+            now,
+            ..
+        } => {
+            let now = *now as i64;
+            // Single use: only the first answer finds the challenge open.
+            if let Some(key) = challenge {
+                let consumed = t
+                    .prepare_cached(
+                        "DELETE FROM challenges WHERE key = ?1 AND expires_at > ?2 AND attempts < max_attempts",
+                    )?
+                    .execute(params![&key[..], now])?;
+                if consumed == 0 {
+                    return Ok(WriteOutcome::Conflict);
+                }
+            }
+            if let Some(uid) = user_id {
+                let locked: bool = t
+                    .prepare_cached(
+                        "SELECT EXISTS(SELECT 1 FROM users WHERE id = ?1 AND locked_until > ?2)",
+                    )?
+                    .query_row(params![uid, now], |r| r.get(0))?;
+                if locked {
+                    return Ok(WriteOutcome::Conflict);
+                }
+            }
+            if let (Some((token_id, matched)), Some(uid)) = (token, user_id) {
+                let spent = t
+                    .prepare_cached(
+                        "UPDATE tokens SET next_counter = ?1 + 1
+                         WHERE id = ?2 AND user_id = ?3 AND enabled = 1 AND next_counter <= ?1",
+                    )?
+                    .execute(params![*matched as i64, token_id, uid])?;
+                if spent == 0 {
+                    return Ok(WriteOutcome::Conflict);
+                }
+            } else if token.is_some() {
+                return Ok(WriteOutcome::Conflict);
+            }
+            if let Some(uid) = user_id {
+                t.prepare_cached(
+                    "UPDATE users SET failures = 0, locked_until = NULL
+                     WHERE id = ?1 AND (failures <> 0 OR locked_until IS NOT NULL)",
+                )?
+                .execute([uid])?;
+            }
+            Ok(WriteOutcome::Done)
+        }
+        Write::FailChallenge {
+            key,
+            user_id,
+            now,
+            max_failures,
+            lockout,
+            ..
+        } => {
+            t.prepare_cached("UPDATE challenges SET attempts = attempts + 1 WHERE key = ?1")?
+                .execute([&key[..]])?;
+            t.prepare_cached(
+                "DELETE FROM challenges WHERE key = ?1 AND (attempts >= max_attempts OR expires_at <= ?2)",
+            )?
+            .execute(params![&key[..], *now as i64])?;
+            if let Some(uid) = user_id {
+                count_user_failure(t, *uid, *now, *max_failures, *lockout)?;
+            }
+            Ok(WriteOutcome::Done)
+        }
+        _ => Ok(WriteOutcome::Done),
+    }
+}
+
 fn apply(t: &Connection, w: &Write) -> rusqlite::Result<WriteOutcome> {
     match w {
         Write::Identity(e) => {
@@ -1406,24 +1608,11 @@ fn apply(t: &Connection, w: &Write) -> rusqlite::Result<WriteOutcome> {
             lockout,
             ..
         } => {
-            let row: Option<(u32, Option<i64>)> = t
-                .prepare_cached("SELECT failures, locked_until FROM users WHERE id = ?1")?
-                .query_row([user_id], |r| Ok((r.get(0)?, r.get(1)?)))
-                .optional()?;
-            let Some((failures, locked_until)) = row else {
-                return Ok(WriteOutcome::Done);
-            };
-            let (failures, locked_until) = tessera_engine::count_failure(
-                failures,
-                locked_until.map(lock_from_db),
-                now,
-                max_failures,
-                lockout,
-            );
-            let locked_until = locked_until.map(lock_to_db);
-            t.prepare_cached("UPDATE users SET failures = ?1, locked_until = ?2 WHERE id = ?3")?
-                .execute(params![failures, locked_until, user_id])?;
+            count_user_failure(t, user_id, now, max_failures, lockout)?;
             Ok(WriteOutcome::Done)
+        }
+        Write::OpenChallenge { .. } | Write::Complete { .. } | Write::FailChallenge { .. } => {
+            apply_challenge(t, w)
         }
     }
 }

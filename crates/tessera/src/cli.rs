@@ -256,6 +256,18 @@ pub enum ApiClientCmd {
     List,
 }
 
+/// Shortest local password accepted.
+const MIN_PASSWORD: usize = 8;
+
+/// The argon2id hash of a `--password` argument (`-`: standard input).
+fn password_hash(arg: &str) -> Result<String> {
+    let secret = secret_arg(arg, "password")?;
+    if secret.expose().len() < MIN_PASSWORD {
+        bail!("the password must be at least {MIN_PASSWORD} characters");
+    }
+    tessera_store::hash_password(secret.expose()).map_err(|e| anyhow!(e))
+}
+
 /// 256 random bits, base64url: what `apiclient add` and `rotate` hand out.
 fn generate_api_secret() -> Result<Secret> {
     let mut b = [0u8; 32];
@@ -360,7 +372,7 @@ pub enum MethodCmd {
     /// Add an authentication method to the draft.
     Add {
         name: String,
-        /// otp | pin-otp | motp
+        /// otp | pin-otp | motp | password | password-otp | mobile-text
         #[arg(long)]
         kind: String,
         #[arg(long)]
@@ -371,6 +383,15 @@ pub enum MethodCmd {
         /// Reply-Message on Access-Reject.
         #[arg(long)]
         reject_message: Option<String>,
+        /// Password kinds: "local" or a [[directory]] name (other kinds: groups for identities).
+        #[arg(long)]
+        directory: Option<String>,
+        /// mobile-text: a [[courier]] name.
+        #[arg(long)]
+        courier: Option<String>,
+        /// Reply-Message of the Access-Challenge ({destination}: where the code went).
+        #[arg(long)]
+        challenge_message: Option<String>,
     },
 }
 
@@ -382,6 +403,9 @@ pub fn method(store: &SqliteStore, cmd: MethodCmd) -> Result<()> {
             display_name,
             accept_message,
             reject_message,
+            directory,
+            courier,
+            challenge_message,
         } => {
             let kind: MethodKind = toml::Value::String(kind.clone())
                 .try_into()
@@ -396,15 +420,15 @@ pub fn method(store: &SqliteStore, cmd: MethodCmd) -> Result<()> {
                     kind,
                     enabled: true,
                     visible: true,
-                    directory: None,
-                    courier: None,
+                    directory,
+                    courier,
                     code_length: None,
                     code_ttl: None,
                     max_attempts: None,
                     replies: tessera_config::Replies {
                         accept: accept_message,
                         reject: reject_message,
-                        challenge: None,
+                        challenge: challenge_message,
                     },
                     reply_attributes: Default::default(),
                 });
@@ -421,10 +445,20 @@ pub enum UserCmd {
     /// Add a user.
     Add {
         name: String,
+        /// Password for `directory = "local"` methods (stored as an argon2id hash), or - to
+        /// read it from standard input.
+        #[arg(long)]
+        password: Option<String>,
         #[arg(long)]
         email: Option<String>,
         #[arg(long)]
         phone: Option<String>,
+    },
+    /// Set or change a user's local password (- reads it from standard input).
+    Password {
+        name: String,
+        #[arg(long)]
+        password: String,
     },
     /// List users.
     List,
@@ -449,17 +483,28 @@ fn lock_text(locked_until: Option<i64>, now: u64) -> String {
 
 pub fn user(store: &SqliteStore, cmd: UserCmd) -> Result<()> {
     match cmd {
-        UserCmd::Add { name, email, phone } => {
+        UserCmd::Add {
+            name,
+            password,
+            email,
+            phone,
+        } => {
+            let password_hash = password.map(|p| password_hash(&p)).transpose()?;
             store.add_user(
                 NewUser {
                     name: name.clone(),
                     email,
                     phone,
-                    password_hash: None,
+                    password_hash,
                 },
                 now(),
             )?;
             println!("user {name:?} added");
+        }
+        UserCmd::Password { name, password } => {
+            let hash = password_hash(&password)?;
+            store.set_password_hash(&name, Some(hash))?;
+            println!("password of {name:?} set");
         }
         UserCmd::List => {
             let users = store.list_users()?;

@@ -8,6 +8,7 @@ mod http;
 mod metrics;
 mod qr;
 mod server;
+mod services;
 
 use anyhow::Result;
 

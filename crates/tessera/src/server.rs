@@ -21,6 +21,8 @@ use tokio::net::UdpSocket;
 use tracing::{debug, error, info, warn};
 
 use crate::metrics::{Counter, Histogram};
+use crate::services::Services;
+use tessera_engine::challenge::TwoStep;
 
 /// How often the published version is polled. Publish must be live within 2 s.
 const RELOAD_EVERY: Duration = Duration::from_millis(500);
@@ -50,10 +52,11 @@ impl Counters {
     }
     fn summary(&self) -> String {
         let mut s = format!(
-            "requests={} accepts={} rejects={} status_server={} accounting_recorded={} retransmits_answered={}",
+            "requests={} accepts={} rejects={} challenges={} status_server={} accounting_recorded={} retransmits_answered={}",
             self.requests.get(),
             self.accepts.get(),
             self.rejects.get(),
+            self.challenges.get(),
             self.status.get(),
             self.accounting.get(),
             self.retransmits.get(),
@@ -77,6 +80,8 @@ pub struct Shared {
     dedup: DuplicateCache,
     acct_dedup: DuplicateCache,
     pub counters: Counters,
+    /// Directories and couriers for the published configuration.
+    services: ArcSwap<Services>,
 }
 
 impl Shared {
@@ -104,6 +109,11 @@ static MISSING_METHOD: LazyLock<CompiledMethod> = LazyLock::new(|| CompiledMetho
     visible: false,
     replies: Replies::default(),
     accept_attributes: Vec::new(),
+    directory: None,
+    courier: None,
+    code_length: 6,
+    code_ttl: 0,
+    max_attempts: 0,
 });
 
 pub fn unix_now() -> u64 {
@@ -257,7 +267,9 @@ pub async fn serve(node: NodeConfig, store: SqliteStore) -> Result<()> {
         clients = published.clients().len(),
         "configuration loaded"
     );
+    let services = Services::build(&published, &store);
     let state = Arc::new(Shared {
+        services: ArcSwap::from_pointee(services),
         config: ArcSwap::from_pointee(published),
         engine: Engine::new(store.clone()),
         dedup: DuplicateCache::new(node.radius.duplicate_window.to_std(), Instant::now()),
@@ -343,6 +355,7 @@ async fn reload_loop(state: Arc<Shared>, store: SqliteStore) {
                         clients = p.clients().len(),
                         "published configuration is live"
                     );
+                    state.services.store(Arc::new(Services::build(&p, &store)));
                     state.config.store(Arc::new(p));
                 }
                 Err(e) => error!(error = %e, "keeping the previous configuration"),
@@ -528,6 +541,28 @@ async fn handle(
         tessera_radius::unhide_password(h, client.secret.expose(), &packet.authenticator).ok()
     });
     let outcome = match (user, password) {
+        (Some(user), Some(password)) if !user.is_empty() && method.kind.uses_directory() => {
+            let services = state.services.load_full();
+            let mut random = [0u8; 32];
+            if getrandom::fill(&mut random).is_err() {
+                error!("no randomness for a challenge; rejecting");
+                Outcome::Reject
+            } else {
+                let request = TwoStep {
+                    policy: &config.policy,
+                    method,
+                    client: &client.name,
+                    user_name: user,
+                    password: &password,
+                    state: packet.get(attr::STATE),
+                    directory: services.directory(method),
+                    courier: services.courier(method),
+                    random,
+                    now: unix_now(),
+                };
+                state.engine.two_step(request).await
+            }
+        }
         (Some(user), Some(password)) if !user.is_empty() => {
             state
                 .engine
@@ -541,6 +576,7 @@ async fn handle(
     };
     match outcome {
         Outcome::Accept { .. } => c.accepts.inc(),
+        Outcome::Challenge { .. } => c.challenges.inc(),
         Outcome::Reject => c.rejects.inc(),
     };
     let reply = access::build_reply(&packet, client, method, &outcome, Vec::with_capacity(128));

@@ -1,0 +1,338 @@
+//! The password kinds (SPEC §2 Flow B) against an in-memory store, a fake directory and a fake
+//! courier, in virtual time: challenge, single-use State, attempts, expiry, binding to client
+//! and user, and one reject for every failure.
+
+mod common;
+
+use common::*;
+use std::sync::Mutex;
+use tessera_config::{MethodKind, Policy};
+use tessera_engine::access::{Engine, Outcome};
+use tessera_engine::challenge::{
+    BoxFuture, Channel, Courier, Directory, DirectoryUser, ServiceError, TwoStep,
+};
+use tessera_engine::{CompiledMethod, Store};
+use tessera_otp::{Algorithm, Code, hotp};
+
+/// alice / "correct horse"; the directory spells her "Alice"; `down` makes it unavailable.
+struct FakeDirectory {
+    down: bool,
+}
+
+impl Directory for FakeDirectory {
+    fn authenticate<'a>(
+        &'a self,
+        user: &'a str,
+        password: &'a [u8],
+    ) -> BoxFuture<'a, Result<Option<DirectoryUser>, ServiceError>> {
+        Box::pin(async move {
+            if self.down {
+                return Err(ServiceError::Unavailable("connection refused".into()));
+            }
+            Ok(
+                (user.eq_ignore_ascii_case("alice") && password == b"correct horse").then(|| {
+                    DirectoryUser {
+                        name: "Alice".into(),
+                        email: Some("alice@example.com".into()),
+                        phone: Some("+46 70 123 45 12".into()),
+                        groups: vec!["vpn".into()],
+                    }
+                }),
+            )
+        })
+    }
+    fn lookup<'a>(
+        &'a self,
+        _user: &'a str,
+    ) -> BoxFuture<'a, Result<Option<DirectoryUser>, ServiceError>> {
+        Box::pin(async { Ok(None) })
+    }
+}
+
+/// Remembers what it sent; `fail` makes delivery fail.
+#[derive(Default)]
+struct FakeCourier {
+    sent: Mutex<Vec<(String, String)>>,
+    fail: bool,
+}
+
+impl Courier for FakeCourier {
+    fn channel(&self) -> Channel {
+        Channel::Email
+    }
+    fn deliver<'a>(
+        &'a self,
+        to: &'a str,
+        code: &'a str,
+        _user: &'a DirectoryUser,
+    ) -> BoxFuture<'a, Result<(), ServiceError>> {
+        Box::pin(async move {
+            if self.fail {
+                return Err(ServiceError::Unavailable("550 mailbox unavailable".into()));
+            }
+            self.sent.lock().unwrap().push((to.into(), code.into()));
+            Ok(())
+        })
+    }
+}
+
+struct World {
+    engine: Engine<MemStore>,
+    directory: FakeDirectory,
+    courier: FakeCourier,
+    policy: Policy,
+    seq: u8,
+}
+
+impl World {
+    fn new() -> World {
+        World {
+            engine: engine(),
+            directory: FakeDirectory { down: false },
+            courier: FakeCourier::default(),
+            policy: policy(5, 0),
+            seq: 0,
+        }
+    }
+
+    async fn ask(
+        &mut self,
+        m: &CompiledMethod,
+        client: &str,
+        user: &str,
+        password: &[u8],
+        state: Option<&[u8]>,
+        now: u64,
+    ) -> Outcome {
+        self.seq += 1;
+        let mut random = [self.seq; 32];
+        random[24..32].copy_from_slice(&(u64::from(self.seq) * 7919).to_be_bytes());
+        self.engine
+            .two_step(TwoStep {
+                policy: &self.policy,
+                method: m,
+                client,
+                user_name: user,
+                password,
+                state,
+                directory: Some(&self.directory),
+                courier: Some(&self.courier),
+                random,
+                now,
+            })
+            .await
+    }
+
+    fn last_code(&self) -> String {
+        self.courier.sent.lock().unwrap().last().unwrap().1.clone()
+    }
+}
+
+fn challenge(o: &Outcome) -> (Vec<u8>, String) {
+    match o {
+        Outcome::Challenge { state, prompt } => (state.clone(), prompt.clone()),
+        other => panic!("expected a challenge, got {other:?}"),
+    }
+}
+
+fn kind(k: MethodKind) -> CompiledMethod {
+    method(k, true)
+}
+
+#[tokio::test]
+async fn password_alone() {
+    let mut w = World::new();
+    let m = kind(MethodKind::Password);
+    assert_eq!(
+        w.ask(&m, "gw", "ALICE", b"correct horse", None, 100).await,
+        Outcome::Accept {
+            user: "Alice".into()
+        }
+    );
+    assert_eq!(
+        w.ask(&m, "gw", "alice", b"wrong", None, 100).await,
+        Outcome::Reject
+    );
+    assert_eq!(
+        w.ask(&m, "gw", "mallory", b"correct horse", None, 100)
+            .await,
+        Outcome::Reject
+    );
+    // DOMAIN\user and user@domain name the same user.
+    assert!(matches!(
+        w.ask(&m, "gw", "EXAMPLE\\alice", b"correct horse", None, 100)
+            .await,
+        Outcome::Accept { .. }
+    ));
+    assert!(matches!(
+        w.ask(&m, "gw", "alice@example.com", b"correct horse", None, 100)
+            .await,
+        Outcome::Accept { .. }
+    ));
+    w.directory.down = true;
+    assert_eq!(
+        w.ask(&m, "gw", "alice", b"correct horse", None, 100).await,
+        Outcome::Reject
+    );
+}
+
+#[tokio::test]
+async fn mobile_text_sends_a_code_and_accepts_it_once() {
+    let mut w = World::new();
+    let m = kind(MethodKind::MobileText);
+    let o = w.ask(&m, "gw", "alice", b"correct horse", None, 100).await;
+    let (state, prompt) = challenge(&o);
+    assert!(state.len() >= 16, "at least 128 bits of State");
+    assert_eq!(prompt, "Enter the code sent to a***@example.com");
+    let code = w.last_code();
+    assert_eq!(code.len(), 6);
+    assert_eq!(
+        w.ask(&m, "gw", "alice", code.as_bytes(), Some(&state), 130)
+            .await,
+        Outcome::Accept {
+            user: "Alice".into()
+        }
+    );
+    // The same State and code again: used.
+    assert_eq!(
+        w.ask(&m, "gw", "alice", code.as_bytes(), Some(&state), 131)
+            .await,
+        Outcome::Reject
+    );
+}
+
+#[tokio::test]
+async fn wrong_password_sends_nothing_and_a_failed_delivery_rejects() {
+    let mut w = World::new();
+    let m = kind(MethodKind::MobileText);
+    assert_eq!(
+        w.ask(&m, "gw", "alice", b"nope", None, 100).await,
+        Outcome::Reject
+    );
+    assert!(w.courier.sent.lock().unwrap().is_empty());
+    w.courier.fail = true;
+    assert_eq!(
+        w.ask(&m, "gw", "alice", b"correct horse", None, 100).await,
+        Outcome::Reject
+    );
+}
+
+#[tokio::test]
+async fn state_expires_and_wrong_codes_end_it() {
+    let mut w = World::new();
+    let m = kind(MethodKind::MobileText); // code_ttl 300, max_attempts 3
+    let (state, _) = challenge(&w.ask(&m, "gw", "alice", b"correct horse", None, 100).await);
+    let code = w.last_code();
+    assert_eq!(
+        w.ask(&m, "gw", "alice", code.as_bytes(), Some(&state), 400)
+            .await,
+        Outcome::Reject,
+        "expired at 100 + 300"
+    );
+
+    let (state, _) = challenge(&w.ask(&m, "gw", "alice", b"correct horse", None, 500).await);
+    let code = w.last_code();
+    for _ in 0..3 {
+        assert_eq!(
+            w.ask(&m, "gw", "alice", b"000000x", Some(&state), 501)
+                .await,
+            Outcome::Reject
+        );
+    }
+    assert_eq!(
+        w.ask(&m, "gw", "alice", code.as_bytes(), Some(&state), 502)
+            .await,
+        Outcome::Reject,
+        "max_attempts wrong codes end the challenge"
+    );
+}
+
+#[tokio::test]
+async fn state_is_bound_to_client_and_user() {
+    let mut w = World::new();
+    let m = kind(MethodKind::MobileText);
+    let (state, _) = challenge(&w.ask(&m, "gw", "alice", b"correct horse", None, 100).await);
+    let code = w.last_code();
+    assert_eq!(
+        w.ask(&m, "other-gw", "alice", code.as_bytes(), Some(&state), 101)
+            .await,
+        Outcome::Reject
+    );
+    let (state, _) = challenge(&w.ask(&m, "gw", "alice", b"correct horse", None, 200).await);
+    let code = w.last_code();
+    assert_eq!(
+        w.ask(&m, "gw", "bob", code.as_bytes(), Some(&state), 201)
+            .await,
+        Outcome::Reject
+    );
+    // Made-up State.
+    assert_eq!(
+        w.ask(
+            &m,
+            "gw",
+            "alice",
+            code.as_bytes(),
+            Some(b"forged-state-value"),
+            202
+        )
+        .await,
+        Outcome::Reject
+    );
+}
+
+#[tokio::test]
+async fn password_then_app_otp() {
+    let mut w = World::new();
+    let m = kind(MethodKind::PasswordOtp);
+    let (state, prompt) = challenge(&w.ask(&m, "gw", "alice", b"correct horse", None, 100).await);
+    assert_eq!(prompt, "Enter the code from your authenticator app");
+    assert!(w.courier.sent.lock().unwrap().is_empty(), "no code is sent");
+    let otp = Code::new(hotp(SEED, 0, 6, Algorithm::Sha1), 6);
+    assert_eq!(
+        w.ask(&m, "gw", "alice", otp.as_bytes(), Some(&state), 101)
+            .await,
+        Outcome::Accept {
+            user: "Alice".into()
+        }
+    );
+    // The OTP is spent: a new challenge does not take it again.
+    let (state, _) = challenge(&w.ask(&m, "gw", "alice", b"correct horse", None, 102).await);
+    assert_eq!(
+        w.ask(&m, "gw", "alice", otp.as_bytes(), Some(&state), 103)
+            .await,
+        Outcome::Reject
+    );
+}
+
+#[tokio::test]
+async fn failures_count_and_lock_across_both_rounds() {
+    let mut w = World::new();
+    w.policy = policy(3, 0);
+    let m = kind(MethodKind::PasswordOtp);
+    assert_eq!(
+        w.ask(&m, "gw", "alice", b"bad", None, 100).await,
+        Outcome::Reject
+    );
+    let (state, _) = challenge(&w.ask(&m, "gw", "alice", b"correct horse", None, 101).await);
+    assert_eq!(
+        w.ask(&m, "gw", "alice", b"999999", Some(&state), 102).await,
+        Outcome::Reject
+    );
+    assert_eq!(
+        w.ask(&m, "gw", "alice", b"bad", None, 103).await,
+        Outcome::Reject
+    );
+    // Three failures: locked, and the right password no longer opens a challenge.
+    assert_eq!(
+        w.ask(&m, "gw", "alice", b"correct horse", None, 104).await,
+        Outcome::Reject
+    );
+    let u = w
+        .engine
+        .store()
+        .load_user("alice", true)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(u.is_locked(104));
+}
