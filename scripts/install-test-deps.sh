@@ -14,6 +14,8 @@ command -v radclient >/dev/null 2>&1 || need+=(freeradius-utils)
 command -v oathtool  >/dev/null 2>&1 || need+=(oathtool)
 command -v md5sum    >/dev/null 2>&1 || need+=(coreutils)
 command -v curl      >/dev/null 2>&1 || need+=(curl ca-certificates)
+[ -x /usr/sbin/slapd ]                || need+=(slapd)
+command -v ldapadd   >/dev/null 2>&1 || need+=(ldap-utils)
 [ ${#need[@]} -eq 0 ] && exit 0
 
 SUDO=""
@@ -25,3 +27,7 @@ fi
 echo "install-test-deps: installing ${need[*]}" >&2
 $SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -qq
 $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+# The tests start their own slapd on loopback; the package's system service is not wanted.
+if [[ " ${need[*]} " == *" slapd "* ]]; then
+  $SUDO service slapd stop >/dev/null 2>&1 || true
+fi

@@ -11,6 +11,7 @@ pub mod access;
 pub mod accounting;
 pub mod challenge;
 pub mod dedup;
+pub mod directory;
 pub mod identity;
 pub mod oauth;
 pub mod published;

@@ -5,6 +5,7 @@ mod bench;
 mod cli;
 mod diff;
 mod http;
+mod ldap;
 mod metrics;
 mod qr;
 mod server;

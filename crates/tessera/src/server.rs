@@ -485,7 +485,7 @@ async fn handle_accounting(state: &Shared, datagram: &[u8], src: SocketAddr) -> 
     if let Err(resend) = first_time(state, &state.acct_dedup, key, src) {
         return resend;
     }
-    let event = match accounting::read_accounting(&packet, client, unix_now()) {
+    let mut event = match accounting::read_accounting(&packet, client, unix_now()) {
         Ok(e) => e,
         Err(reason) => {
             state.acct_dedup.complete(key, None);
@@ -493,6 +493,9 @@ async fn handle_accounting(state: &Shared, datagram: &[u8], src: SocketAddr) -> 
             return None;
         }
     };
+    if let accounting::IdentityEvent::Logon { user, groups, .. } = &mut event {
+        *groups = directory_groups(state, &client.method, user).await;
+    }
     match state.engine.store().commit(Write::Identity(event)).await {
         Ok(_) => {
             c.accounting.inc();
@@ -504,6 +507,30 @@ async fn handle_accounting(state: &Shared, datagram: &[u8], src: SocketAddr) -> 
             warn!(error = %e, client = %client.name, "accounting not recorded; not answering");
             state.acct_dedup.complete(key, None);
             None
+        }
+    }
+}
+
+/// How long accounting waits for the directory's groups before recording without them.
+const GROUPS_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// The user's groups from the directory of the client's method, when it has one (SPEC §7).
+/// A directory that is slow or down costs the entry its groups, never the record.
+async fn directory_groups(state: &Shared, method: &CompiledMethod, user: &str) -> Vec<String> {
+    let services = state.services.load_full();
+    let Some(directory) = services.directory(method) else {
+        return Vec::new();
+    };
+    match tokio::time::timeout(GROUPS_TIMEOUT, directory.lookup(user)).await {
+        Ok(Ok(Some(u))) => u.groups,
+        Ok(Ok(None)) => Vec::new(),
+        Ok(Err(e)) => {
+            warn!(user = ?user, error = %e, "no groups for the identity entry: directory unavailable");
+            Vec::new()
+        }
+        Err(_) => {
+            warn!(user = ?user, "no groups for the identity entry: directory too slow");
+            Vec::new()
         }
     }
 }

@@ -1,11 +1,13 @@
 //! The directories and couriers the password kinds use, built from the published
 //! configuration and rebuilt when a new version is published.
 
+use crate::ldap::LdapDirectory;
 use std::collections::HashMap;
 use std::sync::Arc;
 use tessera_engine::challenge::{Courier, Directory};
 use tessera_engine::{CompiledMethod, Published};
 use tessera_store::{LocalDirectory, SqliteStore};
+use tracing::error;
 
 /// What a method's `directory` and `courier` names resolve to.
 pub struct Services {
@@ -15,10 +17,21 @@ pub struct Services {
 }
 
 impl Services {
-    pub fn build(_published: &Published, store: &SqliteStore) -> Services {
+    pub fn build(published: &Published, store: &SqliteStore) -> Services {
+        let mut directories: HashMap<String, Arc<dyn Directory>> = HashMap::new();
+        for (name, cfg) in &published.directories {
+            match LdapDirectory::new(cfg.clone()) {
+                Ok(d) => {
+                    directories.insert(name.clone(), Arc::new(d));
+                }
+                Err(e) => {
+                    error!(directory = %name, error = %e, "directory not usable; its methods reject")
+                }
+            }
+        }
         Services {
             local: LocalDirectory::new(store.clone()),
-            directories: HashMap::new(),
+            directories,
             couriers: HashMap::new(),
         }
     }

@@ -86,6 +86,8 @@ impl Stopped {
     }
 }
 
+pub mod slapd;
+
 static NEXT: AtomicU32 = AtomicU32::new(0);
 
 impl Tessera {

@@ -1,0 +1,191 @@
+//! A real OpenLDAP `slapd` on loopback with a small tree, for the directory tests.
+
+use super::run_with_timeout;
+use std::net::TcpStream;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub const BASE: &str = "dc=example,dc=com";
+pub const SERVICE_DN: &str = "uid=svc-tessera,ou=people,dc=example,dc=com";
+pub const SERVICE_PASSWORD: &str = "svc-password-123";
+
+/// The tree: alice (in vpn-users, with mail and mobile), bob (no groups), the service
+/// account, and a user whose name holds filter metacharacters.
+const TREE: &str = "\
+dn: dc=example,dc=com
+objectClass: dcObject
+objectClass: organization
+o: Example
+dc: example
+
+dn: ou=people,dc=example,dc=com
+objectClass: organizationalUnit
+ou: people
+
+dn: ou=groups,dc=example,dc=com
+objectClass: organizationalUnit
+ou: groups
+
+dn: uid=svc-tessera,ou=people,dc=example,dc=com
+objectClass: inetOrgPerson
+uid: svc-tessera
+cn: tessera service
+sn: service
+userPassword: svc-password-123
+
+dn: uid=alice,ou=people,dc=example,dc=com
+objectClass: inetOrgPerson
+uid: alice
+cn: Alice Andersson
+sn: Andersson
+mail: alice@example.com
+mobile: +46 70 123 45 12
+userPassword: alice-password
+
+dn: uid=bob,ou=people,dc=example,dc=com
+objectClass: inetOrgPerson
+uid: bob
+cn: Bob Berg
+sn: Berg
+mail: bob@example.com
+userPassword: bob-password
+
+dn: uid=al*,ou=people,dc=example,dc=com
+objectClass: inetOrgPerson
+uid: al*
+cn: Star
+sn: Star
+userPassword: star-password
+
+dn: cn=vpn-users,ou=groups,dc=example,dc=com
+objectClass: groupOfNames
+cn: vpn-users
+member: uid=alice,ou=people,dc=example,dc=com
+
+dn: cn=staff,ou=groups,dc=example,dc=com
+objectClass: groupOfNames
+cn: staff
+member: uid=alice,ou=people,dc=example,dc=com
+member: uid=bob,ou=people,dc=example,dc=com
+";
+
+pub struct Slapd {
+    pub dir: PathBuf,
+    pub port: u16,
+    child: Option<Child>,
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+impl Slapd {
+    /// Start slapd in `dir` and load the tree.
+    pub fn start(dir: PathBuf) -> Slapd {
+        std::fs::create_dir_all(dir.join("db")).expect("slapd directory");
+        let conf = format!(
+            "include /etc/ldap/schema/core.schema\n\
+             include /etc/ldap/schema/cosine.schema\n\
+             include /etc/ldap/schema/inetorgperson.schema\n\
+             modulepath /usr/lib/ldap\n\
+             moduleload back_mdb\n\
+             moduleload memberof\n\
+             pidfile {dir}/slapd.pid\n\
+             database mdb\n\
+             maxsize 10485760\n\
+             suffix \"{BASE}\"\n\
+             rootdn \"cn=admin,{BASE}\"\n\
+             rootpw admin-password\n\
+             directory {dir}/db\n\
+             overlay memberof\n",
+            dir = dir.display()
+        );
+        std::fs::write(dir.join("slapd.conf"), conf).expect("slapd.conf");
+        std::fs::write(dir.join("tree.ldif"), TREE).expect("tree.ldif");
+        let mut s = Slapd {
+            dir,
+            port: free_port(),
+            child: None,
+        };
+        s.run();
+        let mut add = Command::new("ldapadd");
+        add.args(["-x", "-H", &s.url(), "-D", &format!("cn=admin,{BASE}")])
+            .args(["-w", "admin-password", "-f"])
+            .arg(s.dir.join("tree.ldif"));
+        let out = run_with_timeout(add, None);
+        assert!(
+            out.status.success(),
+            "ldapadd failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        s
+    }
+
+    /// (Re)start the process on the same port and database.
+    pub fn run(&mut self) {
+        assert!(self.child.is_none(), "slapd already running");
+        let child = Command::new("/usr/sbin/slapd")
+            .arg("-f")
+            .arg(self.dir.join("slapd.conf"))
+            .arg("-h")
+            .arg(self.url())
+            .args(["-d", "0"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("starting /usr/sbin/slapd (scripts/install-test-deps.sh installs it)");
+        self.child = Some(child);
+        let until = Instant::now() + Duration::from_secs(10);
+        while TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+            assert!(Instant::now() < until, "slapd did not listen within 10 s");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    pub fn url(&self) -> String {
+        format!("ldap://127.0.0.1:{}", self.port)
+    }
+
+    /// Freeze (SIGSTOP) or thaw (SIGCONT) the process: a directory that accepts connections
+    /// and never answers.
+    pub fn signal(&self, sig: &str) {
+        let pid = self.child.as_ref().expect("slapd running").id();
+        let ok = Command::new("kill")
+            .args([sig, &pid.to_string()])
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(ok, "kill {sig} {pid}");
+    }
+
+    /// Stop the process (the database stays).
+    pub fn stop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = Command::new("kill")
+                .args(["-CONT", &c.id().to_string()])
+                .status();
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// A `[[directory]]` block for this server.
+    pub fn directory_toml(&self, name: &str, timeout: &str) -> String {
+        format!(
+            "[[directory]]\nname = \"{name}\"\nkind = \"ldap\"\nurl = \"{url}\"\n\
+             bind_dn = \"{SERVICE_DN}\"\nbind_password = \"{SERVICE_PASSWORD}\"\n\
+             base_dn = \"{BASE}\"\nuser_filter = \"(uid={{user}})\"\ntimeout = \"{timeout}\"\n",
+            url = self.url()
+        )
+    }
+}
+
+impl Drop for Slapd {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
