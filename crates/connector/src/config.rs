@@ -7,6 +7,10 @@ use std::net::IpAddr;
 use std::path::Path;
 use std::time::Duration;
 
+use serde::Serialize;
+use subtle::ConstantTimeEq;
+use zeroize::{Zeroize, ZeroizeOnDrop};
+
 /// The whole connector configuration (SPEC §8).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ConnectorConfig {
@@ -69,8 +73,9 @@ fn minutes(m: u32) -> Option<Duration> {
     (m != 0).then(|| Duration::from_secs(u64::from(m) * 60))
 }
 
-/// Which of the two servers of `connection`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+/// Which of the two servers of `connection`. Serialized as `primary` / `secondary`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Role {
     Primary,
     Secondary,
@@ -111,8 +116,9 @@ impl Connection {
     pub const DEFAULT_QUERY_API: &'static str = "/api/v1/identities";
 }
 
-/// `connect-method https | http`; https is the default.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+/// `connect-method https | http`; https is the default. Serialized as `https` / `http`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
 pub enum ConnectMethod {
     #[default]
     Https,
@@ -217,9 +223,9 @@ pub fn is_linux_interface_name(s: &str) -> bool {
             .any(|c| c == '/' || c == ':' || c.is_whitespace() || c.is_control())
 }
 
-/// `client-secret`: `Debug` prints `<redacted>`, the bytes are overwritten on drop (best
-/// effort without a zeroizing crate), and equality does not stop at the first differing byte.
-#[derive(Clone)]
+/// `client-secret`: `Debug` prints `<redacted>`, the bytes are zeroized on drop (`zeroize`),
+/// and equality is a constant-time comparison (`subtle`; only the length may leak).
+#[derive(Clone, Zeroize, ZeroizeOnDrop)]
 pub struct ClientSecret(String);
 
 impl ClientSecret {
@@ -241,23 +247,11 @@ impl fmt::Debug for ClientSecret {
 
 impl PartialEq for ClientSecret {
     fn eq(&self, other: &Self) -> bool {
-        let (a, b) = (self.0.as_bytes(), other.0.as_bytes());
-        let diff = a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y));
-        a.len() == b.len() && std::hint::black_box(diff) == 0
+        self.0.as_bytes().ct_eq(other.0.as_bytes()).into()
     }
 }
 
 impl Eq for ClientSecret {}
-
-impl Drop for ClientSecret {
-    fn drop(&mut self) {
-        let mut bytes = std::mem::take(&mut self.0).into_bytes();
-        let capacity = bytes.capacity();
-        bytes.clear();
-        bytes.resize(capacity, 0);
-        std::hint::black_box(&bytes);
-    }
-}
 
 /// `batch-query { ... }`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
