@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # Install the real peers the tests drive: FreeRADIUS's radclient/radtest, oathtool, curl, and
-# the Python OAuth 2.0 library authlib (a third-party client for the identity API).
+# the Python OAuth 2.0 library authlib (a third-party client for the identity API), slapd and
+# the aiosmtpd SMTP server.
 # Safe to run repeatedly; does nothing when they are already there.
 set -euo pipefail
 
-if ! python3 -c 'import authlib, requests' >/dev/null 2>&1; then
-  echo "install-test-deps: installing authlib and requests (pip)" >&2
-  python3 -m pip install -q --disable-pip-version-check --root-user-action=ignore authlib requests
+# authlib: a third-party OAuth 2.0 client; aiosmtpd: a real SMTP server for the couriers.
+if ! python3 -c 'import authlib, requests, aiosmtpd' >/dev/null 2>&1; then
+  echo "install-test-deps: installing authlib, requests and aiosmtpd (pip)" >&2
+  python3 -m pip install -q --disable-pip-version-check --root-user-action=ignore authlib requests aiosmtpd
 fi
 
 need=()

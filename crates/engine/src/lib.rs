@@ -10,6 +10,7 @@
 pub mod access;
 pub mod accounting;
 pub mod challenge;
+pub mod courier;
 pub mod dedup;
 pub mod directory;
 pub mod identity;

@@ -411,8 +411,12 @@ fn compile_couriers(
                 format!("courier kind {other:?}: expected \"smtp\" or \"http\""),
             ),
         }
-        if c.username.is_some() != c.password.is_some() {
-            at(path("username"), "username and password go together".into());
+        if c.username.is_some() && c.password.is_none() {
+            at(path("username"), "username needs a password".into());
+        }
+        // An HTTP courier may hold a password alone: an API key for its headers ({password}).
+        if c.kind == "smtp" && c.password.is_some() && c.username.is_none() {
+            at(path("password"), "password needs a username".into());
         }
         if out.insert(c.name.clone(), c.clone()).is_some() {
             at(

@@ -3,6 +3,7 @@
 
 mod bench;
 mod cli;
+mod courier;
 mod diff;
 mod http;
 mod ldap;
@@ -91,6 +92,8 @@ fn init_logging(format: LogFormat) {
 }
 
 fn main() {
+    // One TLS crypto provider for every rustls user (HTTPS, LDAP, SMTP, HTTP couriers).
+    let _ = tokio_rustls::rustls::crypto::ring::default_provider().install_default();
     let args = Args::parse();
     if let Err(e) = run(args) {
         eprintln!("tessera: {e:#}");

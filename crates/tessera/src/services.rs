@@ -29,10 +29,21 @@ impl Services {
                 }
             }
         }
+        let mut couriers: HashMap<String, Arc<dyn Courier>> = HashMap::new();
+        for (name, cfg) in &published.couriers {
+            match crate::courier::build(cfg) {
+                Ok(c) => {
+                    couriers.insert(name.clone(), Arc::from(c));
+                }
+                Err(e) => {
+                    error!(courier = %name, error = %e, "courier not usable; its methods reject")
+                }
+            }
+        }
         Services {
             local: LocalDirectory::new(store.clone()),
             directories,
-            couriers: HashMap::new(),
+            couriers,
         }
     }
 
