@@ -23,6 +23,10 @@ pub enum Mode {
     Hotp,
     /// PIN followed by the current TOTP code; each user once per 30 s step.
     Totp,
+    /// Two rounds (SPEC Flow B): the user's password (pwNNNNNN), then the code the server
+    /// mailed, read from `--codes` (what bench/smtp_sink.py writes), sent back with the State.
+    /// One login = both rounds; latency is the whole login.
+    MobileText,
 }
 
 #[derive(Args)]
@@ -59,8 +63,12 @@ pub struct BenchArgs {
     /// Seconds to wait for a reply before counting a timeout.
     #[arg(long, default_value_t = 2.0)]
     timeout: f64,
+    /// mobile-text: the file the SMTP sink appends `RECIPIENT CODE` lines to.
+    #[arg(long, value_name = "FILE")]
+    codes: Option<PathBuf>,
     /// Instead of running, write matching user files to this directory: tessera-users.csv
-    /// (for `tessera user import`) and freeradius-users (a FreeRADIUS `users` file).
+    /// (for `tessera user import`), freeradius-users (a FreeRADIUS `users` file) and
+    /// ldap-users.ldif (people under ou=people,dc=example,dc=com with mail and password).
     #[arg(long, value_name = "DIR")]
     generate: Option<PathBuf>,
 }
@@ -94,6 +102,15 @@ fn generate(a: &BenchArgs, dir: &PathBuf) -> Result<()> {
             password(i)
         ));
     }
+    let mut ldif = String::new();
+    for i in 0..a.users {
+        let u = user_name(i);
+        ldif.push_str(&format!(
+            "dn: uid={u},ou=people,dc=example,dc=com\nobjectClass: inetOrgPerson\nuid: {u}\ncn: {u}\nsn: bench\nmail: {u}@example.com\nuserPassword: {}\n\n",
+            password(i)
+        ));
+    }
+    std::fs::write(dir.join("ldap-users.ldif"), ldif)?;
     std::fs::write(dir.join("tessera-users.csv"), csv)?;
     std::fs::write(dir.join("freeradius-users"), fr)?;
     println!("wrote {} users to {}", a.users, dir.display());
@@ -150,6 +167,9 @@ pub fn run(a: BenchArgs) -> Result<()> {
     }
     if a.concurrency == 0 || a.users < a.concurrency {
         bail!("--users must be at least --concurrency (each request slot needs its own users)");
+    }
+    if a.mode == Mode::MobileText {
+        return two_step::run(&a);
     }
     let start = Instant::now();
     let measure_from = start + Duration::from_secs_f64(a.warmup);
@@ -361,7 +381,8 @@ fn send_next(
     let idx = slot.next_user % slot.users.len();
     let i = slot.users[idx];
     let pass = match plan.mode {
-        Mode::Pap => password(i),
+        // mobile-text runs in `two_step`, never here.
+        Mode::Pap | Mode::MobileText => password(i),
         Mode::Hotp => {
             let c = slot.counters[idx];
             slot.counters[idx] += 1;
@@ -416,6 +437,215 @@ fn send_next(
         tracing::debug!(error = %e, "send");
     }
     Ok(())
+}
+
+/// `--mode mobile-text`: blocking workers, one login at a time each, over their own users.
+mod two_step {
+    use super::{BenchArgs, Tally, password, report, user_name};
+    use anyhow::{Context, Result, bail};
+    use std::collections::HashMap;
+    use std::io::BufRead;
+    use std::sync::{Arc, Condvar, Mutex};
+    use std::time::{Duration, Instant};
+    use tessera_radius::{Code as RCode, Packet, PacketBuilder, attr};
+
+    /// Codes as the SMTP sink received them, by recipient.
+    #[derive(Default)]
+    struct CodeBook {
+        codes: Mutex<HashMap<String, String>>,
+        arrived: Condvar,
+    }
+
+    impl CodeBook {
+        fn take(&self, rcpt: &str, timeout: Duration) -> Option<String> {
+            let until = Instant::now() + timeout;
+            let mut codes = self.codes.lock().unwrap_or_else(|e| e.into_inner());
+            loop {
+                if let Some(c) = codes.remove(rcpt) {
+                    return Some(c);
+                }
+                let left = until.checked_duration_since(Instant::now())?;
+                codes = self
+                    .arrived
+                    .wait_timeout(codes, left)
+                    .unwrap_or_else(|e| e.into_inner())
+                    .0;
+            }
+        }
+    }
+
+    /// Follow the sink's file from its current end.
+    fn tail(path: std::path::PathBuf, book: Arc<CodeBook>) {
+        let Ok(f) = std::fs::File::open(&path) else {
+            return;
+        };
+        let mut r = std::io::BufReader::new(f);
+        let mut line = String::new();
+        loop {
+            line.clear();
+            match r.read_line(&mut line) {
+                Ok(0) => std::thread::sleep(Duration::from_millis(1)),
+                Ok(_) if line.ends_with('\n') => {
+                    if let Some((rcpt, code)) = line.trim().split_once(' ') {
+                        book.codes
+                            .lock()
+                            .unwrap_or_else(|e| e.into_inner())
+                            .insert(rcpt.to_owned(), code.to_owned());
+                        book.arrived.notify_all();
+                    }
+                }
+                Ok(_) => std::thread::sleep(Duration::from_millis(1)),
+                Err(_) => return,
+            }
+        }
+    }
+
+    fn request(
+        secret: &[u8],
+        id: u8,
+        user: &str,
+        pass: &str,
+        state: Option<&[u8]>,
+    ) -> Result<(Vec<u8>, [u8; 16])> {
+        let mut auth = [0u8; 16];
+        getrandom::fill(&mut auth).map_err(|e| anyhow::anyhow!("{e}"))?;
+        let mut b = PacketBuilder::new(RCode::AccessRequest, id, auth);
+        b.message_authenticator();
+        b.attr(attr::USER_NAME, user.as_bytes())?;
+        b.attr(
+            attr::USER_PASSWORD,
+            &tessera_radius::hide_password(pass.as_bytes(), secret, &auth)?,
+        )?;
+        if let Some(s) = state {
+            b.attr(attr::STATE, s)?;
+        }
+        Ok((b.finish_request(secret), auth))
+    }
+
+    /// Send and wait for the verified answer with this id: its code and State.
+    fn exchange(
+        sock: &std::net::UdpSocket,
+        secret: &[u8],
+        pkt: &[u8],
+        id: u8,
+        auth: &[u8; 16],
+    ) -> Option<(RCode, Option<Vec<u8>>)> {
+        sock.send(pkt).ok()?;
+        let mut buf = [0u8; 4096];
+        loop {
+            let n = sock.recv(&mut buf).ok()?;
+            let Ok(p) = Packet::decode(&buf[..n]) else {
+                continue;
+            };
+            if p.identifier != id {
+                continue;
+            }
+            let ok = tessera_radius::verify_response(&p, auth, secret)
+                && tessera_radius::verify_message_authenticator(&p, secret, Some(auth));
+            if !ok {
+                return None;
+            }
+            return Some((p.code, p.get(attr::STATE).map(<[u8]>::to_vec)));
+        }
+    }
+
+    fn worker(
+        a: &BenchArgs,
+        users: Vec<usize>,
+        book: &CodeBook,
+        measure_from: Instant,
+        until: Instant,
+    ) -> Result<Tally> {
+        let secret = a.secret.as_bytes();
+        let timeout = Duration::from_secs_f64(a.timeout);
+        let sock = std::net::UdpSocket::bind(if a.target.is_ipv4() {
+            "0.0.0.0:0"
+        } else {
+            "[::]:0"
+        })?;
+        sock.connect(a.target)?;
+        sock.set_read_timeout(Some(timeout))?;
+        let mut t = Tally::default();
+        let mut id = 0u8;
+        for &i in users.iter().cycle() {
+            let started = Instant::now();
+            if started >= until {
+                break;
+            }
+            let counted = started >= measure_from;
+            let user = user_name(i);
+            id = id.wrapping_add(1);
+            let (pkt, auth) = request(secret, id, &user, &password(i), None)?;
+            let outcome = match exchange(&sock, secret, &pkt, id, &auth) {
+                Some((RCode::AccessChallenge, Some(state))) => {
+                    match book.take(&format!("{user}@example.com"), timeout) {
+                        Some(code) => {
+                            id = id.wrapping_add(1);
+                            let (pkt, auth) = request(secret, id, &user, &code, Some(&state))?;
+                            exchange(&sock, secret, &pkt, id, &auth).map(|r| r.0)
+                        }
+                        None => None,
+                    }
+                }
+                Some((code, _)) => Some(code),
+                None => None,
+            };
+            if !counted {
+                continue;
+            }
+            t.sent += 1;
+            match outcome {
+                Some(RCode::AccessAccept) => {
+                    t.accepts += 1;
+                    t.latencies_us
+                        .push(started.elapsed().as_micros().min(u32::MAX as u128) as u32);
+                }
+                Some(_) => t.rejects += 1,
+                None => t.timeouts += 1,
+            }
+        }
+        Ok(t)
+    }
+
+    pub fn run(a: &BenchArgs) -> Result<()> {
+        let Some(codes) = a.codes.clone() else {
+            bail!("--mode mobile-text needs --codes FILE (see bench/mobile_text.sh)");
+        };
+        if a.users < a.concurrency || a.concurrency == 0 {
+            bail!("--users must be at least --concurrency");
+        }
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&codes)
+            .with_context(|| codes.display().to_string())?;
+        let book = Arc::new(CodeBook::default());
+        {
+            let book = Arc::clone(&book);
+            std::thread::spawn(move || tail(codes, book));
+        }
+        let measure_from = Instant::now() + Duration::from_secs_f64(a.warmup);
+        let until = measure_from + Duration::from_secs_f64(a.duration);
+        let mut total = Tally::default();
+        std::thread::scope(|s| -> Result<()> {
+            let handles: Vec<_> = (0..a.concurrency)
+                .map(|w| {
+                    let users: Vec<usize> = (w..a.users).step_by(a.concurrency).collect();
+                    let book = &book;
+                    s.spawn(move || worker(a, users, book, measure_from, until))
+                })
+                .collect();
+            for h in handles {
+                match h.join() {
+                    Ok(r) => total.merge(r?),
+                    Err(_) => bail!("a load generator thread panicked"),
+                }
+            }
+            Ok(())
+        })?;
+        report(a, total);
+        Ok(())
+    }
 }
 
 fn report(a: &BenchArgs, mut t: Tally) {
