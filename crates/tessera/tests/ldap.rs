@@ -176,3 +176,67 @@ fn accounting_entries_carry_directory_groups() {
     assert!(shown.contains("groups:     staff, vpn-users"), "{shown}");
     t.stop().assert_clean_exit();
 }
+
+/// TLS to the directory, verified against the configured CA: ldaps:// and StartTLS work with
+/// the right CA file; with another CA's file the server is not trusted and logins are refused.
+#[test]
+fn directory_over_tls_is_verified() {
+    let mut t = Tessera::new("ldap-tls");
+    let slapd = Slapd::start_tls(t.path("slapd"));
+    common::slapd::make_tls_files(&t.path("other-ca"), "some other CA");
+    let ca = t.path("slapd/tls/ca.pem");
+    let other = t.path("other-ca/ca.pem");
+    let dir = |name: &str, url: String, starttls: bool, ca: &std::path::Path| {
+        format!(
+            "[[directory]]\nname = \"{name}\"\nkind = \"ldap\"\nurl = \"{url}\"\nstarttls = {starttls}\nca_file = \"{ca}\"\n\
+             bind_dn = \"{dn}\"\nbind_password = \"{pw}\"\nbase_dn = \"{base}\"\ntimeout = \"2s\"\n\n\
+             [[method]]\nname = \"{name}\"\nkind = \"password\"\ndirectory = \"{name}\"\n\n",
+            ca = ca.display(),
+            dn = common::slapd::SERVICE_DN,
+            pw = common::slapd::SERVICE_PASSWORD,
+            base = common::slapd::BASE,
+        )
+    };
+    let tls_port = slapd.tls_port.unwrap();
+    let doc = format!(
+        "{}{}{}\
+         [[client]]\nname = \"a\"\naddress = \"127.0.0.1/32\"\nsecret = \"{SECRET}\"\nmethod = \"ldaps\"\n\
+         [[client]]\nname = \"b\"\naddress = \"127.0.0.2/32\"\nsecret = \"{SECRET}\"\nmethod = \"starttls\"\n\
+         [[client]]\nname = \"c\"\naddress = \"127.0.0.3/32\"\nsecret = \"{SECRET}\"\nmethod = \"untrusted\"\n",
+        dir("ldaps", format!("ldaps://127.0.0.1:{tls_port}"), false, &ca),
+        dir("starttls", slapd.url(), true, &ca),
+        dir(
+            "untrusted",
+            format!("ldaps://127.0.0.1:{tls_port}"),
+            false,
+            &other
+        ),
+    );
+    let cfg = t.write_file("system.toml", &doc);
+    t.cli(&["config", "import", cfg.to_str().unwrap()]);
+    t.cli(&["publish"]);
+    let port = t.start();
+    let from = |src: &str| {
+        radclient(
+            port,
+            "auth",
+            SECRET,
+            &pap_input("alice", "alice-password", true, Some(src)),
+            10.0,
+        )
+    };
+    from("127.0.0.1").assert_accept();
+    from("127.0.0.2").assert_accept();
+    from("127.0.0.3").assert_reject();
+    let stopped = t.stop();
+    stopped.assert_clean_exit();
+    let refused = stopped
+        .log
+        .lines()
+        .find(|l| l.contains("directory unavailable"))
+        .unwrap_or_else(|| panic!("no directory error in the log:\n{}", stopped.log));
+    assert!(
+        refused.contains("certificate"),
+        "not a certificate error: {refused}"
+    );
+}

@@ -73,7 +73,32 @@ member: uid=bob,ou=people,dc=example,dc=com
 pub struct Slapd {
     pub dir: PathBuf,
     pub port: u16,
+    /// The ldaps:// port, when started with TLS.
+    pub tls_port: Option<u16>,
     child: Option<Child>,
+}
+
+/// A test CA and a server certificate it signed for 127.0.0.1 and localhost, written as
+/// `ca.pem`, `cert.pem` and `key.pem` into `dir`.
+pub fn make_tls_files(dir: &std::path::Path, ca_name: &str) {
+    use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair};
+    std::fs::create_dir_all(dir).unwrap();
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca_params
+        .distinguished_name
+        .push(DnType::CommonName, ca_name);
+    let ca = CertifiedIssuer::self_signed(ca_params, KeyPair::generate().unwrap()).unwrap();
+    let leaf_key = KeyPair::generate().unwrap();
+    let mut leaf_params =
+        CertificateParams::new(vec!["127.0.0.1".to_owned(), "localhost".to_owned()]).unwrap();
+    leaf_params
+        .distinguished_name
+        .push(DnType::CommonName, "slapd test");
+    let leaf = leaf_params.signed_by(&leaf_key, &ca).unwrap();
+    std::fs::write(dir.join("ca.pem"), ca.pem()).unwrap();
+    std::fs::write(dir.join("cert.pem"), leaf.pem()).unwrap();
+    std::fs::write(dir.join("key.pem"), leaf_key.serialize_pem()).unwrap();
 }
 
 fn free_port() -> u16 {
@@ -86,9 +111,28 @@ fn free_port() -> u16 {
 impl Slapd {
     /// Start slapd in `dir` and load the tree.
     pub fn start(dir: PathBuf) -> Slapd {
+        Slapd::start_with(dir, false)
+    }
+
+    /// Start slapd with TLS (StartTLS on the ldap:// port, and an ldaps:// port) using a
+    /// certificate from [`make_tls_files`] in `dir/tls`.
+    pub fn start_tls(dir: PathBuf) -> Slapd {
+        Slapd::start_with(dir, true)
+    }
+
+    fn start_with(dir: PathBuf, tls: bool) -> Slapd {
         std::fs::create_dir_all(dir.join("db")).expect("slapd directory");
+        let tls_conf = if tls {
+            make_tls_files(&dir.join("tls"), "test CA");
+            format!(
+                "TLSCertificateFile {d}/tls/cert.pem\nTLSCertificateKeyFile {d}/tls/key.pem\n",
+                d = dir.display()
+            )
+        } else {
+            String::new()
+        };
         let conf = format!(
-            "include /etc/ldap/schema/core.schema\n\
+            "{tls_conf}include /etc/ldap/schema/core.schema\n\
              include /etc/ldap/schema/cosine.schema\n\
              include /etc/ldap/schema/inetorgperson.schema\n\
              modulepath /usr/lib/ldap\n\
@@ -109,6 +153,7 @@ impl Slapd {
         let mut s = Slapd {
             dir,
             port: free_port(),
+            tls_port: tls.then(free_port),
             child: None,
         };
         s.run();
@@ -128,11 +173,15 @@ impl Slapd {
     /// (Re)start the process on the same port and database.
     pub fn run(&mut self) {
         assert!(self.child.is_none(), "slapd already running");
+        let urls = match self.tls_port {
+            Some(p) => format!("{} ldaps://127.0.0.1:{p}", self.url()),
+            None => self.url(),
+        };
         let child = Command::new("/usr/sbin/slapd")
             .arg("-f")
             .arg(self.dir.join("slapd.conf"))
             .arg("-h")
-            .arg(self.url())
+            .arg(urls)
             .args(["-d", "0"])
             .stdin(Stdio::null())
             .stdout(Stdio::null())
