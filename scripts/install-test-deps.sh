@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Install the real peers the tests drive: FreeRADIUS's radclient/radtest, oathtool, curl, and
 # the Python OAuth 2.0 library authlib (a third-party client for the identity API), slapd and
-# the aiosmtpd SMTP server.
+# the aiosmtpd SMTP server, and nft + ip (the connector's nftables mirror, tested inside a
+# network namespace).
 # Safe to run repeatedly; does nothing when they are already there.
 set -euo pipefail
 
@@ -18,6 +19,8 @@ command -v md5sum    >/dev/null 2>&1 || need+=(coreutils)
 command -v curl      >/dev/null 2>&1 || need+=(curl ca-certificates)
 [ -x /usr/sbin/slapd ]                || need+=(slapd)
 command -v ldapadd   >/dev/null 2>&1 || need+=(ldap-utils)
+command -v nft       >/dev/null 2>&1 || [ -x /usr/sbin/nft ] || need+=(nftables)
+command -v ip        >/dev/null 2>&1 || [ -x /usr/sbin/ip ]  || need+=(iproute2)
 [ ${#need[@]} -eq 0 ] && exit 0
 
 SUDO=""

@@ -3,6 +3,7 @@
 
 mod bench;
 mod cli;
+mod connector;
 mod courier;
 mod diff;
 mod http;
@@ -73,6 +74,9 @@ enum Command {
     Identity(cli::IdentityCmd),
     /// RADIUS load generator.
     Bench(bench::BenchArgs),
+    /// The firewall-side connector (its own Junos-style --config FILE; no node configuration).
+    #[command(subcommand)]
+    Connector(connector::ConnectorCmd),
     /// Print the HTTPS API's OpenAPI document (as committed in docs/openapi.json).
     #[command(hide = true)]
     Openapi,
@@ -102,8 +106,13 @@ fn main() {
 }
 
 fn run(args: Args) -> Result<()> {
+    // The connector reads its own Junos-style file, never the node configuration.
+    let command = match args.command {
+        Command::Connector(c) => return connector::main(c, args.log_format),
+        other => other,
+    };
     let node = tessera_config::NodeConfig::load(args.config.as_deref(), |k| std::env::var(k).ok())?;
-    match args.command {
+    match command {
         Command::Bench(a) => bench::run(a),
         Command::Openapi => {
             print!("{}", http::api::document());
@@ -132,7 +141,7 @@ fn run(args: Args) -> Result<()> {
                 Command::Token(c) => cli::token(&store, c),
                 Command::Identity(c) => cli::identity(&store, c),
                 Command::ApiClient(c) => cli::api_client(&store, c),
-                Command::Serve | Command::Bench(_) | Command::Openapi => {
+                Command::Serve | Command::Bench(_) | Command::Openapi | Command::Connector(_) => {
                     unreachable!("handled above")
                 }
             }

@@ -31,6 +31,10 @@ pub const SEED_SHA256: &str = "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQG
 pub struct Tessera {
     dir: PathBuf,
     server: Option<Server>,
+    /// Set by [`Tessera::set_env`]; applied after the defaults.
+    env: Vec<(String, String)>,
+    /// Set by [`Tessera::run_inside`]: a command prefix such as `ip netns exec NS`.
+    prefix: Vec<String>,
 }
 
 #[derive(Debug)]
@@ -100,12 +104,36 @@ impl Tessera {
         ));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).expect("creating the test directory");
-        Tessera { dir, server: None }
+        Tessera {
+            dir,
+            server: None,
+            env: Vec::new(),
+            prefix: Vec::new(),
+        }
+    }
+
+    /// Run every later command and server of this instance behind `prefix` (e.g.
+    /// `["ip", "netns", "exec", "NS"]`), which must exec the binary in its own process.
+    pub fn run_inside(&mut self, prefix: &[&str]) {
+        self.prefix = prefix.iter().map(|s| s.to_string()).collect();
+    }
+
+    /// An environment variable for every later command and server of this instance, over
+    /// the defaults (e.g. `TESSERA_HTTP_LISTEN` on another address).
+    pub fn set_env(&mut self, key: &str, value: &str) {
+        self.env.push((key.to_owned(), value.to_owned()));
     }
 
     /// `tessera ARGS` with this instance's environment.
     pub fn command(&self, args: &[&str]) -> Command {
-        let mut c = Command::new(BIN);
+        let mut c = match self.prefix.split_first() {
+            Some((first, rest)) => {
+                let mut c = Command::new(first);
+                c.args(rest).arg(BIN);
+                c
+            }
+            None => Command::new(BIN),
+        };
         c.args(args)
             .current_dir(&self.dir)
             .env("TESSERA_DATA_DIR", self.dir.join("data"))
@@ -115,6 +143,9 @@ impl Tessera {
             .env("TESSERA_LOG", "info")
             .env_remove("TESSERA_STORAGE_URL")
             .env_remove("TESSERA_MASTER_KEY_FILE");
+        for (k, v) in &self.env {
+            c.env(k, v);
+        }
         c
     }
 
