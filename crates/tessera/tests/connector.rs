@@ -686,9 +686,10 @@ fn fails_over_to_the_secondary_and_returns_to_the_primary() {
 
     // The primary comes back (same data, same address): the connector returns to it.
     a.start_with(&a_args, 3);
-    c.wait_for("the primary in use again", Duration::from_secs(40), |c| {
+    let back = c.wait_for("the primary in use again", Duration::from_secs(40), |c| {
         in_use(&c.status()) == "primary"
     });
+    eprintln!("failover {took:?} after the primary died; back on it {back:?} after its restart");
     logon(&a_url, &cert, "10.1.0.5", "erin", &["vpn-users"]);
     c.wait_for("erin from the primary", Duration::from_secs(10), |c| {
         c.has("10.1.0.5", "erin", "primary")
