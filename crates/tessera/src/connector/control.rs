@@ -52,11 +52,13 @@ pub struct Reply {
     pub error: Option<String>,
 }
 
-/// The default socket: the configuration file's path with `.sock` appended, so that `show`
+/// The default socket: the configuration file's (absolute) path with `.sock` appended, so that `show`
 /// with the same `--config` finds the `run` of that file, and two connectors with two files
 /// do not collide.
 pub fn default_path(config: &Path) -> PathBuf {
-    let mut s = config.as_os_str().to_owned();
+    // Absolute, so that `run` and `show` started in different directories agree.
+    let config = std::fs::canonicalize(config).unwrap_or_else(|_| config.to_owned());
+    let mut s = config.into_os_string();
     s.push(".sock");
     PathBuf::from(s)
 }
@@ -95,16 +97,13 @@ pub fn bind(path: &Path) -> Result<Bound> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
         Err(e) => return Err(e).with_context(|| format!("control socket {}", path.display())),
     }
-    let name = path
-        .file_name()
-        .with_context(|| format!("control socket {}: not a file name", path.display()))?;
+    if path.file_name().is_none() {
+        bail!("control socket {}: not a file name", path.display());
+    }
     // Bound in a directory only we can enter, made 0600 there, then renamed into place: no
-    // moment at which someone else could connect.
-    let private = path.with_file_name(format!(
-        ".{}.{}.tmp",
-        name.to_string_lossy(),
-        std::process::id()
-    ));
+    // moment at which someone else could connect. (A short name: socket paths are limited
+    // to 107 bytes.)
+    let private = path.with_file_name(format!(".tessera-ctl-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&private);
     std::fs::DirBuilder::new()
         .mode(0o700)
