@@ -24,13 +24,6 @@ impl Drop for Process {
     }
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .unwrap()
-}
-
 fn wait_until(what: &str, mut ok: impl FnMut() -> bool) {
     let until = Instant::now() + Duration::from_secs(10);
     while !ok() {
@@ -41,6 +34,15 @@ fn wait_until(what: &str, mut ok: impl FnMut() -> bool) {
 
 /// aiosmtpd with its Maildir handler: every message lands in `maildir/new`.
 fn smtp_server(maildir: &Path) -> (Process, u16) {
+    for _ in 0..5 {
+        if let Some(started) = try_smtp_server(maildir) {
+            return started;
+        }
+    }
+    panic!("aiosmtpd did not start");
+}
+
+fn try_smtp_server(maildir: &Path) -> Option<(Process, u16)> {
     let port = free_port();
     let child = Command::new("python3")
         .args(["-m", "aiosmtpd", "-n", "-l", &format!("127.0.0.1:{port}")])
@@ -51,11 +53,19 @@ fn smtp_server(maildir: &Path) -> (Process, u16) {
         .stderr(Stdio::null())
         .spawn()
         .expect("python3 -m aiosmtpd (scripts/install-test-deps.sh installs it)");
-    let p = Process(child);
-    wait_until("aiosmtpd listening", || {
-        std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
-    });
-    (p, port)
+    let mut p = Process(child);
+    let until = Instant::now() + Duration::from_secs(10);
+    loop {
+        // Ours must be the one listening: it exits when another test drew the same port.
+        if let Ok(Some(_)) = p.0.try_wait() {
+            return None;
+        }
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return Some((p, port));
+        }
+        assert!(Instant::now() < until, "aiosmtpd listening within 10 s");
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }
 
 fn mails(maildir: &Path) -> Vec<String> {

@@ -622,6 +622,20 @@ pub fn recv(sock: &UdpSocket, wait: Duration) -> Option<Vec<u8>> {
 }
 
 /// 16 octets from the operating system's random source, for Request Authenticators.
+/// A TCP port for a peer server the tests start (slapd, aiosmtpd), free on 127.0.0.1 now and
+/// outside the kernel's ephemeral range, so that no process binding port 0 (a tessera
+/// listener of a parallel test) can take it between this check and the peer's bind. Peers
+/// still check that they started (two tests may draw the same port).
+pub fn free_port() -> u16 {
+    loop {
+        let r = random16();
+        let port = 20_000 + u16::from_le_bytes([r[0], r[1]]) % 12_000;
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+}
+
 pub fn random16() -> [u8; 16] {
     let mut b = [0u8; 16];
     std::fs::File::open("/dev/urandom")

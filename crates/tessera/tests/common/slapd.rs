@@ -1,6 +1,6 @@
 //! A real OpenLDAP `slapd` on loopback with a small tree, for the directory tests.
 
-use super::run_with_timeout;
+use super::{free_port, run_with_timeout};
 use std::net::TcpStream;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -101,13 +101,6 @@ pub fn make_tls_files(dir: &std::path::Path, ca_name: &str) {
     std::fs::write(dir.join("key.pem"), leaf_key.serialize_pem()).unwrap();
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
-}
-
 impl Slapd {
     /// Start slapd in `dir` and load the tree.
     pub fn start(dir: PathBuf) -> Slapd {
@@ -156,7 +149,14 @@ impl Slapd {
             tls_port: tls.then(free_port),
             child: None,
         };
-        s.run();
+        // Another test may have drawn the same port: then this slapd exits, and we draw again.
+        let mut tries = 0;
+        while let Err(e) = s.try_run() {
+            tries += 1;
+            assert!(tries < 5, "slapd did not start: {e}");
+            s.port = free_port();
+            s.tls_port = tls.then(free_port);
+        }
         let mut add = Command::new("ldapadd");
         add.args(["-x", "-H", &s.url(), "-D", &format!("cn=admin,{BASE}")])
             .args(["-w", "admin-password", "-f"])
@@ -172,6 +172,12 @@ impl Slapd {
 
     /// (Re)start the process on the same port and database.
     pub fn run(&mut self) {
+        if let Err(e) = self.try_run() {
+            panic!("slapd did not start again on port {}: {e}", self.port);
+        }
+    }
+
+    fn try_run(&mut self) -> Result<(), String> {
         assert!(self.child.is_none(), "slapd already running");
         let urls = match self.tls_port {
             Some(p) => format!("{} ldaps://127.0.0.1:{p}", self.url()),
@@ -190,8 +196,24 @@ impl Slapd {
             .expect("starting /usr/sbin/slapd (scripts/install-test-deps.sh installs it)");
         self.child = Some(child);
         let until = Instant::now() + Duration::from_secs(10);
-        while TcpStream::connect(("127.0.0.1", self.port)).is_err() {
-            assert!(Instant::now() < until, "slapd did not listen within 10 s");
+        let ports: Vec<u16> = std::iter::once(self.port).chain(self.tls_port).collect();
+        loop {
+            // Our slapd must be the one listening: it exits when a port is taken.
+            if let Some(c) = self.child.as_mut()
+                && let Ok(Some(status)) = c.try_wait()
+            {
+                self.child = None;
+                return Err(format!("slapd exited ({status}); port taken?"));
+            }
+            if ports
+                .iter()
+                .all(|p| TcpStream::connect(("127.0.0.1", *p)).is_ok())
+            {
+                return Ok(());
+            }
+            if Instant::now() > until {
+                return Err("slapd did not listen within 10 s".into());
+            }
             std::thread::sleep(Duration::from_millis(50));
         }
     }
