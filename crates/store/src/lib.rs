@@ -2,12 +2,14 @@
 //! operations for the CLI, and secrets sealed with the node's master key.
 #![forbid(unsafe_code)]
 
+mod admin;
 mod cache;
 mod crypto;
 mod local;
 mod schema;
 mod sqlite;
 
+pub use admin::{Actor, AdminRecord, AuditEntry, Change, Role, SessionRecord};
 pub use crypto::{KeyError, MasterKey, OpenError, create_private};
 pub use local::{LocalDirectory, hash_password, verify_password};
 pub use sqlite::{

@@ -131,6 +131,53 @@ CREATE TABLE challenges (
 CREATE INDEX challenges_expiry ON challenges(expires_at);
 "#,
     ),
+    (
+        7,
+        r#"
+-- Every administrative change and publish: who, through what, from where, what (no secrets).
+-- `draft` marks changes to the draft configuration: those after the last publish are pending.
+CREATE TABLE audit (
+    id      INTEGER PRIMARY KEY,
+    at      INTEGER NOT NULL,
+    actor   TEXT NOT NULL,
+    via     TEXT NOT NULL,
+    source  TEXT,
+    action  TEXT NOT NULL,
+    target  TEXT NOT NULL,
+    detail  TEXT,
+    draft   INTEGER NOT NULL DEFAULT 0
+);
+ALTER TABLE config_draft ADD COLUMN revision INTEGER NOT NULL DEFAULT 0;
+-- Administrators of the console and the admin API (SPEC §9).
+CREATE TABLE admins (
+    id            INTEGER PRIMARY KEY,
+    name          TEXT NOT NULL,
+    name_key      TEXT NOT NULL UNIQUE,
+    role          TEXT NOT NULL CHECK (role IN ('admin', 'auditor')),
+    password_hash TEXT NOT NULL,
+    totp_sealed   BLOB NOT NULL,
+    totp_next     INTEGER NOT NULL DEFAULT 0,   -- smallest TOTP step still unspent
+    failures      INTEGER NOT NULL DEFAULT 0,
+    locked_until  INTEGER,
+    created_at    INTEGER NOT NULL
+);
+CREATE TABLE admin_sessions (
+    hash       BLOB PRIMARY KEY,                -- SHA-256 of the cookie value
+    admin_id   INTEGER NOT NULL REFERENCES admins(id) ON DELETE CASCADE,
+    csrf       TEXT NOT NULL,
+    source     TEXT,
+    created_at INTEGER NOT NULL,
+    last_seen  INTEGER NOT NULL
+);
+CREATE TABLE admin_tokens (
+    hash       BLOB PRIMARY KEY,                -- SHA-256 of the token
+    admin_id   INTEGER NOT NULL REFERENCES admins(id) ON DELETE CASCADE,
+    label      TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    expires_at INTEGER
+);
+"#,
+    ),
 ];
 
 /// Bring the schema up to date.

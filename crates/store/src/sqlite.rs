@@ -5,6 +5,7 @@
 //! answers each caller only after the commit: one fsync for many logins, and no Access-Accept
 //! leaves before its OTP is on disk.
 
+use crate::admin::{Actor, Change};
 use crate::cache::{CachedToken, CachedUser, UserCache};
 use crate::crypto::{MasterKey, OpenError};
 use rusqlite::{
@@ -49,7 +50,7 @@ pub enum AdminError {
     Store(#[from] StoreError),
 }
 
-fn db_err(e: rusqlite::Error) -> StoreError {
+pub(crate) fn db_err(e: rusqlite::Error) -> StoreError {
     StoreError::Unavailable(e.to_string())
 }
 impl From<rusqlite::Error> for AdminError {
@@ -82,6 +83,8 @@ struct Inner {
 #[derive(Clone)]
 pub struct SqliteStore {
     inner: Arc<Inner>,
+    /// Who administrative changes made through this handle are recorded as.
+    actor: Arc<Actor>,
 }
 
 impl std::fmt::Debug for SqliteStore {
@@ -320,7 +323,24 @@ impl SqliteStore {
                 cache: UserCache::new(user_cache),
                 stats,
             }),
+            actor: Arc::new(Actor::system()),
         })
+    }
+
+    /// This handle, recording its administrative changes in the audit log as `actor`'s.
+    pub fn acting_as(&self, actor: Actor) -> SqliteStore {
+        SqliteStore {
+            inner: Arc::clone(&self.inner),
+            actor: Arc::new(actor),
+        }
+    }
+
+    pub(crate) fn key(&self) -> &MasterKey {
+        &self.inner.key
+    }
+
+    pub fn actor(&self) -> &Actor {
+        &self.actor
     }
 
     pub fn writer_stats(&self) -> &WriterStats {
@@ -350,7 +370,7 @@ impl SqliteStore {
             .map_err(|_| StoreError::Unavailable("the database writer has stopped".into()))
     }
 
-    fn read<R>(
+    pub(crate) fn read<R>(
         &self,
         f: impl FnOnce(&Connection) -> Result<R, StoreError>,
     ) -> Result<R, StoreError> {
@@ -376,27 +396,31 @@ impl SqliteStore {
     /// and hand the result to `reply`.
     fn call_with<R: Send + 'static>(
         &self,
+        change: Change,
         f: impl FnOnce(&Transaction<'_>) -> Result<R, AdminError> + Send + 'static,
         reply: impl FnOnce(Result<R, AdminError>) + Send + 'static,
     ) {
-        self.on_writer(true, f, reply)
+        self.on_writer(Some(change), f, reply)
     }
 
     /// Run `f` in one immediate transaction on the writer thread. An `admin` change also moves
     /// the administrative generation and empties the user cache; other writes (access tokens)
     /// leave both alone.
-    fn on_writer<R: Send + 'static>(
+    pub(crate) fn on_writer<R: Send + 'static>(
         &self,
-        admin: bool,
+        audit: Option<Change>,
         f: impl FnOnce(&Transaction<'_>) -> Result<R, AdminError> + Send + 'static,
         reply: impl FnOnce(Result<R, AdminError>) + Send + 'static,
     ) {
         let store = self.clone();
+        let admin = audit.is_some();
         let job = Job::Call(Box::new(move |conn: &mut Connection| {
             let r = (|| {
                 let t = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
                 let r = f(&t)?;
-                if admin {
+                if let Some(change) = &audit {
+                    // In the change's own transaction: recorded if and only if it happened.
+                    crate::admin::record(&t, &store.actor, change)?;
                     t.execute(
                         "UPDATE meta SET value = value + 1 WHERE key = 'admin_generation'",
                         [],
@@ -416,13 +440,28 @@ impl SqliteStore {
         }
     }
 
-    /// [`SqliteStore::call_with`], waiting on this thread for the answer.
-    fn call_blocking<R: Send + 'static>(
+    /// Run `f` on the writer and wait; `f` writes its own audit record.
+    pub(crate) fn call_blocking_recorded<R: Send + 'static>(
         &self,
         f: impl FnOnce(&Transaction<'_>) -> Result<R, AdminError> + Send + 'static,
     ) -> Result<R, AdminError> {
         let (tx, rx) = mpsc::sync_channel(1);
-        self.call_with(f, move |r| {
+        self.on_writer(None, f, move |r| {
+            let _ = tx.send(r);
+        });
+        rx.recv().unwrap_or_else(|_| {
+            Err(StoreError::Unavailable("the database writer has stopped".into()).into())
+        })
+    }
+
+    /// [`SqliteStore::call_with`], waiting on this thread for the answer.
+    pub(crate) fn call_blocking<R: Send + 'static>(
+        &self,
+        change: Change,
+        f: impl FnOnce(&Transaction<'_>) -> Result<R, AdminError> + Send + 'static,
+    ) -> Result<R, AdminError> {
+        let (tx, rx) = mpsc::sync_channel(1);
+        self.call_with(change, f, move |r| {
             let _ = tx.send(r);
         });
         rx.recv().unwrap_or_else(|_| {
@@ -433,7 +472,10 @@ impl SqliteStore {
     pub fn add_user(&self, u: NewUser, now: u64) -> Result<i64, AdminError> {
         let name = u.name.trim().to_owned();
         validate_user_name(&name)?;
-        self.call_blocking(move |t| {
+        let change = Change::new("user.add", &name).with(serde_json::json!({
+            "email": u.email, "phone": u.phone, "password": u.password_hash.is_some(),
+        }));
+        self.call_blocking(change, move |t| {
             let n = t.execute(
                 "INSERT INTO users (name, name_key, email, phone, password_hash, created_at)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT(name_key) DO NOTHING",
@@ -503,7 +545,7 @@ impl SqliteStore {
 
     pub fn unlock_user(&self, name: &str) -> Result<(), AdminError> {
         let name = name.to_owned();
-        self.call_blocking(move |t| {
+        self.call_blocking(Change::new("user.unlock", &name), move |t| {
             let id = Self::user_id(t, &name)?;
             t.execute(
                 "UPDATE users SET failures = 0, locked_until = NULL WHERE id = ?1",
@@ -515,7 +557,7 @@ impl SqliteStore {
 
     pub fn remove_user(&self, name: &str) -> Result<(), AdminError> {
         let name = name.to_owned();
-        self.call_blocking(move |t| {
+        self.call_blocking(Change::new("user.remove", &name), move |t| {
             let id = Self::user_id(t, &name)?;
             t.execute("DELETE FROM users WHERE id = ?1", [id])?;
             Ok(())
@@ -525,7 +567,10 @@ impl SqliteStore {
     pub fn add_token(&self, user: &str, tok: NewToken, now: u64) -> Result<i64, AdminError> {
         let user = user.to_owned();
         let store = self.clone();
-        self.call_blocking(move |t| {
+        let change = Change::new("token.add", &user).with(serde_json::json!({
+            "kind": tok.kind.as_str(), "digits": tok.digits, "pin": tok.pin.is_some(),
+        }));
+        self.call_blocking(change, move |t| {
             let uid = Self::user_id(t, &user)?;
             store.insert_token(t, uid, &tok, now)
         })
@@ -539,7 +584,8 @@ impl SqliteStore {
         now: u64,
     ) -> Result<(usize, usize), AdminError> {
         let store = self.clone();
-        self.call_blocking(move |t| {
+        let change = Change::new("user.import", "").with(serde_json::json!({ "rows": rows.len() }));
+        self.call_blocking(change, move |t| {
             let (mut users, mut tokens) = (0, 0);
             for (u, tok) in rows {
                 validate_user_name(&u.name)?;
@@ -662,6 +708,7 @@ impl SqliteStore {
 
     pub fn remove_token(&self, id: i64) -> Result<(), AdminError> {
         self.call_blocking(
+            Change::new("token.remove", &id.to_string()),
             move |t| match t.execute("DELETE FROM tokens WHERE id = ?1", [id])? {
                 0 => Err(AdminError::NoSuchToken(id)),
                 _ => Ok(()),
@@ -680,7 +727,7 @@ impl SqliteStore {
     ) -> Result<(i64, u64), AdminError> {
         let (user, otp1, otp2) = (user.to_owned(), otp1.to_owned(), otp2.to_owned());
         let store = self.clone();
-        self.call_blocking(move |t| {
+        self.call_blocking(Change::new("token.resync", &user), move |t| {
             Self::user_id(t, &user)?;
             let rec = match store.read_user(t, &name_key(&user))? {
                 Some(u) => store.open_user(&u, false)?.tokens,
@@ -836,7 +883,7 @@ impl SqliteStore {
     /// Set (or with `None` clear) a local user's password hash.
     pub fn set_password_hash(&self, name: &str, hash: Option<String>) -> Result<(), AdminError> {
         let name = name.to_owned();
-        self.call_blocking(move |t| {
+        self.call_blocking(Change::new("user.password", &name), move |t| {
             let n = t.execute(
                 "UPDATE users SET password_hash = ?1 WHERE name_key = ?2",
                 params![hash, name_key(&name)],
@@ -928,7 +975,7 @@ impl SqliteStore {
         let grant = grant.clone();
         let (tx, rx) = oneshot::channel();
         self.on_writer(
-            false,
+            None,
             move |t| {
                 t.prepare_cached("DELETE FROM api_tokens WHERE expires_at <= ?1")?
                     .execute([grant.issued_at as i64])?;
@@ -1010,15 +1057,49 @@ impl SqliteStore {
     }
 
     /// Replace the draft. The caller has validated it.
-    pub fn set_draft(&self, cfg: &SystemConfig, now: u64) -> Result<(), AdminError> {
+    /// Save the draft. `change` says what was changed, for the audit log. With
+    /// `base_revision`, the save is refused if the draft was saved since that revision was
+    /// read (two administrators editing at once: the second is told, nothing is lost).
+    pub fn set_draft(
+        &self,
+        cfg: &SystemConfig,
+        now: u64,
+        change: Change,
+        base_revision: Option<i64>,
+    ) -> Result<i64, AdminError> {
         let doc = self.seal_config(cfg);
-        self.call_blocking(move |t| {
+        self.call_blocking(change.draft(), move |t| {
+            let current: i64 = t
+                .query_row("SELECT revision FROM config_draft WHERE id = 1", [], |r| {
+                    r.get(0)
+                })
+                .optional()?
+                .unwrap_or(0);
+            if base_revision.is_some_and(|b| b != current) {
+                return Err(AdminError::Invalid(
+                    "the draft was changed by someone else meanwhile; reload it and try again"
+                        .into(),
+                ));
+            }
             t.execute(
-                "INSERT INTO config_draft (id, document, updated_at) VALUES (1, ?1, ?2)
-                 ON CONFLICT(id) DO UPDATE SET document = excluded.document, updated_at = excluded.updated_at",
-                params![doc, now as i64],
+                "INSERT INTO config_draft (id, document, updated_at, revision) VALUES (1, ?1, ?2, ?3)
+                 ON CONFLICT(id) DO UPDATE SET document = excluded.document,
+                   updated_at = excluded.updated_at, revision = excluded.revision",
+                params![doc, now as i64, current + 1],
             )?;
-            Ok(())
+            Ok(current + 1)
+        })
+    }
+
+    /// The draft's revision: bumped by every save (0: never saved).
+    pub fn draft_revision(&self) -> Result<i64, StoreError> {
+        self.read(|c| {
+            c.query_row("SELECT revision FROM config_draft WHERE id = 1", [], |r| {
+                r.get(0)
+            })
+            .optional()
+            .map(|r| r.unwrap_or(0))
+            .map_err(db_err)
         })
     }
 
@@ -1030,7 +1111,7 @@ impl SqliteStore {
         check: impl FnOnce(&SystemConfig, i64) -> Result<(), AdminError> + Send + 'static,
     ) -> Result<i64, AdminError> {
         let store = self.clone();
-        self.call_blocking(move |t| {
+        self.call_blocking_recorded(move |t| {
             let version: i64 = t.query_row(
                 "SELECT COALESCE(MAX(version), 0) + 1 FROM config_published",
                 [],
@@ -1049,6 +1130,7 @@ impl SqliteStore {
                 "INSERT INTO config_published (version, document, published_at) VALUES (?1, ?2, ?3)",
                 params![version, doc, now as i64],
             )?;
+            crate::admin::record(t, &store.actor, &Change::new("publish", &version.to_string()))?;
             Ok(version)
         })
     }

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use tessera_config::{Secret, SystemConfig};
 use tessera_engine::{Store, TokenKind, Write, WriteOutcome};
 use tessera_otp::Algorithm;
+use tessera_store::{Actor, Change};
 use tessera_store::{MasterKey, NewToken, NewUser, SqliteStore};
 
 struct TempDir(PathBuf);
@@ -132,7 +133,8 @@ fn secrets_are_sealed_and_need_the_key() {
         "t",
     )
     .unwrap();
-    s.set_draft(&cfg, 1).unwrap();
+    s.set_draft(&cfg, 1, Change::new("config.import", "t"), None)
+        .unwrap();
     assert_eq!(s.publish(2, |_, _| Ok(())).unwrap(), 1);
     let raw = std::fs::read(dir.0.join("t.db")).unwrap_or_default();
     let wal = std::fs::read(dir.0.join("t.db-wal")).unwrap_or_default();
@@ -155,12 +157,61 @@ fn secrets_are_sealed_and_need_the_key() {
 fn publish_refused_by_check_changes_nothing() {
     let dir = TempDir::new("publish");
     let s = open(&dir, 1);
-    s.set_draft(&SystemConfig::default(), 1).unwrap();
+    s.set_draft(
+        &SystemConfig::default(),
+        1,
+        Change::new("config.import", "t"),
+        None,
+    )
+    .unwrap();
     let err = s.publish(2, |_, _| {
         Err(tessera_store::AdminError::Invalid("no".into()))
     });
     assert!(err.is_err());
     assert_eq!(s.published_version().unwrap(), 0);
+    // A refused publish leaves no audit entry; the draft save left one.
+    let log = s.audit_log(None, 10).unwrap();
+    assert_eq!(log.len(), 1);
+    assert_eq!(log[0].action, "config.import");
+}
+
+/// Two administrators editing the draft at once: the second save, based on a revision that
+/// is no longer current, is refused and changes nothing.
+#[test]
+fn a_draft_saved_meanwhile_is_not_overwritten() {
+    let dir = TempDir::new("revision");
+    let s = open(&dir, 1).acting_as(Actor::new("ann", "console", Some("192.0.2.7".into())));
+    let base = s.draft_revision().unwrap();
+    assert_eq!(base, 0);
+    let mut a = SystemConfig::default();
+    a.policy.max_failures = 3;
+    assert_eq!(
+        s.set_draft(&a, 1, Change::new("policy.edit", "a"), Some(base))
+            .unwrap(),
+        1
+    );
+    let mut b = SystemConfig::default();
+    b.policy.max_failures = 7;
+    let err = s
+        .set_draft(&b, 2, Change::new("policy.edit", "b"), Some(base))
+        .unwrap_err();
+    assert!(err.to_string().contains("changed by someone else"), "{err}");
+    assert_eq!(s.draft().unwrap().policy.max_failures, 3);
+    let pending = s.pending_changes().unwrap();
+    assert_eq!(pending.len(), 1);
+    assert_eq!(
+        (
+            pending[0].actor.as_str(),
+            pending[0].via.as_str(),
+            pending[0].source.as_deref()
+        ),
+        ("ann", "console", Some("192.0.2.7"))
+    );
+    s.publish(3, |_, _| Ok(())).unwrap();
+    assert!(
+        s.pending_changes().unwrap().is_empty(),
+        "published: nothing pending"
+    );
 }
 
 #[tokio::test]

@@ -3,7 +3,7 @@
 //!
 //! The argument types deliberately do not implement `Debug`: they hold `--secret` and `--pin`.
 
-use crate::{diff, qr};
+use crate::qr;
 use anyhow::{Context, Result, anyhow, bail};
 use clap::{Args, Subcommand};
 use std::io::{BufRead, IsTerminal};
@@ -28,7 +28,8 @@ pub fn open_store(node: &NodeConfig) -> Result<SqliteStore> {
         .storage
         .user_cache
         .unwrap_or(tessera_store::CACHE_USERS);
-    Ok(SqliteStore::open_with(&path, key, cache)?)
+    // Changes made through the CLI are recorded as the operating-system user's.
+    Ok(SqliteStore::open_with(&path, key, cache)?.acting_as(tessera_store::Actor::cli()))
 }
 
 /// A secret from the command line, or from standard input when given as `-`.
@@ -103,7 +104,8 @@ pub fn config(store: &SqliteStore, cmd: ConfigCmd) -> Result<()> {
             let mut cfg: SystemConfig = tessera_config::parse_toml(&text, &origin)?;
             resolve_secret_files(&mut cfg, file.parent().unwrap_or(Path::new(".")))?;
             check(&cfg, Some((&text, &origin)))?;
-            store.set_draft(&cfg, now())?;
+            let old = store.draft()?;
+            crate::ops::save_draft(store, &old, &cfg, None, "config.import", &origin)?;
             println!(
                 "draft updated from {origin}; review with `tessera config diff`, make it live with `tessera publish`"
             );
@@ -117,9 +119,7 @@ pub fn config(store: &SqliteStore, cmd: ConfigCmd) -> Result<()> {
             let published = store.published()?;
             let (version, old) = published.unwrap_or((0, SystemConfig::default()));
             let new = store.draft()?;
-            let d = diff::lines(&old.redacted().to_toml(), &new.redacted().to_toml());
-            let mut changed: Vec<String> = d.into_iter().filter(|l| !l.starts_with("  ")).collect();
-            changed.extend(changed_secrets(&old, &new));
+            let changed = crate::ops::draft_diff(&old, &new);
             if changed.is_empty() {
                 println!("the draft is the same as published version {version}");
             } else {
@@ -133,55 +133,13 @@ pub fn config(store: &SqliteStore, cmd: ConfigCmd) -> Result<()> {
     Ok(())
 }
 
-/// Secrets print as "<set>", so a changed secret is named explicitly.
-fn changed_secrets(old: &SystemConfig, new: &SystemConfig) -> Vec<String> {
-    let mut out = Vec::new();
-    for c in &new.clients {
-        if let Some(o) = old.clients.iter().find(|o| o.name == c.name)
-            && o.secret != c.secret
-        {
-            out.push(format!("~ client {:?}: secret changed", c.name));
-        }
-    }
-    for a in &new.api_clients {
-        if let Some(o) = old.api_clients.iter().find(|o| o.client_id == a.client_id)
-            && o.secret != a.secret
-        {
-            out.push(format!("~ api_client {:?}: secret changed", a.client_id));
-        }
-    }
-    out
-}
-
 pub fn publish(store: &SqliteStore) -> Result<()> {
-    let version = store.publish(now(), |cfg, version| {
-        tessera_engine::compile(cfg, version)
-            .map(|_| ())
-            .map_err(|problems| {
-                tessera_store::AdminError::Invalid(
-                    problems
-                        .iter()
-                        .map(|p| p.message.as_str())
-                        .collect::<Vec<_>>()
-                        .join("\n"),
-                )
-            })
-    })?;
+    let version = crate::ops::publish(store)?;
     println!("published version {version}; running servers pick it up within 2 seconds");
     Ok(())
 }
 
-/// Apply `change` to the draft, check the result, and save it.
-fn edit_draft(
-    store: &SqliteStore,
-    change: impl FnOnce(&mut SystemConfig) -> Result<()>,
-) -> Result<()> {
-    let mut cfg = store.draft()?;
-    change(&mut cfg)?;
-    check(&cfg, None)?;
-    store.set_draft(&cfg, now())?;
-    Ok(())
-}
+use crate::ops::edit_draft;
 
 #[derive(Subcommand)]
 pub enum ClientCmd {
@@ -213,7 +171,7 @@ pub fn client(store: &SqliteStore, cmd: ClientCmd) -> Result<()> {
             no_require_message_authenticator,
         } => {
             let secret = secret_arg(&secret, "shared secret")?;
-            edit_draft(store, |cfg| {
+            edit_draft(store, "client.add", &name, |cfg| {
                 if cfg.clients.iter().any(|c| c.name == name) {
                     bail!("a client named {name:?} already exists in the draft");
                 }
@@ -305,7 +263,7 @@ pub fn api_client(store: &SqliteStore, cmd: ApiClientCmd) -> Result<()> {
                         .map_err(|e| anyhow!("--token-lifetime {t:?}: {e}"))
                 })
                 .transpose()?;
-            edit_draft(store, |cfg| {
+            edit_draft(store, "apiclient.add", &client_id, |cfg| {
                 if cfg.api_clients.iter().any(|a| a.client_id == client_id) {
                     bail!("an api client {client_id:?} already exists in the draft");
                 }
@@ -327,7 +285,7 @@ pub fn api_client(store: &SqliteStore, cmd: ApiClientCmd) -> Result<()> {
         }
         ApiClientCmd::Rotate { client_id } => {
             let secret = generate_api_secret()?;
-            edit_draft(store, |cfg| {
+            edit_draft(store, "apiclient.rotate", &client_id, |cfg| {
                 let a = cfg
                     .api_clients
                     .iter_mut()
@@ -339,7 +297,7 @@ pub fn api_client(store: &SqliteStore, cmd: ApiClientCmd) -> Result<()> {
             print_api_secret(&client_id, &secret);
         }
         ApiClientCmd::Remove { client_id } => {
-            edit_draft(store, |cfg| {
+            edit_draft(store, "apiclient.remove", &client_id, |cfg| {
                 let before = cfg.api_clients.len();
                 cfg.api_clients.retain(|a| a.client_id != client_id);
                 if cfg.api_clients.len() == before {
@@ -410,7 +368,7 @@ pub fn method(store: &SqliteStore, cmd: MethodCmd) -> Result<()> {
             let kind: MethodKind = toml::Value::String(kind.clone())
                 .try_into()
                 .map_err(|_| anyhow!("unknown method kind {kind:?} (otp, pin-otp, motp, password-otp, mobile-text, password)"))?;
-            edit_draft(store, |cfg| {
+            edit_draft(store, "method.add", &name, |cfg| {
                 if cfg.methods.iter().any(|m| m.name == name) {
                     bail!("a method named {name:?} already exists in the draft");
                 }
@@ -862,4 +820,133 @@ mod tests {
         assert_eq!(super::rfc3339(951_782_400), "2000-02-29T00:00:00Z");
         assert_eq!(super::rfc3339(1_795_398_245), "2026-11-23T01:44:05Z");
     }
+}
+
+#[derive(Subcommand)]
+pub enum AdminCmd {
+    /// Add an administrator of the console and the admin API; prints the TOTP enrolment.
+    Add {
+        name: String,
+        /// The password (- reads it from standard input); generated and printed once if absent.
+        #[arg(long)]
+        password: Option<String>,
+        /// admin (may change everything) or auditor (may read everything, change nothing).
+        #[arg(long, default_value = "admin")]
+        role: String,
+    },
+    /// List administrators.
+    List,
+    /// Create an admin API token for automation (printed once; sent as a Bearer token).
+    Token {
+        name: String,
+        /// What the token is for.
+        #[arg(long, default_value = "automation")]
+        label: String,
+        /// Lifetime, e.g. 90d (default: until removed with the administrator).
+        #[arg(long)]
+        lifetime: Option<String>,
+    },
+}
+
+/// Shortest administrator password accepted.
+const MIN_ADMIN_PASSWORD: usize = 12;
+
+fn random_text(bytes: usize) -> Result<String> {
+    let mut b = vec![0u8; bytes];
+    getrandom::fill(&mut b).map_err(|e| anyhow!("no randomness: {e}"))?;
+    Ok(data_encoding::BASE64URL_NOPAD.encode(&b))
+}
+
+pub fn admin(store: &SqliteStore, cmd: AdminCmd) -> Result<()> {
+    match cmd {
+        AdminCmd::Add {
+            name,
+            password,
+            role,
+        } => {
+            let role: tessera_store::Role = role.parse().map_err(|e: String| anyhow!(e))?;
+            let (password, shown) = match password {
+                Some(p) => (secret_arg(&p, "password")?, false),
+                None => (Secret::new(random_text(15)?.into_bytes()), true),
+            };
+            if password.expose().len() < MIN_ADMIN_PASSWORD {
+                bail!("an administrator password must be at least {MIN_ADMIN_PASSWORD} characters");
+            }
+            let hash = tessera_store::hash_password(password.expose()).map_err(|e| anyhow!(e))?;
+            let mut seed = [0u8; 20];
+            getrandom::fill(&mut seed).map_err(|e| anyhow!("no randomness: {e}"))?;
+            store.add_admin(&name, hash, &seed, role, now())?;
+            let uri = tessera_otp::otpauth_uri(
+                OtpauthKind::Totp { period: 30 },
+                "tessera admin",
+                &name,
+                &seed,
+                OathParams {
+                    algorithm: Algorithm::Sha1,
+                    digits: 6,
+                },
+            );
+            println!("administrator {name:?} added ({})", role.as_str());
+            if shown {
+                println!(
+                    "password: {} (shown only this once)",
+                    String::from_utf8_lossy(password.expose())
+                );
+            }
+            println!("TOTP enrolment (scan or type into an authenticator app):");
+            println!("{uri}");
+            if std::io::stdout().is_terminal() {
+                print!("{}", qr::terminal(&uri)?);
+            }
+        }
+        AdminCmd::List => {
+            println!("{:<24} {:<8} STATE", "ADMINISTRATOR", "ROLE");
+            for (name, role, locked) in store.list_admins()? {
+                println!(
+                    "{name:<24} {:<8} {}",
+                    role.as_str(),
+                    lock_text(locked.map(|l| i64::try_from(l).unwrap_or(i64::MAX)), now())
+                );
+            }
+        }
+        AdminCmd::Token {
+            name,
+            label,
+            lifetime,
+        } => {
+            let expires = lifetime
+                .map(|l| {
+                    l.parse::<tessera_config::Duration>()
+                        .map(|d| now() + d.secs())
+                        .map_err(|e| anyhow!("--lifetime {l:?}: {e}"))
+                })
+                .transpose()?;
+            let token = format!("tsa_{}", random_text(32)?);
+            let hash = tessera_engine::oauth::token_hash(&token);
+            store.add_admin_token(&name, hash, &label, now(), expires)?;
+            println!("admin API token for {name:?} ({label}), shown only this once:");
+            println!("{token}");
+        }
+    }
+    Ok(())
+}
+
+pub fn audit(store: &SqliteStore, limit: usize) -> Result<()> {
+    println!(
+        "{:<20} {:<16} {:<8} {:<16} {:<18} {:<20} DETAIL",
+        "WHEN", "WHO", "VIA", "FROM", "ACTION", "TARGET"
+    );
+    for e in store.audit_log(None, limit)? {
+        println!(
+            "{:<20} {:<16} {:<8} {:<16} {:<18} {:<20} {}",
+            rfc3339(e.at),
+            e.actor,
+            e.via,
+            e.source.as_deref().unwrap_or("-"),
+            e.action,
+            e.target,
+            e.detail.as_deref().unwrap_or("")
+        );
+    }
+    Ok(())
 }

@@ -9,6 +9,7 @@ mod diff;
 mod http;
 mod ldap;
 mod metrics;
+mod ops;
 mod qr;
 mod server;
 mod services;
@@ -72,6 +73,15 @@ enum Command {
     /// The identity table: who holds which address (from RADIUS accounting).
     #[command(subcommand)]
     Identity(cli::IdentityCmd),
+    /// Administrators of the console and the admin API.
+    #[command(subcommand)]
+    Admin(cli::AdminCmd),
+    /// The audit log: every administrative change and publish, newest first.
+    Audit {
+        /// Entries to show.
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+    },
     /// RADIUS load generator.
     Bench(bench::BenchArgs),
     /// The firewall-side connector (its own Junos-style --config FILE; no node configuration).
@@ -141,6 +151,8 @@ fn run(args: Args) -> Result<()> {
                 Command::Token(c) => cli::token(&store, c),
                 Command::Identity(c) => cli::identity(&store, c),
                 Command::ApiClient(c) => cli::api_client(&store, c),
+                Command::Admin(c) => cli::admin(&store, c),
+                Command::Audit { limit } => cli::audit(&store, limit),
                 Command::Serve | Command::Bench(_) | Command::Openapi | Command::Connector(_) => {
                     unreachable!("handled above")
                 }

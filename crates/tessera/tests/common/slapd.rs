@@ -164,8 +164,10 @@ impl Slapd {
         let out = run_with_timeout(add, None);
         assert!(
             out.status.success(),
-            "ldapadd failed: {}",
-            String::from_utf8_lossy(&out.stderr)
+            "ldapadd failed: {}\nslapd alive: {:?}\nslapd log:\n{}",
+            String::from_utf8_lossy(&out.stderr),
+            s.child.as_mut().map(|c| c.try_wait()),
+            std::fs::read_to_string(s.dir.join("slapd.log")).unwrap_or_default()
         );
         s
     }
@@ -188,10 +190,14 @@ impl Slapd {
             .arg(self.dir.join("slapd.conf"))
             .arg("-h")
             .arg(urls)
-            .args(["-d", "0"])
+            .args(["-d", "stats"])
             .stdin(Stdio::null())
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(
+                std::fs::File::create(self.dir.join("slapd.log"))
+                    .map(Stdio::from)
+                    .unwrap_or_else(|_| Stdio::null()),
+            )
             .spawn()
             .expect("starting /usr/sbin/slapd (scripts/install-test-deps.sh installs it)");
         self.child = Some(child);
@@ -205,9 +211,14 @@ impl Slapd {
                 self.child = None;
                 return Err(format!("slapd exited ({status}); port taken?"));
             }
-            if ports
-                .iter()
-                .all(|p| TcpStream::connect(("127.0.0.1", *p)).is_ok())
+            // The listeners are open before the backends are ready; "slapd starting" is logged
+            // when it serves. Connecting earlier sometimes ends in "Can't contact LDAP server".
+            let serving = std::fs::read_to_string(self.dir.join("slapd.log"))
+                .is_ok_and(|l| l.contains("slapd starting"));
+            if serving
+                && ports
+                    .iter()
+                    .all(|p| TcpStream::connect(("127.0.0.1", *p)).is_ok())
             {
                 return Ok(());
             }
