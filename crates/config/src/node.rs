@@ -56,6 +56,10 @@ pub struct HttpSection {
     pub token_path: String,
     pub identities_path: String,
     pub events_path: String,
+    /// Console sessions end after this long without a request...
+    pub session_idle: Duration,
+    /// ...and this long after login, whatever happens.
+    pub session_lifetime: Duration,
 }
 
 impl Default for NodeConfig {
@@ -91,6 +95,8 @@ impl Default for HttpSection {
             token_path: "/api/v1/oauth/token".into(),
             identities_path: "/api/v1/identities".into(),
             events_path: "/api/v1/events".into(),
+            session_idle: Duration(30 * 60),
+            session_lifetime: Duration(12 * 3600),
         }
     }
 }
@@ -128,6 +134,11 @@ impl NodeConfig {
         }
         if let Some(v) = env("TESSERA_HTTP_LISTEN") {
             cfg.http.listen = v;
+        }
+        if let Some(v) = env("TESSERA_SESSION_IDLE")
+            && let Ok(d) = v.parse()
+        {
+            cfg.http.session_idle = d;
         }
         Ok(cfg)
     }

@@ -171,20 +171,17 @@ pub fn client(store: &SqliteStore, cmd: ClientCmd) -> Result<()> {
             no_require_message_authenticator,
         } => {
             let secret = secret_arg(&secret, "shared secret")?;
-            edit_draft(store, "client.add", &name, |cfg| {
-                if cfg.clients.iter().any(|c| c.name == name) {
-                    bail!("a client named {name:?} already exists in the draft");
-                }
-                cfg.clients.push(Client {
+            crate::ops::add_client(
+                store,
+                Client {
                     name: name.clone(),
                     address,
                     secret: Some(secret),
                     secret_file: None,
                     method,
                     require_message_authenticator: !no_require_message_authenticator,
-                });
-                Ok(())
-            })?;
+                },
+            )?;
             println!("client {name:?} added to the draft; run `tessera publish` to make it live");
         }
     }
@@ -226,15 +223,6 @@ fn password_hash(arg: &str) -> Result<String> {
     tessera_store::hash_password(secret.expose()).map_err(|e| anyhow!(e))
 }
 
-/// 256 random bits, base64url: what `apiclient add` and `rotate` hand out.
-fn generate_api_secret() -> Result<Secret> {
-    let mut b = [0u8; 32];
-    getrandom::fill(&mut b).map_err(|e| anyhow!("no randomness: {e}"))?;
-    Ok(Secret::new(
-        data_encoding::BASE64URL_NOPAD.encode(&b).into_bytes(),
-    ))
-}
-
 fn print_api_secret(client_id: &str, secret: &Secret) {
     println!("client_id:     {client_id}");
     println!(
@@ -253,28 +241,18 @@ pub fn api_client(store: &SqliteStore, cmd: ApiClientCmd) -> Result<()> {
             token_lifetime,
             secret,
         } => {
-            let (secret, show) = match secret {
-                Some(s) => (secret_arg(&s, "client secret")?, false),
-                None => (generate_api_secret()?, true),
-            };
+            let given = secret
+                .map(|s| secret_arg(&s, "client secret"))
+                .transpose()?;
+            let show = given.is_none();
             let token_lifetime = token_lifetime
                 .map(|t| {
                     t.parse::<tessera_config::Duration>()
                         .map_err(|e| anyhow!("--token-lifetime {t:?}: {e}"))
                 })
                 .transpose()?;
-            edit_draft(store, "apiclient.add", &client_id, |cfg| {
-                if cfg.api_clients.iter().any(|a| a.client_id == client_id) {
-                    bail!("an api client {client_id:?} already exists in the draft");
-                }
-                cfg.api_clients.push(tessera_config::ApiClient {
-                    client_id: client_id.clone(),
-                    secret: secret.clone(),
-                    scopes,
-                    token_lifetime,
-                });
-                Ok(())
-            })?;
+            let secret =
+                crate::ops::add_api_client(store, &client_id, scopes, token_lifetime, given)?;
             if show {
                 print_api_secret(&client_id, &secret);
             } else {
@@ -284,7 +262,7 @@ pub fn api_client(store: &SqliteStore, cmd: ApiClientCmd) -> Result<()> {
             }
         }
         ApiClientCmd::Rotate { client_id } => {
-            let secret = generate_api_secret()?;
+            let secret = crate::ops::generate_api_secret()?;
             edit_draft(store, "apiclient.rotate", &client_id, |cfg| {
                 let a = cfg
                     .api_clients
@@ -297,14 +275,7 @@ pub fn api_client(store: &SqliteStore, cmd: ApiClientCmd) -> Result<()> {
             print_api_secret(&client_id, &secret);
         }
         ApiClientCmd::Remove { client_id } => {
-            edit_draft(store, "apiclient.remove", &client_id, |cfg| {
-                let before = cfg.api_clients.len();
-                cfg.api_clients.retain(|a| a.client_id != client_id);
-                if cfg.api_clients.len() == before {
-                    bail!("no api client {client_id:?} in the draft");
-                }
-                Ok(())
-            })?;
+            crate::ops::remove_named(store, "api_client", &client_id)?;
             println!(
                 "api client {client_id:?} removed from the draft; run `tessera publish` to make it live"
             );
@@ -368,11 +339,9 @@ pub fn method(store: &SqliteStore, cmd: MethodCmd) -> Result<()> {
             let kind: MethodKind = toml::Value::String(kind.clone())
                 .try_into()
                 .map_err(|_| anyhow!("unknown method kind {kind:?} (otp, pin-otp, motp, password-otp, mobile-text, password)"))?;
-            edit_draft(store, "method.add", &name, |cfg| {
-                if cfg.methods.iter().any(|m| m.name == name) {
-                    bail!("a method named {name:?} already exists in the draft");
-                }
-                cfg.methods.push(Method {
+            crate::ops::add_method(
+                store,
+                Method {
                     name: name.clone(),
                     display_name,
                     kind,
@@ -389,9 +358,8 @@ pub fn method(store: &SqliteStore, cmd: MethodCmd) -> Result<()> {
                         challenge: challenge_message,
                     },
                     reply_attributes: Default::default(),
-                });
-                Ok(())
-            })?;
+                },
+            )?;
             println!("method {name:?} added to the draft; run `tessera publish` to make it live");
         }
     }
@@ -447,16 +415,8 @@ pub fn user(store: &SqliteStore, cmd: UserCmd) -> Result<()> {
             email,
             phone,
         } => {
-            let password_hash = password.map(|p| password_hash(&p)).transpose()?;
-            store.add_user(
-                NewUser {
-                    name: name.clone(),
-                    email,
-                    phone,
-                    password_hash,
-                },
-                now(),
-            )?;
+            let password = password.map(|p| secret_arg(&p, "password")).transpose()?;
+            crate::ops::add_user(store, &name, password, email, phone)?;
             println!("user {name:?} added");
         }
         UserCmd::Password { name, password } => {
@@ -572,65 +532,25 @@ fn print_tokens(tokens: &[TokenInfo]) {
     }
 }
 
-fn random_bytes(n: usize) -> Vec<u8> {
-    let mut v = vec![0u8; n];
-    getrandom::fill(&mut v).expect("the operating system's random source failed");
-    v
-}
-
 fn token_add(store: &SqliteStore, a: TokenAdd) -> Result<()> {
-    let kind: TokenKind = a.kind.parse().map_err(|e: String| anyhow!(e))?;
-    let algorithm: Algorithm = a.algorithm.parse().map_err(|e| anyhow!("{e}"))?;
     let pin = a.pin.as_deref().map(|p| secret_arg(p, "PIN")).transpose()?;
-    let secret =
-        match (kind, &a.secret) {
-            (TokenKind::Motp, Some(s)) => Secret::new(s.as_bytes().to_vec()),
-            (TokenKind::Motp, None) => Secret::new(
-                random_bytes(8)
-                    .iter()
-                    .map(|b| format!("{b:02x}"))
-                    .collect::<String>()
-                    .into_bytes(),
-            ),
-            (_, Some(s)) => Secret::new(tessera_otp::base32_decode(s).map_err(|_| {
-                anyhow!("--secret must be base32 (RFC 4648), e.g. JBSWY3DPEHPK3PXP")
-            })?),
-            (_, None) => Secret::new(random_bytes(match algorithm {
-                Algorithm::Sha1 => 20,
-                Algorithm::Sha256 => 32,
-                Algorithm::Sha512 => 64,
-            })),
-        };
-    let token = NewToken {
-        kind,
-        algorithm,
-        digits: a.digits,
-        period: a.period,
-        secret: secret.clone(),
-        pin,
-        counter: a.counter,
-    };
-    token.validate()?;
-    if kind == TokenKind::Motp && a.qr.is_some() {
+    if a.kind.eq_ignore_ascii_case("motp") && a.qr.is_some() {
         bail!("mOTP devices are set up by typing the init-secret; there is no QR code (drop --qr)");
     }
-    let uri = match kind {
-        TokenKind::Motp => None,
-        k => Some(tessera_otp::otpauth_uri(
-            match k {
-                TokenKind::Hotp => OtpauthKind::Hotp { counter: a.counter },
-                _ => OtpauthKind::Totp { period: a.period },
-            },
-            "tessera",
-            &a.user,
-            secret.expose(),
-            OathParams {
-                algorithm,
-                digits: a.digits,
-            },
-        )),
-    };
-    let id = store.add_token(&a.user, token, now())?;
+    let enrolled = crate::ops::add_token(
+        store,
+        crate::ops::TokenSpec {
+            user: a.user.clone(),
+            kind: a.kind.clone(),
+            secret: a.secret.clone(),
+            digits: a.digits,
+            period: a.period,
+            algorithm: a.algorithm.clone(),
+            counter: a.counter,
+            pin,
+        },
+    )?;
+    let (id, uri, secret) = (enrolled.id, enrolled.uri, enrolled.secret);
     println!("token {id} added for {:?}", a.user);
     match &uri {
         Some(uri) => {

@@ -92,3 +92,257 @@ fn cli_changes_are_audited_without_secrets() {
         );
     }
 }
+
+use common::https::Api;
+
+/// `admin add` with a known password; returns the TOTP seed from the printed otpauth URI.
+fn add_admin(t: &Tessera, name: &str, role: &str) -> String {
+    let out = t.cli(&[
+        "admin",
+        "add",
+        name,
+        "--password",
+        "correct horse battery",
+        "--role",
+        role,
+    ]);
+    let at = out.find("secret=").expect("an otpauth URI") + "secret=".len();
+    out[at..].split('&').next().unwrap().to_owned()
+}
+
+/// Log in (password + TOTP) into a fresh cookie jar; returns the API handle and CSRF token.
+fn login(t: &Tessera, port: u16, name: &str, seed: &str, jar: &str) -> (Api, String) {
+    let mut api = Api::new(t, port);
+    let jar = t.path(jar).display().to_string();
+    api.extra = vec!["-c".into(), jar.clone(), "-b".into(), jar];
+    let otp = totp(seed, &["--totp"]);
+    let r = api.curl(
+        "/api/v1/admin/login",
+        &[
+            "-H",
+            "Content-Type: application/json",
+            "--data-binary",
+            &format!(r#"{{"name":"{name}","password":"correct horse battery","otp":"{otp}"}}"#),
+        ],
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    let cookie = r.header("set-cookie").expect("a session cookie");
+    for attr in ["Secure", "HttpOnly", "SameSite=Strict"] {
+        assert!(cookie.contains(attr), "{cookie}");
+    }
+    let csrf = r.json()["csrf_token"].as_str().unwrap().to_owned();
+    (api, csrf)
+}
+
+fn post(api: &Api, path: &str, csrf: Option<&str>, body: &str) -> common::https::Resp {
+    let mut args = vec![
+        "-H",
+        "Content-Type: application/json",
+        "--data-binary",
+        body,
+    ];
+    let header;
+    if let Some(c) = csrf {
+        header = format!("X-CSRF-Token: {c}");
+        args.extend(["-H", &header]);
+    }
+    api.curl(path, &args)
+}
+
+/// SPEC §9 through the admin API: password + TOTP login (a code works once), CSRF on every
+/// change, the auditor reads but cannot change, automation tokens, and the audit log names the
+/// administrator, `console` and the address — the same entries the CLI makes.
+#[test]
+fn admin_api_sessions_csrf_roles_and_audit() {
+    let mut t = Tessera::new("admin-api");
+    let alice = add_admin(&t, "alice", "admin");
+    let carol = add_admin(&t, "carol", "auditor");
+    t.cli(&["method", "add", "vpn", "--kind", "pin-otp"]);
+    let https = t.start_with(&["serve"], 3)[2];
+
+    // Wrong code, wrong password, unknown name: the same 401.
+    let api = Api::new(&t, https);
+    let bad = |name: &str, password: &str, otp: &str| {
+        let r = post(
+            &api,
+            "/api/v1/admin/login",
+            None,
+            &format!(r#"{{"name":"{name}","password":"{password}","otp":"{otp}"}}"#),
+        );
+        assert_eq!(r.status, 401, "{}", r.body);
+        r.body
+    };
+    let code = totp(&alice, &["--totp"]);
+    let a = bad("alice", "correct horse battery", "000000");
+    let b = bad("alice", "wrong password!!", &code);
+    let c = bad("mallory", "correct horse battery", &code);
+    assert!(a == b && b == c, "{a} {b} {c}");
+
+    avoid_step_boundary(30, std::time::Duration::from_secs(5));
+    let (admin, csrf) = login(&t, https, "alice", &alice, "alice.jar");
+    // The same code cannot log in twice.
+    let code = totp(&alice, &["--totp"]);
+    bad("alice", "correct horse battery", &code);
+
+    let session = admin.curl("/api/v1/admin/session", &[]);
+    assert_eq!(session.json()["name"], "alice");
+    assert_eq!(session.json()["role"], "admin");
+
+    let client = r#"{"name":"gw","address":"127.0.0.1","secret":"s3cret-radius","method":"vpn"}"#;
+    let r = post(&admin, "/api/v1/admin/clients", None, client);
+    assert_eq!(
+        (r.status, r.error()),
+        (403, "forbidden".into()),
+        "no CSRF token: {}",
+        r.body
+    );
+    let r = post(
+        &admin,
+        "/api/v1/admin/clients",
+        Some("not-the-token"),
+        client,
+    );
+    assert_eq!(r.status, 403);
+    let r = post(&admin, "/api/v1/admin/clients", Some(&csrf), client);
+    assert_eq!(r.status, 200, "{}", r.body);
+    // Same validation as the CLI, same words.
+    let r = post(
+        &admin,
+        "/api/v1/admin/clients",
+        Some(&csrf),
+        r#"{"name":"gw2","address":"127.0.0.2","secret":"x","method":"nope"}"#,
+    );
+    assert_eq!(r.status, 400);
+    assert!(r.body.contains(r#"no method named \"nope\""#), "{}", r.body);
+
+    // The same operation through the API and the CLI makes the same audit entry.
+    let r = post(
+        &admin,
+        "/api/v1/admin/users",
+        Some(&csrf),
+        r#"{"name":"dave","email":"d@example.com"}"#,
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    t.cli(&["user", "add", "erin", "--email", "e@example.com"]);
+    let r = post(
+        &admin,
+        "/api/v1/admin/tokens",
+        Some(&csrf),
+        r#"{"user":"dave","kind":"totp"}"#,
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(
+        r.json()["otpauth_uri"]
+            .as_str()
+            .unwrap()
+            .starts_with("otpauth://totp/tessera:dave?secret=")
+    );
+
+    let log = admin.curl("/api/v1/admin/audit?limit=20", &[]).json();
+    let entries = log.as_array().unwrap();
+    let find = |action: &str, target: &str| {
+        entries
+            .iter()
+            .find(|e| e["action"] == action && e["target"] == target)
+            .unwrap_or_else(|| panic!("no {action} {target} in {log}"))
+            .clone()
+    };
+    let by_api = find("user.add", "dave");
+    let by_cli = find("user.add", "erin");
+    assert_eq!(
+        (by_api["actor"].as_str(), by_api["via"].as_str()),
+        (Some("alice"), Some("console"))
+    );
+    assert_eq!(by_api["source"], "127.0.0.1");
+    assert_eq!(by_cli["via"], "cli");
+    let shape = |e: &serde_json::Value| {
+        let d: serde_json::Value = serde_json::from_str(e["detail"].as_str().unwrap()).unwrap();
+        d.as_object().unwrap().keys().cloned().collect::<Vec<_>>()
+    };
+    assert_eq!(shape(&by_api), shape(&by_cli));
+    let client_entry = find("client.add", "gw");
+    assert!(
+        !client_entry.to_string().contains("s3cret-radius"),
+        "{client_entry}"
+    );
+
+    // Pending changes name their authors; publishing clears them.
+    let d = admin.curl("/api/v1/admin/diff", &[]).json();
+    let who: Vec<&str> = d["pending"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["actor"].as_str().unwrap())
+        .collect();
+    assert!(who.contains(&"alice"), "{d}");
+    assert!(
+        d["lines"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|l| l.as_str().unwrap().contains("name = \"gw\""))
+    );
+    let r = post(&admin, "/api/v1/admin/publish", Some(&csrf), "");
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(
+        admin.curl("/api/v1/admin/diff", &[]).json()["pending"],
+        serde_json::json!([])
+    );
+
+    // The auditor reads everything and changes nothing.
+    let (auditor, auditor_csrf) = login(&t, https, "carol", &carol, "carol.jar");
+    assert_eq!(auditor.curl("/api/v1/admin/users", &[]).status, 200);
+    let r = post(
+        &auditor,
+        "/api/v1/admin/users",
+        Some(&auditor_csrf),
+        r#"{"name":"zed"}"#,
+    );
+    assert_eq!(r.status, 403, "{}", r.body);
+    let r = post(&auditor, "/api/v1/admin/publish", Some(&auditor_csrf), "");
+    assert_eq!(r.status, 403);
+
+    // Automation: an admin token, no cookie, no CSRF token.
+    let out = t.cli(&["admin", "token", "alice", "--label", "ci"]);
+    let token = out.lines().find(|l| l.starts_with("tsa_")).unwrap();
+    let bot = Api::new(&t, https);
+    let r = bot.curl(
+        "/api/v1/admin/users",
+        &[
+            "-H",
+            &format!("Authorization: Bearer {token}"),
+            "-H",
+            "Content-Type: application/json",
+            "--data-binary",
+            r#"{"name":"bot-made"}"#,
+        ],
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    let r = bot.curl(
+        "/api/v1/admin/users",
+        &["-H", "Authorization: Bearer tsa_made-up"],
+    );
+    assert_eq!(r.status, 401);
+
+    // Logout ends the session.
+    let r = post(&admin, "/api/v1/admin/logout", Some(&csrf), "");
+    assert_eq!(r.status, 204);
+    assert_eq!(admin.curl("/api/v1/admin/session", &[]).status, 401);
+    t.stop().assert_clean_exit();
+}
+
+/// A session ends after `session_idle` without requests.
+#[test]
+fn idle_sessions_expire() {
+    let mut t = Tessera::new("admin-idle");
+    let alice = add_admin(&t, "alice", "admin");
+    t.set_env("TESSERA_SESSION_IDLE", "2s");
+    let https = t.start_with(&["serve"], 3)[2];
+    let (admin, _) = login(&t, https, "alice", &alice, "alice.jar");
+    assert_eq!(admin.curl("/api/v1/admin/session", &[]).status, 200);
+    std::thread::sleep(std::time::Duration::from_millis(2500));
+    let r = admin.curl("/api/v1/admin/session", &[]);
+    assert_eq!(r.status, 401);
+    assert!(r.body.contains("expired"), "{}", r.body);
+    t.stop().assert_clean_exit();
+}

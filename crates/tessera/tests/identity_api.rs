@@ -5,6 +5,7 @@
 #[allow(dead_code)]
 mod common;
 
+use common::https::Api;
 use common::*;
 use serde_json::Value;
 use std::path::PathBuf;
@@ -12,132 +13,6 @@ use std::process::Command;
 
 const SECRET: &str = "testing123-identity";
 const API_SECRET: &str = "srx-secret-0123456789abcdef";
-
-/// One HTTP answer.
-#[derive(Debug)]
-struct Resp {
-    status: u16,
-    headers: String,
-    body: String,
-}
-
-impl Resp {
-    fn json(&self) -> Value {
-        serde_json::from_str(&self.body)
-            .unwrap_or_else(|e| panic!("not JSON ({e}): {} {}", self.status, self.body))
-    }
-    fn header(&self, name: &str) -> Option<String> {
-        self.headers.lines().find_map(|l| {
-            let (k, v) = l.split_once(':')?;
-            k.trim()
-                .eq_ignore_ascii_case(name)
-                .then(|| v.trim().to_owned())
-        })
-    }
-    /// RFC 6749 §5.2 / RFC 6750 error code.
-    fn error(&self) -> String {
-        self.json()["error"].as_str().unwrap_or_default().to_owned()
-    }
-}
-
-/// curl against one running server, trusting only its generated certificate.
-struct Api {
-    base: String,
-    cacert: PathBuf,
-}
-
-impl Api {
-    fn new(t: &Tessera, port: u16) -> Api {
-        Api {
-            // A name, not an address: the certificate must carry it (and curl checks).
-            base: format!("https://localhost:{port}"),
-            cacert: t.path("data/tls/cert.pem"),
-        }
-    }
-
-    fn curl(&self, path: &str, args: &[&str]) -> Resp {
-        let mut c = Command::new("curl");
-        c.arg("-sS")
-            .arg("--cacert")
-            .arg(&self.cacert)
-            .arg("--resolve")
-            .arg(format!(
-                "localhost:{}:127.0.0.1",
-                self.base.rsplit(':').next().unwrap_or_default()
-            ))
-            .arg("-D")
-            .arg("-")
-            .args(args)
-            .arg(format!("{}{}", self.base, path));
-        let out = run_with_timeout(c, None);
-        assert!(
-            out.status.success(),
-            "curl {path} failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let text = String::from_utf8(out.stdout).expect("UTF-8 answer");
-        let (head, body) = text
-            .split_once("\r\n\r\n")
-            .unwrap_or_else(|| panic!("no header/body split in {text:?}"));
-        let status = head
-            .lines()
-            .next()
-            .and_then(|l| l.split_whitespace().nth(1))
-            .and_then(|s| s.parse().ok())
-            .unwrap_or_else(|| panic!("no status line in {head:?}"));
-        Resp {
-            status,
-            headers: head.to_owned(),
-            body: body.to_owned(),
-        }
-    }
-
-    fn token_basic(&self, id: &str, secret: &str, form: &str) -> Resp {
-        self.curl(
-            "/api/v1/oauth/token",
-            &["-u", &format!("{id}:{secret}"), "-d", form],
-        )
-    }
-
-    fn token_post(&self, id: &str, secret: &str) -> Resp {
-        self.curl(
-            "/api/v1/oauth/token",
-            &[
-                "-d",
-                "grant_type=client_credentials",
-                "--data-urlencode",
-                &format!("client_id={id}"),
-                "--data-urlencode",
-                &format!("client_secret={secret}"),
-            ],
-        )
-    }
-
-    /// A token for `id`, or panic.
-    fn token(&self, id: &str, secret: &str) -> String {
-        let r = self.token_basic(id, secret, "grant_type=client_credentials");
-        assert_eq!(r.status, 200, "{}", r.body);
-        r.json()["access_token"].as_str().unwrap().to_owned()
-    }
-
-    fn get(&self, path: &str, token: &str) -> Resp {
-        self.curl(path, &["-H", &format!("Authorization: Bearer {token}")])
-    }
-
-    fn post_json(&self, path: &str, token: &str, body: &str) -> Resp {
-        self.curl(
-            path,
-            &[
-                "-H",
-                &format!("Authorization: Bearer {token}"),
-                "-H",
-                "Content-Type: application/json",
-                "--data-binary",
-                body,
-            ],
-        )
-    }
-}
 
 /// A RADIUS client and method (for accounting), and two API clients: `srx-1` may read,
 /// `feeder` may also write.
@@ -568,11 +443,16 @@ fn openapi_document_is_committed_and_true() {
     let doc: Value = serde_json::from_str(&committed).unwrap();
     let token = api.token("feeder", &format!("{API_SECRET}-feeder"));
     for (path, ops) in doc["paths"].as_object().unwrap() {
-        let concrete = path.replace("{ip}", "192.0.2.1");
+        let concrete = path
+            .replace("{ip}", "192.0.2.1")
+            .replace("{name}", "x")
+            .replace("{id}", "1");
         for method in ops.as_object().unwrap().keys() {
             let r = match method.as_str() {
                 "get" => api.get(&concrete, &token),
-                "post" => api.curl(&concrete, &["-X", "POST", "-d", ""]),
+                "post" | "put" | "delete" => {
+                    api.curl(&concrete, &["-X", &method.to_uppercase(), "-d", ""])
+                }
                 other => panic!("unexpected method {other} in the document"),
             };
             assert!(

@@ -2,7 +2,7 @@
 //! document is generated from these very types and handlers; `docs/openapi.json` is a copy that
 //! a test keeps equal to it.
 
-use super::{Http, Peer, now};
+use super::{Http, Peer, admin, now};
 use anyhow::Result;
 use axum::Router;
 use axum::body::Bytes;
@@ -68,6 +68,7 @@ pub fn router(http: Arc<Http>) -> Router {
         .route("/api/v1/openapi.json", get(openapi))
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
+        .merge(super::admin::routes())
         .fallback(not_found)
         .with_state(http)
 }
@@ -746,16 +747,26 @@ impl utoipa::Modify for SecuritySchemes {
 #[derive(OpenApi)]
 #[openapi(
     info(
-        title = "tessera identity API",
-        description = "Which user holds which IP address, for firewalls (SPEC §7). Paths are the defaults; [http] in the node configuration can move the identity API's."
+        title = "tessera HTTPS API",
+        description = "The identity API (which user holds which IP address, for firewalls; SPEC §7) and the admin API (SPEC §9). Paths are the defaults; [http] in the node configuration can move the identity API's."
     ),
-    paths(token, batch, by_ip, events, healthz),
-    components(schemas(ErrorBody, TokenForm, TokenResponse, Entry, Batch, EventsRequest, Event, EventsResponse, Health)),
+    paths(token, batch, by_ip, events, healthz,
+        admin::login, admin::logout, admin::session, admin::get_config, admin::put_config,
+        admin::diff, admin::publish, admin::add_client, admin::remove_client, admin::add_method,
+        admin::remove_method, admin::add_api_client, admin::remove_api_client, admin::list_users,
+        admin::add_user, admin::remove_user, admin::unlock_user, admin::list_tokens,
+        admin::add_token, admin::remove_token, admin::identities, admin::audit),
+    components(schemas(ErrorBody, TokenForm, TokenResponse, Entry, Batch, EventsRequest, Event, EventsResponse, Health,
+        admin::AdminErrorBody, admin::LoginRequest, admin::SessionInfo, admin::ConfigDocument,
+        admin::DraftDiff, admin::PendingChange, admin::Published, admin::NewClient, admin::Done,
+        admin::NewApiClient, admin::ApiClientSecret, admin::UserView, admin::NewUser,
+        admin::TokenView, admin::NewTokenRequest, admin::Enrolment, admin::AuditView)),
     modifiers(&SecuritySchemes),
     tags(
         (name = "oauth", description = "OAuth 2.0 client credentials (RFC 6749 §4.4)"),
         (name = "identities", description = "The identity table"),
         (name = "operations", description = "Health"),
+        (name = "admin", description = "The admin API (SPEC §9): a session from /login (cookie + X-CSRF-Token) or an admin token (Bearer)"),
     )
 )]
 struct ApiDoc;

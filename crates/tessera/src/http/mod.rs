@@ -4,6 +4,7 @@
 //! I/O only: what a token request or a query means is decided in `tessera_engine::oauth` and
 //! `tessera_engine::identity`.
 
+pub mod admin;
 pub mod api;
 mod tls;
 
@@ -41,6 +42,14 @@ pub struct Http {
     /// Fingerprints of the published api_client secrets, for the version they were made for.
     fingerprints: Mutex<(i64, Fingerprints)>,
     pub metrics: crate::metrics::HttpCounters,
+    pub admin_session: SessionLimits,
+}
+
+/// Console session lifetimes, seconds.
+#[derive(Clone, Copy, Debug)]
+pub struct SessionLimits {
+    pub idle: u64,
+    pub absolute: u64,
 }
 
 impl Http {
@@ -95,6 +104,10 @@ pub async fn start(core: Arc<Shared>, store: SqliteStore, node: &NodeConfig) -> 
         tokens: Mutex::new(HashMap::new()),
         fingerprints: Mutex::new((i64::MIN, Arc::default())),
         metrics: crate::metrics::HttpCounters::default(),
+        admin_session: SessionLimits {
+            idle: node.http.session_idle.secs().max(1),
+            absolute: node.http.session_lifetime.secs().max(1),
+        },
     });
     let router = api::router(Arc::clone(&http));
     let acceptor = tokio_rustls::TlsAcceptor::from(tls.config);

@@ -90,6 +90,7 @@ impl Stopped {
     }
 }
 
+pub mod https;
 pub mod slapd;
 
 static NEXT: AtomicU32 = AtomicU32::new(0);

@@ -1,0 +1,1015 @@
+//! The admin API under `/api/v1/admin/` (SPEC §9): every operation of the CLI, through the
+//! same implementations (`crate::ops`, the store's audited methods), recorded in the audit log
+//! as the administrator, with `via` = `console` (session cookie) or `api` (admin token) and
+//! the client's address.
+//!
+//! Authentication: password + TOTP at `POST /login` starts a session. Its cookie is
+//! `Secure; HttpOnly; SameSite=Strict`, expires when idle and absolutely, and every request
+//! that changes something must also carry the session's `X-CSRF-Token`. Automation uses an
+//! admin API token (`tessera admin token NAME`) as a Bearer token, which needs no CSRF token.
+//! The `auditor` role reads everything and changes nothing.
+
+use super::{Http, Peer, now};
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get, post};
+use serde::{Deserialize, Serialize};
+use std::net::IpAddr;
+use std::sync::Arc;
+use tessera_config::{Client, Method as ConfigMethod, Secret, SystemConfig};
+use tessera_engine::oauth::{ThrottleKey, token_hash};
+use tessera_store::{Actor, AdminError, Role, SqliteStore};
+use tracing::{info, warn};
+use utoipa::ToSchema;
+
+const COOKIE: &str = "tessera_session";
+/// Failed logins before an administrator is locked, and for how long.
+const MAX_LOGIN_FAILURES: u32 = 5;
+const LOGIN_LOCKOUT: u64 = 15 * 60;
+
+pub fn routes() -> Router<Arc<Http>> {
+    Router::new()
+        .route("/api/v1/admin/login", post(login))
+        .route("/api/v1/admin/logout", post(logout))
+        .route("/api/v1/admin/session", get(session))
+        .route("/api/v1/admin/config", get(get_config).put(put_config))
+        .route("/api/v1/admin/diff", get(diff))
+        .route("/api/v1/admin/publish", post(publish))
+        .route("/api/v1/admin/clients", post(add_client))
+        .route("/api/v1/admin/clients/{name}", delete(remove_client))
+        .route("/api/v1/admin/methods", post(add_method))
+        .route("/api/v1/admin/methods/{name}", delete(remove_method))
+        .route("/api/v1/admin/apiclients", post(add_api_client))
+        .route("/api/v1/admin/apiclients/{id}", delete(remove_api_client))
+        .route("/api/v1/admin/users", get(list_users).post(add_user))
+        .route("/api/v1/admin/users/{name}", delete(remove_user))
+        .route("/api/v1/admin/users/{name}/unlock", post(unlock_user))
+        .route("/api/v1/admin/tokens", get(list_tokens).post(add_token))
+        .route("/api/v1/admin/tokens/{id}", delete(remove_token))
+        .route("/api/v1/admin/identities", get(identities))
+        .route("/api/v1/admin/audit", get(audit))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Errors.
+
+#[derive(Debug)]
+pub enum AdminApiError {
+    /// No or a dead session/token, or a failed login.
+    Unauthenticated(&'static str),
+    /// Authenticated, but not allowed (auditor, missing CSRF token).
+    Forbidden(&'static str),
+    Invalid(String),
+    NotFound(String),
+    /// The draft changed since it was read.
+    Conflict(String),
+    Throttled(u64),
+    Unavailable,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct AdminErrorBody {
+    pub error: String,
+    pub error_description: String,
+}
+
+impl IntoResponse for AdminApiError {
+    fn into_response(self) -> Response {
+        let (status, code, msg) = match self {
+            AdminApiError::Unauthenticated(m) => {
+                (StatusCode::UNAUTHORIZED, "unauthenticated", m.to_owned())
+            }
+            AdminApiError::Forbidden(m) => (StatusCode::FORBIDDEN, "forbidden", m.to_owned()),
+            AdminApiError::Invalid(m) => (StatusCode::BAD_REQUEST, "invalid", m),
+            AdminApiError::NotFound(m) => (StatusCode::NOT_FOUND, "not_found", m),
+            AdminApiError::Conflict(m) => (StatusCode::CONFLICT, "conflict", m),
+            AdminApiError::Throttled(s) => (
+                StatusCode::TOO_MANY_REQUESTS,
+                "throttled",
+                format!("too many failed logins; retry in {s} s"),
+            ),
+            AdminApiError::Unavailable => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                "the database cannot answer now".to_owned(),
+            ),
+        };
+        let mut r = (
+            status,
+            axum::Json(AdminErrorBody {
+                error: code.into(),
+                error_description: msg,
+            }),
+        )
+            .into_response();
+        r.headers_mut()
+            .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        r
+    }
+}
+
+impl From<AdminError> for AdminApiError {
+    fn from(e: AdminError) -> Self {
+        match e {
+            AdminError::NoSuchUser(_) | AdminError::NoSuchToken(_) => {
+                AdminApiError::NotFound(e.to_string())
+            }
+            AdminError::Invalid(m) if m.contains("changed by someone else") => {
+                AdminApiError::Conflict(m)
+            }
+            AdminError::Store(err) => {
+                warn!(error = %err, "admin API: storage error");
+                AdminApiError::Unavailable
+            }
+            other => AdminApiError::Invalid(other.to_string()),
+        }
+    }
+}
+
+impl From<tessera_engine::StoreError> for AdminApiError {
+    fn from(e: tessera_engine::StoreError) -> Self {
+        warn!(error = %e, "admin API: storage error");
+        AdminApiError::Unavailable
+    }
+}
+
+/// Errors of the shared operations: their messages are the CLI's, shown as they are.
+impl From<anyhow::Error> for AdminApiError {
+    fn from(e: anyhow::Error) -> Self {
+        match e.downcast::<AdminError>() {
+            Ok(a) => a.into(),
+            Err(e) => {
+                let m = format!("{e:#}");
+                if m.contains("changed by someone else") {
+                    AdminApiError::Conflict(m)
+                } else {
+                    AdminApiError::Invalid(m)
+                }
+            }
+        }
+    }
+}
+
+type ApiResult<T> = Result<T, AdminApiError>;
+
+// ---------------------------------------------------------------------------------------------
+// Who is asking.
+
+/// An authenticated administrator, and the store handle that records as them.
+pub struct Admin {
+    pub name: String,
+    pub role: Role,
+    pub csrf: Option<String>,
+    pub store: SqliteStore,
+}
+
+fn cookie(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .find_map(|c| {
+            c.trim()
+                .strip_prefix(&format!("{COOKIE}="))
+                .map(str::to_owned)
+        })
+}
+
+fn ct_eq(a: &str, b: &str) -> bool {
+    tessera_otp::ct_eq(a.as_bytes(), b.as_bytes())
+}
+
+impl Http {
+    /// Who the request is from, or why not. `changes` is true for a request that changes
+    /// something: it needs the admin role, and with a session cookie, the CSRF token.
+    pub fn admin(&self, headers: &HeaderMap, peer: IpAddr, changes: bool) -> ApiResult<Admin> {
+        let now = now();
+        let bearer = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .map(str::trim);
+        let (name, role, csrf, via) = if let Some(token) = bearer {
+            let (name, role) = self.store.admin_token(&token_hash(token), now)?.ok_or(
+                AdminApiError::Unauthenticated("unknown or expired admin token"),
+            )?;
+            (name, role, None, "api")
+        } else {
+            let value = cookie(headers).ok_or(AdminApiError::Unauthenticated("log in first"))?;
+            let hash = token_hash(&value);
+            let s = self
+                .store
+                .session(&hash)?
+                .ok_or(AdminApiError::Unauthenticated(
+                    "the session has ended; log in again",
+                ))?;
+            let idle = self.admin_session.idle;
+            let absolute = self.admin_session.absolute;
+            if now >= s.last_seen.saturating_add(idle)
+                || now >= s.created_at.saturating_add(absolute)
+            {
+                let _ = self.store.end_session(hash);
+                return Err(AdminApiError::Unauthenticated(
+                    "the session has expired; log in again",
+                ));
+            }
+            if changes {
+                let sent = headers
+                    .get("x-csrf-token")
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or("");
+                if !ct_eq(sent, &s.csrf) {
+                    return Err(AdminApiError::Forbidden(
+                        "missing or wrong X-CSRF-Token for this session",
+                    ));
+                }
+            }
+            // Activity restarts the idle timer (not more often than once a minute).
+            if now >= s.last_seen + 60 {
+                let _ = self.store.touch_session(hash, now);
+            }
+            (s.admin, s.role, Some(s.csrf), "console")
+        };
+        if changes && role != Role::Admin {
+            return Err(AdminApiError::Forbidden(
+                "the auditor role cannot change anything",
+            ));
+        }
+        let store = self
+            .store
+            .acting_as(Actor::new(&name, via, Some(peer.to_string())));
+        Ok(Admin {
+            name,
+            role,
+            csrf,
+            store,
+        })
+    }
+}
+
+fn changes(m: &Method) -> bool {
+    !matches!(*m, Method::GET | Method::HEAD | Method::OPTIONS)
+}
+
+/// The `Admin` for a request (an extractor would need the method; handlers call this).
+macro_rules! who {
+    ($http:expr, $headers:expr, $peer:expr, $method:expr) => {
+        $http.admin(&$headers, $peer.0.ip(), changes(&$method))?
+    };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Session.
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct LoginRequest {
+    pub name: String,
+    pub password: String,
+    /// The current code of the administrator's authenticator app.
+    pub otp: String,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct SessionInfo {
+    pub name: String,
+    /// `admin` or `auditor`.
+    pub role: String,
+    /// Send as `X-CSRF-Token` with every request that changes something.
+    pub csrf_token: Option<String>,
+}
+
+/// Log in with password and TOTP; sets the session cookie.
+#[utoipa::path(post, path = "/api/v1/admin/login", tag = "admin",
+    request_body = LoginRequest,
+    responses((status = 200, body = SessionInfo), (status = 401, body = AdminErrorBody), (status = 429, body = AdminErrorBody)))]
+pub async fn login(
+    State(http): State<Arc<Http>>,
+    axum::Extension(Peer(peer)): axum::Extension<Peer>,
+    body: Bytes,
+) -> ApiResult<Response> {
+    let req: LoginRequest = serde_json::from_slice(&body)
+        .map_err(|e| AdminApiError::Invalid(format!("the body is not a login request: {e}")))?;
+    let now = now();
+    let source = ThrottleKey::Source(peer.ip());
+    http.source_throttle
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .check(&source, now)
+        .map_err(AdminApiError::Throttled)?;
+    let record = http.store.admin(&req.name)?;
+    // The password is checked even for an unknown name (against a dummy hash): same time,
+    // same answer.
+    let hash = record.as_ref().map(|r| r.password_hash.clone());
+    let password = zeroize::Zeroizing::new(req.password.clone().into_bytes());
+    let password_ok = tokio::task::spawn_blocking(move || {
+        tessera_store::verify_password(hash.as_deref(), &password)
+    })
+    .await
+    .unwrap_or(false);
+    let fail = |why: &'static str| {
+        info!(admin = ?req.name, source = %peer.ip(), reason = why, "admin login refused");
+        http.source_throttle
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .failure(source.clone(), now);
+        AdminApiError::Unauthenticated("wrong name, password or code")
+    };
+    let Some(admin) = record else {
+        return Err(fail("unknown administrator"));
+    };
+    if admin.locked_until.is_some_and(|t| now < t) {
+        return Err(fail("locked"));
+    }
+    let step = tessera_otp::verify_totp(
+        admin.totp_secret.expose(),
+        tessera_otp::OathParams {
+            algorithm: tessera_otp::Algorithm::Sha1,
+            digits: 6,
+        },
+        30,
+        req.otp.trim().as_bytes(),
+        now,
+        1,
+        1,
+        admin.totp_next.checked_sub(1),
+    );
+    let step = match (password_ok, step) {
+        (true, Some(step)) => step,
+        (pw, _) => {
+            let _ = http
+                .store
+                .admin_login_failed(admin.id, now, MAX_LOGIN_FAILURES, LOGIN_LOCKOUT);
+            return Err(fail(if pw {
+                "wrong or used code"
+            } else {
+                "wrong password"
+            }));
+        }
+    };
+    if !http.store.admin_login_succeeded(admin.id, step, now)? {
+        return Err(fail("code already used, or locked meanwhile"));
+    }
+    let mut raw = [0u8; 32];
+    let mut csrf = [0u8; 24];
+    getrandom::fill(&mut raw).map_err(|_| AdminApiError::Unavailable)?;
+    getrandom::fill(&mut csrf).map_err(|_| AdminApiError::Unavailable)?;
+    let value = data_encoding::BASE64URL_NOPAD.encode(&raw);
+    let csrf = data_encoding::BASE64URL_NOPAD.encode(&csrf);
+    http.store.create_session(
+        token_hash(&value),
+        admin.id,
+        csrf.clone(),
+        Some(peer.ip().to_string()),
+        now,
+        http.admin_session.absolute,
+    )?;
+    info!(admin = %admin.name, source = %peer.ip(), "admin logged in");
+    let mut r = axum::Json(SessionInfo {
+        name: admin.name,
+        role: admin.role.as_str().into(),
+        csrf_token: Some(csrf),
+    })
+    .into_response();
+    let cookie = format!(
+        "{COOKIE}={value}; Path=/; Secure; HttpOnly; SameSite=Strict; Max-Age={}",
+        http.admin_session.absolute
+    );
+    if let Ok(v) = HeaderValue::from_str(&cookie) {
+        r.headers_mut().insert(header::SET_COOKIE, v);
+    }
+    r.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    Ok(r)
+}
+
+/// End the session.
+#[utoipa::path(post, path = "/api/v1/admin/logout", tag = "admin", responses((status = 204)))]
+pub async fn logout(State(http): State<Arc<Http>>, headers: HeaderMap) -> Response {
+    if let Some(v) = cookie(&headers) {
+        let _ = http.store.end_session(token_hash(&v));
+    }
+    let mut r = StatusCode::NO_CONTENT.into_response();
+    r.headers_mut().insert(
+        header::SET_COOKIE,
+        HeaderValue::from_static(
+            "tessera_session=; Path=/; Secure; HttpOnly; SameSite=Strict; Max-Age=0",
+        ),
+    );
+    r
+}
+
+/// Who is logged in.
+#[utoipa::path(get, path = "/api/v1/admin/session", tag = "admin",
+    responses((status = 200, body = SessionInfo), (status = 401, body = AdminErrorBody)))]
+pub async fn session(
+    State(http): State<Arc<Http>>,
+    axum::Extension(peer): axum::Extension<Peer>,
+    method: Method,
+    headers: HeaderMap,
+) -> ApiResult<axum::Json<SessionInfo>> {
+    let a = who!(http, headers, peer, method);
+    Ok(axum::Json(SessionInfo {
+        name: a.name,
+        role: a.role.as_str().into(),
+        csrf_token: a.csrf,
+    }))
+}
+
+// ---------------------------------------------------------------------------------------------
+// The draft configuration.
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ConfigDocument {
+    /// The draft as TOML, secrets shown as `<set>`.
+    pub toml: String,
+    /// Send back with a change to the whole document.
+    pub revision: i64,
+}
+
+/// The draft, secrets redacted.
+#[utoipa::path(get, path = "/api/v1/admin/config", tag = "admin",
+    responses((status = 200, body = ConfigDocument), (status = 401, body = AdminErrorBody)))]
+pub async fn get_config(
+    State(http): State<Arc<Http>>,
+    axum::Extension(peer): axum::Extension<Peer>,
+    method: Method,
+    headers: HeaderMap,
+) -> ApiResult<axum::Json<ConfigDocument>> {
+    let a = who!(http, headers, peer, method);
+    let revision = a.store.draft_revision()?;
+    Ok(axum::Json(ConfigDocument {
+        toml: a.store.draft()?.redacted().to_toml(),
+        revision,
+    }))
+}
+
+/// Replace the draft with a whole document (as `config import` does). Secrets left as
+/// `<set>` keep their current values.
+#[utoipa::path(put, path = "/api/v1/admin/config", tag = "admin", request_body = ConfigDocument,
+    responses((status = 200, body = ConfigDocument), (status = 400, body = AdminErrorBody),
+        (status = 403, body = AdminErrorBody), (status = 409, body = AdminErrorBody)))]
+pub async fn put_config(
+    State(http): State<Arc<Http>>,
+    axum::Extension(peer): axum::Extension<Peer>,
+    method: Method,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<axum::Json<ConfigDocument>> {
+    let a = who!(http, headers, peer, method);
+    let doc: ConfigDocument = serde_json::from_slice(&body)
+        .map_err(|e| AdminApiError::Invalid(format!("the body is not a config document: {e}")))?;
+    let mut cfg: SystemConfig = tessera_config::parse_toml(&doc.toml, "draft")
+        .map_err(|e| AdminApiError::Invalid(e.to_string()))?;
+    let old = a.store.draft()?;
+    crate::ops::keep_redacted_secrets(&old, &mut cfg);
+    let revision =
+        crate::ops::save_draft(&a.store, &old, &cfg, Some(doc.revision), "config.edit", "")?;
+    Ok(axum::Json(ConfigDocument {
+        toml: cfg.redacted().to_toml(),
+        revision,
+    }))
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct PendingChange {
+    pub at: String,
+    pub actor: String,
+    pub via: String,
+    pub source: Option<String>,
+    pub action: String,
+    pub target: String,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct DraftDiff {
+    pub published_version: i64,
+    /// `+`/`-` lines of the draft against the published version, secrets redacted.
+    pub lines: Vec<String>,
+    /// Who changed the draft since the last publish, oldest first.
+    pub pending: Vec<PendingChange>,
+}
+
+/// What Publish would change, and who made each pending change.
+#[utoipa::path(get, path = "/api/v1/admin/diff", tag = "admin",
+    responses((status = 200, body = DraftDiff), (status = 401, body = AdminErrorBody)))]
+pub async fn diff(
+    State(http): State<Arc<Http>>,
+    axum::Extension(peer): axum::Extension<Peer>,
+    method: Method,
+    headers: HeaderMap,
+) -> ApiResult<axum::Json<DraftDiff>> {
+    let a = who!(http, headers, peer, method);
+    let (version, old) = a.store.published()?.unwrap_or((0, SystemConfig::default()));
+    let new = a.store.draft()?;
+    let pending = a
+        .store
+        .pending_changes()?
+        .into_iter()
+        .map(|e| PendingChange {
+            at: tessera_engine::identity::format_rfc3339(e.at),
+            actor: e.actor,
+            via: e.via,
+            source: e.source,
+            action: e.action,
+            target: e.target,
+        })
+        .collect();
+    Ok(axum::Json(DraftDiff {
+        published_version: version,
+        lines: crate::ops::draft_diff(&old, &new),
+        pending,
+    }))
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct Published {
+    pub version: i64,
+}
+
+/// Make the draft live on every node (within 2 s).
+#[utoipa::path(post, path = "/api/v1/admin/publish", tag = "admin",
+    responses((status = 200, body = Published), (status = 400, body = AdminErrorBody), (status = 403, body = AdminErrorBody)))]
+pub async fn publish(
+    State(http): State<Arc<Http>>,
+    axum::Extension(peer): axum::Extension<Peer>,
+    method: Method,
+    headers: HeaderMap,
+) -> ApiResult<axum::Json<Published>> {
+    let a = who!(http, headers, peer, method);
+    let version = crate::ops::publish(&a.store)?;
+    Ok(axum::Json(Published { version }))
+}
+
+fn json<T: serde::de::DeserializeOwned>(body: &[u8]) -> ApiResult<T> {
+    serde_json::from_slice(body).map_err(|e| AdminApiError::Invalid(format!("the body: {e}")))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct NewClient {
+    pub name: String,
+    /// Address or CIDR.
+    pub address: String,
+    pub secret: String,
+    pub method: String,
+    #[serde(default = "yes")]
+    pub require_message_authenticator: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct Done {
+    /// What to do next, for people.
+    pub message: String,
+}
+
+fn done(m: impl Into<String>) -> axum::Json<Done> {
+    axum::Json(Done { message: m.into() })
+}
+
+/// Add a RADIUS client to the draft.
+#[utoipa::path(post, path = "/api/v1/admin/clients", tag = "admin", request_body = NewClient,
+    responses((status = 200, body = Done), (status = 400, body = AdminErrorBody), (status = 403, body = AdminErrorBody)))]
+pub async fn add_client(
+    State(http): State<Arc<Http>>,
+    axum::Extension(peer): axum::Extension<Peer>,
+    method: Method,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<axum::Json<Done>> {
+    let a = who!(http, headers, peer, method);
+    let c: NewClient = json(&body)?;
+    let name = c.name.clone();
+    crate::ops::add_client(
+        &a.store,
+        Client {
+            name: c.name,
+            address: c.address,
+            secret: Some(Secret::new(c.secret.into_bytes())),
+            secret_file: None,
+            method: c.method,
+            require_message_authenticator: c.require_message_authenticator,
+        },
+    )?;
+    Ok(done(format!(
+        "client {name:?} added to the draft; publish to make it live"
+    )))
+}
+
+/// Remove a RADIUS client from the draft.
+#[utoipa::path(delete, path = "/api/v1/admin/clients/{name}", tag = "admin",
+    params(("name" = String, Path)), responses((status = 200, body = Done), (status = 404, body = AdminErrorBody)))]
+pub async fn remove_client(
+    State(http): State<Arc<Http>>,
+    axum::Extension(peer): axum::Extension<Peer>,
+    method: Method,
+    headers: HeaderMap,
+    Path(name): Path<String>,
+) -> ApiResult<axum::Json<Done>> {
+    let a = who!(http, headers, peer, method);
+    crate::ops::remove_named(&a.store, "client", &name)?;
+    Ok(done(format!("client {name:?} removed from the draft")))
+}
+
+/// Add an authentication method to the draft (the `[[method]]` fields of SPEC §5).
+#[utoipa::path(post, path = "/api/v1/admin/methods", tag = "admin",
+    request_body(content = Object, description = "A [[method]] table as JSON"),
+    responses((status = 200, body = Done), (status = 400, body = AdminErrorBody), (status = 403, body = AdminErrorBody)))]
+pub async fn add_method(
+    State(http): State<Arc<Http>>,
+    axum::Extension(peer): axum::Extension<Peer>,
+    method: Method,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<axum::Json<Done>> {
+    let a = who!(http, headers, peer, method);
+    let m: ConfigMethod = json(&body)?;
+    let name = m.name.clone();
+    crate::ops::add_method(&a.store, m)?;
+    Ok(done(format!(
+        "method {name:?} added to the draft; publish to make it live"
+    )))
+}
+
+/// Remove a method from the draft.
+#[utoipa::path(delete, path = "/api/v1/admin/methods/{name}", tag = "admin",
+    params(("name" = String, Path)), responses((status = 200, body = Done), (status = 404, body = AdminErrorBody)))]
+pub async fn remove_method(
+    State(http): State<Arc<Http>>,
+    axum::Extension(peer): axum::Extension<Peer>,
+    method: Method,
+    headers: HeaderMap,
+    Path(name): Path<String>,
+) -> ApiResult<axum::Json<Done>> {
+    let a = who!(http, headers, peer, method);
+    crate::ops::remove_named(&a.store, "method", &name)?;
+    Ok(done(format!("method {name:?} removed from the draft")))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct NewApiClient {
+    pub client_id: String,
+    #[serde(default)]
+    pub scopes: Vec<String>,
+    /// e.g. `8h`.
+    pub token_lifetime: Option<String>,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ApiClientSecret {
+    pub client_id: String,
+    /// Shown only in this answer.
+    pub client_secret: String,
+}
+
+/// Add an identity-API client; its generated secret is in this answer only.
+#[utoipa::path(post, path = "/api/v1/admin/apiclients", tag = "admin", request_body = NewApiClient,
+    responses((status = 200, body = ApiClientSecret), (status = 400, body = AdminErrorBody), (status = 403, body = AdminErrorBody)))]
+pub async fn add_api_client(
+    State(http): State<Arc<Http>>,
+    axum::Extension(peer): axum::Extension<Peer>,
+    method: Method,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<axum::Json<ApiClientSecret>> {
+    let a = who!(http, headers, peer, method);
+    let c: NewApiClient = json(&body)?;
+    let lifetime = c
+        .token_lifetime
+        .map(|t| t.parse::<tessera_config::Duration>())
+        .transpose()
+        .map_err(|e| AdminApiError::Invalid(format!("token_lifetime: {e}")))?;
+    let secret = crate::ops::add_api_client(&a.store, &c.client_id, c.scopes, lifetime, None)?;
+    Ok(axum::Json(ApiClientSecret {
+        client_id: c.client_id,
+        client_secret: String::from_utf8_lossy(secret.expose()).into_owned(),
+    }))
+}
+
+/// Remove an identity-API client from the draft (its tokens stop working on publish).
+#[utoipa::path(delete, path = "/api/v1/admin/apiclients/{id}", tag = "admin",
+    params(("id" = String, Path)), responses((status = 200, body = Done), (status = 404, body = AdminErrorBody)))]
+pub async fn remove_api_client(
+    State(http): State<Arc<Http>>,
+    axum::Extension(peer): axum::Extension<Peer>,
+    method: Method,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> ApiResult<axum::Json<Done>> {
+    let a = who!(http, headers, peer, method);
+    crate::ops::remove_named(&a.store, "api_client", &id)?;
+    Ok(done(format!("api client {id:?} removed from the draft")))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Users and tokens (live at once, like the CLI's).
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct UserView {
+    pub name: String,
+    pub tokens: usize,
+    pub failures: u32,
+    /// RFC 3339, when locked.
+    pub locked_until: Option<String>,
+}
+
+/// Users.
+#[utoipa::path(get, path = "/api/v1/admin/users", tag = "admin",
+    responses((status = 200, body = Vec<UserView>), (status = 401, body = AdminErrorBody)))]
+pub async fn list_users(
+    State(http): State<Arc<Http>>,
+    axum::Extension(peer): axum::Extension<Peer>,
+    method: Method,
+    headers: HeaderMap,
+) -> ApiResult<axum::Json<Vec<UserView>>> {
+    let a = who!(http, headers, peer, method);
+    let now = now() as i64;
+    Ok(axum::Json(
+        a.store
+            .list_users()?
+            .into_iter()
+            .map(|u| UserView {
+                name: u.name,
+                tokens: u.tokens,
+                failures: u.failures,
+                locked_until: u
+                    .locked_until
+                    .filter(|&t| t > now)
+                    .map(tessera_engine::identity::format_rfc3339),
+            })
+            .collect(),
+    ))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct NewUser {
+    pub name: String,
+    /// For `directory = "local"` methods.
+    pub password: Option<String>,
+    pub email: Option<String>,
+    pub phone: Option<String>,
+}
+
+/// Add a user.
+#[utoipa::path(post, path = "/api/v1/admin/users", tag = "admin", request_body = NewUser,
+    responses((status = 200, body = Done), (status = 400, body = AdminErrorBody), (status = 403, body = AdminErrorBody)))]
+pub async fn add_user(
+    State(http): State<Arc<Http>>,
+    axum::Extension(peer): axum::Extension<Peer>,
+    method: Method,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<axum::Json<Done>> {
+    let a = who!(http, headers, peer, method);
+    let u: NewUser = json(&body)?;
+    let name = u.name.clone();
+    crate::ops::add_user(
+        &a.store,
+        &u.name,
+        u.password.map(|p| Secret::new(p.into_bytes())),
+        u.email,
+        u.phone,
+    )?;
+    Ok(done(format!("user {name:?} added")))
+}
+
+/// Remove a user and their tokens.
+#[utoipa::path(delete, path = "/api/v1/admin/users/{name}", tag = "admin",
+    params(("name" = String, Path)), responses((status = 200, body = Done), (status = 404, body = AdminErrorBody)))]
+pub async fn remove_user(
+    State(http): State<Arc<Http>>,
+    axum::Extension(peer): axum::Extension<Peer>,
+    method: Method,
+    headers: HeaderMap,
+    Path(name): Path<String>,
+) -> ApiResult<axum::Json<Done>> {
+    let a = who!(http, headers, peer, method);
+    a.store.remove_user(&name)?;
+    Ok(done(format!("user {name:?} removed")))
+}
+
+/// Clear a user's failure counter and lock.
+#[utoipa::path(post, path = "/api/v1/admin/users/{name}/unlock", tag = "admin",
+    params(("name" = String, Path)), responses((status = 200, body = Done), (status = 404, body = AdminErrorBody)))]
+pub async fn unlock_user(
+    State(http): State<Arc<Http>>,
+    axum::Extension(peer): axum::Extension<Peer>,
+    method: Method,
+    headers: HeaderMap,
+    Path(name): Path<String>,
+) -> ApiResult<axum::Json<Done>> {
+    let a = who!(http, headers, peer, method);
+    a.store.unlock_user(&name)?;
+    Ok(done(format!("user {name:?} unlocked")))
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct TokenView {
+    pub id: i64,
+    pub user: String,
+    pub kind: String,
+    pub digits: u32,
+    pub has_pin: bool,
+    pub enabled: bool,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct TokenQuery {
+    pub user: Option<String>,
+}
+
+/// Tokens (never their secrets).
+#[utoipa::path(get, path = "/api/v1/admin/tokens", tag = "admin",
+    params(("user" = Option<String>, Query)),
+    responses((status = 200, body = Vec<TokenView>), (status = 401, body = AdminErrorBody)))]
+pub async fn list_tokens(
+    State(http): State<Arc<Http>>,
+    axum::Extension(peer): axum::Extension<Peer>,
+    method: Method,
+    headers: HeaderMap,
+    Query(q): Query<TokenQuery>,
+) -> ApiResult<axum::Json<Vec<TokenView>>> {
+    let a = who!(http, headers, peer, method);
+    Ok(axum::Json(
+        a.store
+            .list_tokens(q.user.as_deref())?
+            .into_iter()
+            .map(|t| TokenView {
+                id: t.id,
+                user: t.user,
+                kind: t.kind.as_str().into(),
+                digits: t.digits,
+                has_pin: t.has_pin,
+                enabled: t.enabled,
+            })
+            .collect(),
+    ))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct NewTokenRequest {
+    pub user: String,
+    /// totp | hotp | motp
+    pub kind: String,
+    /// Base32 (generated when absent); for motp the init-secret.
+    pub secret: Option<String>,
+    #[serde(default = "six")]
+    pub digits: u32,
+    #[serde(default = "thirty")]
+    pub period: u64,
+    #[serde(default = "sha1")]
+    pub algorithm: String,
+    #[serde(default)]
+    pub counter: u64,
+    pub pin: Option<String>,
+}
+
+fn six() -> u32 {
+    6
+}
+fn thirty() -> u64 {
+    30
+}
+fn sha1() -> String {
+    "sha1".into()
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct Enrolment {
+    pub id: i64,
+    /// For the authenticator app (TOTP/HOTP); shown only in this answer.
+    pub otpauth_uri: Option<String>,
+    /// mOTP: the init-secret to type on the device; shown only in this answer.
+    pub motp_secret: Option<String>,
+}
+
+/// Enrol a token; the otpauth URI is in this answer only.
+#[utoipa::path(post, path = "/api/v1/admin/tokens", tag = "admin", request_body = NewTokenRequest,
+    responses((status = 200, body = Enrolment), (status = 400, body = AdminErrorBody), (status = 403, body = AdminErrorBody)))]
+pub async fn add_token(
+    State(http): State<Arc<Http>>,
+    axum::Extension(peer): axum::Extension<Peer>,
+    method: Method,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<Response> {
+    let a = who!(http, headers, peer, method);
+    let t: NewTokenRequest = json(&body)?;
+    let motp = t.kind.eq_ignore_ascii_case("motp");
+    let e = crate::ops::add_token(
+        &a.store,
+        crate::ops::TokenSpec {
+            user: t.user,
+            kind: t.kind,
+            secret: t.secret,
+            digits: t.digits,
+            period: t.period,
+            algorithm: t.algorithm,
+            counter: t.counter,
+            pin: t.pin.map(|p| Secret::new(p.into_bytes())),
+        },
+    )?;
+    let mut r = axum::Json(Enrolment {
+        id: e.id,
+        otpauth_uri: e.uri,
+        motp_secret: motp.then(|| String::from_utf8_lossy(e.secret.expose()).into_owned()),
+    })
+    .into_response();
+    r.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    Ok(r)
+}
+
+/// Remove a token.
+#[utoipa::path(delete, path = "/api/v1/admin/tokens/{id}", tag = "admin",
+    params(("id" = i64, Path)), responses((status = 200, body = Done), (status = 404, body = AdminErrorBody)))]
+pub async fn remove_token(
+    State(http): State<Arc<Http>>,
+    axum::Extension(peer): axum::Extension<Peer>,
+    method: Method,
+    headers: HeaderMap,
+    Path(id): Path<i64>,
+) -> ApiResult<axum::Json<Done>> {
+    let a = who!(http, headers, peer, method);
+    a.store.remove_token(id)?;
+    Ok(done(format!("token {id} removed")))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Reading.
+
+#[derive(Debug, Deserialize)]
+pub struct Page {
+    pub before: Option<i64>,
+    pub limit: Option<usize>,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct AuditView {
+    pub id: i64,
+    pub at: String,
+    pub actor: String,
+    pub via: String,
+    pub source: Option<String>,
+    pub action: String,
+    pub target: String,
+    /// JSON, secrets never included.
+    pub detail: Option<String>,
+}
+
+/// The audit log, newest first.
+#[utoipa::path(get, path = "/api/v1/admin/audit", tag = "admin",
+    params(("before" = Option<i64>, Query), ("limit" = Option<usize>, Query)),
+    responses((status = 200, body = Vec<AuditView>), (status = 401, body = AdminErrorBody)))]
+pub async fn audit(
+    State(http): State<Arc<Http>>,
+    axum::Extension(peer): axum::Extension<Peer>,
+    method: Method,
+    headers: HeaderMap,
+    Query(p): Query<Page>,
+) -> ApiResult<axum::Json<Vec<AuditView>>> {
+    let a = who!(http, headers, peer, method);
+    let entries = a
+        .store
+        .audit_log(p.before, p.limit.unwrap_or(100).min(1000))?;
+    Ok(axum::Json(
+        entries
+            .into_iter()
+            .map(|e| AuditView {
+                id: e.id,
+                at: tessera_engine::identity::format_rfc3339(e.at),
+                actor: e.actor,
+                via: e.via,
+                source: e.source,
+                action: e.action,
+                target: e.target,
+                detail: e.detail,
+            })
+            .collect(),
+    ))
+}
+
+/// The identity table, newest change first (up to `limit`).
+#[utoipa::path(get, path = "/api/v1/admin/identities", tag = "admin",
+    params(("limit" = Option<usize>, Query)),
+    responses((status = 200, body = Vec<super::api::Entry>), (status = 401, body = AdminErrorBody)))]
+pub async fn identities(
+    State(http): State<Arc<Http>>,
+    axum::Extension(peer): axum::Extension<Peer>,
+    method: Method,
+    headers: HeaderMap,
+    Query(p): Query<Page>,
+) -> ApiResult<axum::Json<Vec<super::api::Entry>>> {
+    let a = who!(http, headers, peer, method);
+    let limit = p.limit.unwrap_or(500).min(5000);
+    let mut all = a.store.identities(0, usize::MAX)?;
+    all.reverse();
+    all.truncate(limit);
+    Ok(axum::Json(all.into_iter().map(Into::into).collect()))
+}
