@@ -19,9 +19,21 @@ command -v md5sum    >/dev/null 2>&1 || need+=(coreutils)
 command -v curl      >/dev/null 2>&1 || need+=(curl ca-certificates)
 [ -x /usr/sbin/slapd ]                || need+=(slapd)
 command -v ldapadd   >/dev/null 2>&1 || need+=(ldap-utils)
+command -v chromium  >/dev/null 2>&1 || need+=(chromium)
+command -v node      >/dev/null 2>&1 || need+=(nodejs npm)
 command -v nft       >/dev/null 2>&1 || [ -x /usr/sbin/nft ] || need+=(nftables)
 command -v ip        >/dev/null 2>&1 || [ -x /usr/sbin/ip ]  || need+=(iproute2)
-[ ${#need[@]} -eq 0 ] && exit 0
+# playwright-core (no browser download: the console test drives Debian's chromium).
+install_playwright() {
+  local dir
+  dir="$(cd "$(dirname "$0")/.." && pwd)/target/playwright"
+  if [ ! -d "$dir/node_modules/playwright-core" ]; then
+    echo "install-test-deps: installing playwright-core (npm) into $dir" >&2
+    mkdir -p "$dir"
+    npm install --no-audit --no-fund --silent --prefix "$dir" playwright-core@1 >/dev/null
+  fi
+}
+if [ ${#need[@]} -eq 0 ]; then install_playwright; exit 0; fi
 
 SUDO=""
 if [ "$(id -u)" -ne 0 ]; then
@@ -36,3 +48,4 @@ $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-rec
 if [[ " ${need[*]} " == *" slapd "* ]]; then
   $SUDO service slapd stop >/dev/null 2>&1 || true
 fi
+install_playwright

@@ -74,6 +74,24 @@ pub fn terminal(data: &str) -> Result<String> {
     Ok(out)
 }
 
+/// `data` as an SVG image (one path of unit squares), for the console's enrolment page.
+pub fn svg(data: &str) -> Result<String> {
+    let qr = code(data)?;
+    let w = qr.width();
+    let side = w + 2 * QUIET;
+    let mut path = String::new();
+    for (i, c) in qr.to_colors().iter().enumerate() {
+        if *c == Color::Dark {
+            let (x, y) = (i % w + QUIET, i / w + QUIET);
+            path.push_str(&format!("M{x} {y}h1v1h-1z"));
+        }
+    }
+    Ok(format!(
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 {side} {side}\" width=\"{px}\" height=\"{px}\" role=\"img\" aria-label=\"QR code of the enrolment URI\" shape-rendering=\"crispEdges\"><rect width=\"{side}\" height=\"{side}\" fill=\"#fff\"/><path d=\"{path}\" fill=\"#000\"/></svg>",
+        px = side * 6
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

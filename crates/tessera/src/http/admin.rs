@@ -42,6 +42,8 @@ pub fn routes() -> Router<Arc<Http>> {
         .route("/api/v1/admin/clients/{name}", delete(remove_client))
         .route("/api/v1/admin/methods", post(add_method))
         .route("/api/v1/admin/methods/{name}", delete(remove_method))
+        .route("/api/v1/admin/directories/{name}", delete(remove_directory))
+        .route("/api/v1/admin/couriers/{name}", delete(remove_courier))
         .route("/api/v1/admin/apiclients", post(add_api_client))
         .route("/api/v1/admin/apiclients/{id}", delete(remove_api_client))
         .route("/api/v1/admin/users", get(list_users).post(add_user))
@@ -652,6 +654,36 @@ pub async fn remove_method(
     Ok(done(format!("method {name:?} removed from the draft")))
 }
 
+/// Remove a directory from the draft (directories are added through PUT /config).
+#[utoipa::path(delete, path = "/api/v1/admin/directories/{name}", tag = "admin",
+    params(("name" = String, Path)), responses((status = 200, body = Done), (status = 400, body = AdminErrorBody)))]
+pub async fn remove_directory(
+    State(http): State<Arc<Http>>,
+    axum::Extension(peer): axum::Extension<Peer>,
+    method: Method,
+    headers: HeaderMap,
+    Path(name): Path<String>,
+) -> ApiResult<axum::Json<Done>> {
+    let a = who!(http, headers, peer, method);
+    crate::ops::remove_named(&a.store, "directory", &name)?;
+    Ok(done(format!("directory {name:?} removed from the draft")))
+}
+
+/// Remove a courier from the draft (couriers are added through PUT /config).
+#[utoipa::path(delete, path = "/api/v1/admin/couriers/{name}", tag = "admin",
+    params(("name" = String, Path)), responses((status = 200, body = Done), (status = 400, body = AdminErrorBody)))]
+pub async fn remove_courier(
+    State(http): State<Arc<Http>>,
+    axum::Extension(peer): axum::Extension<Peer>,
+    method: Method,
+    headers: HeaderMap,
+    Path(name): Path<String>,
+) -> ApiResult<axum::Json<Done>> {
+    let a = who!(http, headers, peer, method);
+    crate::ops::remove_named(&a.store, "courier", &name)?;
+    Ok(done(format!("courier {name:?} removed from the draft")))
+}
+
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct NewApiClient {
     pub client_id: String,
@@ -887,6 +919,8 @@ pub struct Enrolment {
     pub otpauth_uri: Option<String>,
     /// mOTP: the init-secret to type on the device; shown only in this answer.
     pub motp_secret: Option<String>,
+    /// The otpauth URI as a QR code (SVG), for the console.
+    pub qr_svg: Option<String>,
 }
 
 /// Enrol a token; the otpauth URI is in this answer only.
@@ -915,8 +949,10 @@ pub async fn add_token(
             pin: t.pin.map(|p| Secret::new(p.into_bytes())),
         },
     )?;
+    let qr_svg = e.uri.as_deref().and_then(|u| crate::qr::svg(u).ok());
     let mut r = axum::Json(Enrolment {
         id: e.id,
+        qr_svg,
         otpauth_uri: e.uri,
         motp_secret: motp.then(|| String::from_utf8_lossy(e.secret.expose()).into_owned()),
     })

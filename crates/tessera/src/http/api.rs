@@ -69,6 +69,7 @@ pub fn router(http: Arc<Http>) -> Router {
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
         .merge(super::admin::routes())
+        .merge(super::console::routes())
         .fallback(not_found)
         .with_state(http)
 }
@@ -753,7 +754,7 @@ impl utoipa::Modify for SecuritySchemes {
     paths(token, batch, by_ip, events, healthz,
         admin::login, admin::logout, admin::session, admin::get_config, admin::put_config,
         admin::diff, admin::publish, admin::add_client, admin::remove_client, admin::add_method,
-        admin::remove_method, admin::add_api_client, admin::remove_api_client, admin::list_users,
+        admin::remove_method, admin::remove_directory, admin::remove_courier, admin::add_api_client, admin::remove_api_client, admin::list_users,
         admin::add_user, admin::remove_user, admin::unlock_user, admin::list_tokens,
         admin::add_token, admin::remove_token, admin::identities, admin::audit),
     components(schemas(ErrorBody, TokenForm, TokenResponse, Entry, Batch, EventsRequest, Event, EventsResponse, Health,

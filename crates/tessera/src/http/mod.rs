@@ -6,6 +6,7 @@
 
 pub mod admin;
 pub mod api;
+mod console;
 mod tls;
 
 use crate::server::{self, Shared};
@@ -43,6 +44,8 @@ pub struct Http {
     fingerprints: Mutex<(i64, Fingerprints)>,
     pub metrics: crate::metrics::HttpCounters,
     pub admin_session: SessionLimits,
+    /// Recent request counts for the console's chart.
+    pub history: console::History,
 }
 
 /// Console session lifetimes, seconds.
@@ -104,12 +107,23 @@ pub async fn start(core: Arc<Shared>, store: SqliteStore, node: &NodeConfig) -> 
         tokens: Mutex::new(HashMap::new()),
         fingerprints: Mutex::new((i64::MIN, Arc::default())),
         metrics: crate::metrics::HttpCounters::default(),
+        history: console::History::default(),
         admin_session: SessionLimits {
             idle: node.http.session_idle.secs().max(1),
             absolute: node.http.session_lifetime.secs().max(1),
         },
     });
     let router = api::router(Arc::clone(&http));
+    tokio::spawn({
+        let http = Arc::clone(&http);
+        async move {
+            let mut t = tokio::time::interval(console::SAMPLE_EVERY);
+            loop {
+                t.tick().await;
+                http.history.sample(&http.core.counters);
+            }
+        }
+    });
     let acceptor = tokio_rustls::TlsAcceptor::from(tls.config);
     info!(kind = "https", addr = %local, "listening");
     tokio::spawn(accept_loop(listener, acceptor, router));

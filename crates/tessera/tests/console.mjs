@@ -1,0 +1,115 @@
+// The console in real headless Chromium (Playwright driving the system's chromium).
+// env: PLAYWRIGHT_DIR (where playwright-core is installed), BASE_URL, ADMIN, PASSWORD,
+// TOTP_SEED (base32), SHOTS (directory for screenshots).
+// Logs in with password + TOTP, adds a pin-otp method and a client, adds a user and enrols a
+// TOTP token with a PIN (reading the otpauth URI from the page), publishes, and screenshots
+// every page. Prints {"otpauth_uri": ...} for the caller to log in over RADIUS with.
+import { createRequire } from "node:module";
+import { createHmac } from "node:crypto";
+import { mkdirSync } from "node:fs";
+
+const require = createRequire(process.env.PLAYWRIGHT_DIR + "/");
+const { chromium } = require("playwright-core");
+const base = process.env.BASE_URL;
+const shots = process.env.SHOTS;
+mkdirSync(shots, { recursive: true });
+
+function base32(s) {
+  const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+  let bits = 0, value = 0;
+  const out = [];
+  for (const c of s.replace(/=+$/, "")) {
+    value = (value << 5) | alphabet.indexOf(c);
+    bits += 5;
+    if (bits >= 8) { out.push((value >>> (bits - 8)) & 255); bits -= 8; }
+  }
+  return Buffer.from(out);
+}
+function totp(seed) {
+  const counter = Buffer.alloc(8);
+  counter.writeBigUInt64BE(BigInt(Math.floor(Date.now() / 1000 / 30)));
+  const h = createHmac("sha1", base32(seed)).update(counter).digest();
+  const o = h[h.length - 1] & 15;
+  return String((h.readUInt32BE(o) & 0x7fffffff) % 1000000).padStart(6, "0");
+}
+
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
+  args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+});
+// The server's certificate is the self-signed one tessera generated for this test.
+const context = await browser.newContext({ ignoreHTTPSErrors: true });
+const page = await context.newPage();
+page.setDefaultTimeout(15000);
+const shot = (name) => page.screenshot({ path: `${shots}/${name}.png`, fullPage: true });
+const byId = (id) => page.locator(`[id="${id}"]`);
+async function submit(label) {
+  await page.locator(`form[aria-label="${label}"] button[type=submit]`).click();
+}
+
+// Not logged in: the console sends us to the login page.
+await page.goto(base + "/console");
+await page.waitForURL("**/console/login");
+await shot("login");
+await byId("name").fill(process.env.ADMIN);
+await byId("password").fill(process.env.PASSWORD);
+await byId("otp").fill(totp(process.env.TOTP_SEED));
+await page.keyboard.press("Enter"); // usable without a mouse
+await page.waitForURL(base + "/console");
+await shot("dashboard");
+
+await page.goto(base + "/console/methods");
+await byId("f-name").fill("vpn");
+await byId("f-kind").selectOption("pin-otp");
+await byId("f-replies.accept").fill("Welcome {user}");
+await byId("f-attrs").fill("Filter-Id = vpn-users");
+await submit("Add method");
+await page.locator("td", { hasText: "pin-otp" }).waitFor();
+await shot("methods");
+
+// A validation message appears next to the form, from the same check as the CLI.
+await page.goto(base + "/console/clients");
+await byId("f-name").fill("gw");
+await byId("f-address").fill("not-an-address");
+await byId("f-secret").fill("testing123-console");
+await submit("Add client");
+await page.locator('form[aria-label="Add client"] [role="alert"].error').waitFor();
+const problem = await page.locator('form[aria-label="Add client"] [role="alert"]').textContent();
+if (!problem.includes("not-an-address")) throw new Error("unexpected message: " + problem);
+await shot("clients-error");
+
+await page.goto(base + "/console/clients");
+await byId("f-name").fill("gw");
+await byId("f-address").fill("127.0.0.1");
+await byId("f-secret").fill("testing123-console");
+await byId("f-method").selectOption("vpn");
+await submit("Add client");
+await page.locator("td", { hasText: "127.0.0.1" }).waitFor();
+await shot("clients");
+
+await page.goto(base + "/console/users");
+await page.locator('form[aria-label="Add user"] [id="f-name"]').fill("bob");
+await submit("Add user");
+await page.locator("td", { hasText: "bob" }).first().waitFor();
+await page.locator('form[aria-label="Enrol token"] [id="f-user"]').fill("bob");
+await page.locator('form[aria-label="Enrol token"] [id="f-kind"]').selectOption("totp");
+await page.locator('form[aria-label="Enrol token"] [id="f-pin"]').fill("4321");
+await submit("Enrol token");
+await byId("otpauth-uri").waitFor();
+const uri = await byId("otpauth-uri").textContent();
+await shot("users-enrolment");
+
+await page.goto(base + "/console/publish");
+await page.locator("#diff").waitFor();
+await shot("publish-pending");
+await submit("Publish");
+await page.locator("#published").waitFor();
+await shot("publish-done");
+
+for (const p of ["directories", "couriers", "apiclients", "identities", "audit", "config"]) {
+  await page.goto(base + "/console/" + p);
+  await shot(p);
+}
+await browser.close();
+console.log(JSON.stringify({ otpauth_uri: uri }));
