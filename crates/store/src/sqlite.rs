@@ -932,6 +932,18 @@ impl SqliteStore {
         })
     }
 
+    /// The `limit` most recently changed identity entries, newest first (console, admin API).
+    pub fn latest_identities(&self, limit: usize) -> Result<Vec<IdentityEntry>, StoreError> {
+        let sql = format!("SELECT {IDENTITY_COLUMNS} FROM identities ORDER BY seq DESC LIMIT ?1");
+        self.read(|c| {
+            let mut st = c.prepare_cached(&sql).map_err(db_err)?;
+            let rows = st
+                .query_map([limit.min(i64::MAX as usize) as i64], identity_row)
+                .map_err(db_err)?;
+            rows.collect::<Result<Vec<_>, _>>().map_err(db_err)
+        })
+    }
+
     /// The latest change number (0 when the table has never changed).
     pub fn identity_seq(&self) -> Result<i64, StoreError> {
         self.read(|c| {

@@ -1044,8 +1044,6 @@ pub async fn identities(
 ) -> ApiResult<axum::Json<Vec<super::api::Entry>>> {
     let a = who!(http, headers, peer, method);
     let limit = p.limit.unwrap_or(500).min(5000);
-    let mut all = a.store.identities(0, usize::MAX)?;
-    all.reverse();
-    all.truncate(limit);
-    Ok(axum::Json(all.into_iter().map(Into::into).collect()))
+    let latest = a.store.latest_identities(limit)?;
+    Ok(axum::Json(latest.into_iter().map(Into::into).collect()))
 }

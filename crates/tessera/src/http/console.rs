@@ -514,10 +514,9 @@ fn render(a: &Admin, page: &str) -> Result<String, AdminApiError> {
             b.push_str("<div id=\"result\" aria-live=\"polite\"></div>");
         }
         "identities" => {
-            let mut all = a.store.identities(0, usize::MAX)?;
-            all.reverse();
-            all.truncate(500);
-            let rows = all
+            let rows = a
+                .store
+                .latest_identities(500)?
                 .iter()
                 .map(|e| {
                     vec![
