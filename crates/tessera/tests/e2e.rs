@@ -785,8 +785,10 @@ fn a_listener_forces_its_method() {
 
 // Accounting (RFC 2866) -> identity table --------------------------------------------------
 
+/// One Accounting-Request by radclient: one try, 3 s (a loaded CI machine can take more than
+/// 1 s for a server's first write; a wrong secret still gets no answer).
 fn acct(port: u16, secret: &str, lines: &[&str]) -> Reply {
-    radclient(port, "acct", secret, &(lines.join("\n") + "\n"), 1.0)
+    radclient(port, "acct", secret, &(lines.join("\n") + "\n"), 3.0)
 }
 
 /// SPEC §2 Flow C: a gateway's Start / Interim-Update / Stop (sent by FreeRADIUS radclient)

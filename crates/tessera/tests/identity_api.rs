@@ -37,8 +37,10 @@ fn start(t: &mut Tessera) -> (u16, Api) {
     (ports[1], api)
 }
 
+/// One Accounting-Request by radclient: one try, 3 s (a loaded CI machine can take more than
+/// 1 s for a server's first write; a wrong secret still gets no answer).
 fn acct(port: u16, secret: &str, lines: &[&str]) -> Reply {
-    radclient(port, "acct", secret, &(lines.join("\n") + "\n"), 1.0)
+    radclient(port, "acct", secret, &(lines.join("\n") + "\n"), 3.0)
 }
 
 /// SPEC Flow C through the API: radclient sends Start / Interim-Update / Stop; the IP query
