@@ -139,8 +139,6 @@ pub fn publish(store: &SqliteStore) -> Result<()> {
     Ok(())
 }
 
-use crate::ops::edit_draft;
-
 #[derive(Subcommand)]
 pub enum ClientCmd {
     /// Add a RADIUS client to the draft.
@@ -211,18 +209,6 @@ pub enum ApiClientCmd {
     List,
 }
 
-/// Shortest local password accepted.
-const MIN_PASSWORD: usize = 8;
-
-/// The argon2id hash of a `--password` argument (`-`: standard input).
-fn password_hash(arg: &str) -> Result<String> {
-    let secret = secret_arg(arg, "password")?;
-    if secret.expose().len() < MIN_PASSWORD {
-        bail!("the password must be at least {MIN_PASSWORD} characters");
-    }
-    tessera_store::hash_password(secret.expose()).map_err(|e| anyhow!(e))
-}
-
 fn print_api_secret(client_id: &str, secret: &Secret) {
     println!("client_id:     {client_id}");
     println!(
@@ -262,16 +248,7 @@ pub fn api_client(store: &SqliteStore, cmd: ApiClientCmd) -> Result<()> {
             }
         }
         ApiClientCmd::Rotate { client_id } => {
-            let secret = crate::ops::generate_api_secret()?;
-            edit_draft(store, "apiclient.rotate", &client_id, |cfg| {
-                let a = cfg
-                    .api_clients
-                    .iter_mut()
-                    .find(|a| a.client_id == client_id)
-                    .ok_or_else(|| anyhow!("no api client {client_id:?} in the draft"))?;
-                a.secret = secret.clone();
-                Ok(())
-            })?;
+            let secret = crate::ops::rotate_api_client(store, &client_id)?;
             print_api_secret(&client_id, &secret);
         }
         ApiClientCmd::Remove { client_id } => {
@@ -420,8 +397,7 @@ pub fn user(store: &SqliteStore, cmd: UserCmd) -> Result<()> {
             println!("user {name:?} added");
         }
         UserCmd::Password { name, password } => {
-            let hash = password_hash(&password)?;
-            store.set_password_hash(&name, Some(hash))?;
+            crate::ops::set_password(store, &name, secret_arg(&password, "password")?)?;
             println!("password of {name:?} set");
         }
         UserCmd::List => {

@@ -339,8 +339,39 @@ pub fn add_api_client(
     Ok(secret)
 }
 
+/// Give an identity-API client a new generated secret (its tokens stop working on publish).
+pub fn rotate_api_client(store: &SqliteStore, client_id: &str) -> Result<tessera_config::Secret> {
+    let secret = generate_api_secret()?;
+    edit_draft(store, "apiclient.rotate", client_id, |cfg| {
+        let a = cfg
+            .api_clients
+            .iter_mut()
+            .find(|a| a.client_id == client_id)
+            .ok_or_else(|| anyhow::anyhow!("no api client {client_id:?} in the draft"))?;
+        a.secret = secret.clone();
+        Ok(())
+    })?;
+    Ok(secret)
+}
+
 /// Shortest local password accepted.
 pub const MIN_PASSWORD: usize = 8;
+
+fn hash_local_password(p: &tessera_config::Secret) -> Result<String> {
+    if p.expose().len() < MIN_PASSWORD {
+        bail!("the password must be at least {MIN_PASSWORD} characters");
+    }
+    tessera_store::hash_password(p.expose()).map_err(|e| anyhow::anyhow!(e))
+}
+
+/// Set a user's local password.
+pub fn set_password(
+    store: &SqliteStore,
+    name: &str,
+    password: tessera_config::Secret,
+) -> Result<()> {
+    Ok(store.set_password_hash(name, Some(hash_local_password(&password)?))?)
+}
 
 /// Add a user (with a local password, stored as an argon2id hash).
 pub fn add_user(
@@ -350,15 +381,7 @@ pub fn add_user(
     email: Option<String>,
     phone: Option<String>,
 ) -> Result<i64> {
-    let password_hash = match password {
-        Some(p) => {
-            if p.expose().len() < MIN_PASSWORD {
-                bail!("the password must be at least {MIN_PASSWORD} characters");
-            }
-            Some(tessera_store::hash_password(p.expose()).map_err(|e| anyhow::anyhow!(e))?)
-        }
-        None => None,
-    };
+    let password_hash = password.as_ref().map(hash_local_password).transpose()?;
     Ok(store.add_user(
         tessera_store::NewUser {
             name: name.to_owned(),

@@ -289,6 +289,46 @@ fn admin_api_sessions_csrf_roles_and_audit() {
         serde_json::json!([])
     );
 
+    // The rest of the CLI's operations are there too.
+    let r = post(
+        &admin,
+        "/api/v1/admin/apiclients",
+        Some(&csrf),
+        r#"{"client_id":"srx-1"}"#,
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    let first = r.json()["client_secret"].as_str().unwrap().to_owned();
+    let r = post(
+        &admin,
+        "/api/v1/admin/apiclients/srx-1/rotate",
+        Some(&csrf),
+        "",
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_ne!(r.json()["client_secret"].as_str().unwrap(), first);
+    let r = post(
+        &admin,
+        "/api/v1/admin/users/dave/password",
+        Some(&csrf),
+        r#"{"password":"short"}"#,
+    );
+    assert_eq!(r.status, 400, "the CLI's rule: {}", r.body);
+    let r = post(
+        &admin,
+        "/api/v1/admin/users/dave/password",
+        Some(&csrf),
+        r#"{"password":"long enough now"}"#,
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    let r = post(
+        &admin,
+        "/api/v1/admin/tokens/resync",
+        Some(&csrf),
+        r#"{"user":"dave","otp1":"000000","otp2":"111111"}"#,
+    );
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert!(r.body.contains("no HOTP token"), "{}", r.body);
+
     // The auditor reads everything and changes nothing.
     let (auditor, auditor_csrf) = login(&t, https, "carol", &carol, "carol.jar");
     assert_eq!(auditor.curl("/api/v1/admin/users", &[]).status, 200);

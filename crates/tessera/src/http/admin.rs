@@ -46,11 +46,17 @@ pub fn routes() -> Router<Arc<Http>> {
         .route("/api/v1/admin/couriers/{name}", delete(remove_courier))
         .route("/api/v1/admin/apiclients", post(add_api_client))
         .route("/api/v1/admin/apiclients/{id}", delete(remove_api_client))
+        .route(
+            "/api/v1/admin/apiclients/{id}/rotate",
+            post(rotate_api_client),
+        )
         .route("/api/v1/admin/users", get(list_users).post(add_user))
         .route("/api/v1/admin/users/{name}", delete(remove_user))
         .route("/api/v1/admin/users/{name}/unlock", post(unlock_user))
+        .route("/api/v1/admin/users/{name}/password", post(set_password))
         .route("/api/v1/admin/tokens", get(list_tokens).post(add_token))
         .route("/api/v1/admin/tokens/{id}", delete(remove_token))
+        .route("/api/v1/admin/tokens/resync", post(resync_token))
         .route("/api/v1/admin/identities", get(identities))
         .route("/api/v1/admin/audit", get(audit))
 }
@@ -739,8 +745,75 @@ pub async fn remove_api_client(
     Ok(done(format!("api client {id:?} removed from the draft")))
 }
 
+/// Give an identity-API client a new secret, in this answer only.
+#[utoipa::path(post, path = "/api/v1/admin/apiclients/{id}/rotate", tag = "admin",
+    params(("id" = String, Path)), responses((status = 200, body = ApiClientSecret), (status = 400, body = AdminErrorBody)))]
+pub async fn rotate_api_client(
+    State(http): State<Arc<Http>>,
+    axum::Extension(peer): axum::Extension<Peer>,
+    method: Method,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> ApiResult<axum::Json<ApiClientSecret>> {
+    let a = who!(http, headers, peer, method);
+    let secret = crate::ops::rotate_api_client(&a.store, &id)?;
+    Ok(axum::Json(ApiClientSecret {
+        client_id: id,
+        client_secret: String::from_utf8_lossy(secret.expose()).into_owned(),
+    }))
+}
+
 // ---------------------------------------------------------------------------------------------
 // Users and tokens (live at once, like the CLI's).
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct NewPassword {
+    pub password: String,
+}
+
+/// Set a user's local password.
+#[utoipa::path(post, path = "/api/v1/admin/users/{name}/password", tag = "admin",
+    params(("name" = String, Path)), request_body = NewPassword,
+    responses((status = 200, body = Done), (status = 400, body = AdminErrorBody), (status = 404, body = AdminErrorBody)))]
+pub async fn set_password(
+    State(http): State<Arc<Http>>,
+    axum::Extension(peer): axum::Extension<Peer>,
+    method: Method,
+    headers: HeaderMap,
+    Path(name): Path<String>,
+    body: Bytes,
+) -> ApiResult<axum::Json<Done>> {
+    let a = who!(http, headers, peer, method);
+    let p: NewPassword = json(&body)?;
+    crate::ops::set_password(&a.store, &name, Secret::new(p.password.into_bytes()))?;
+    Ok(done(format!("password of {name:?} set")))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct Resync {
+    pub user: String,
+    /// Two consecutive codes from the user's HOTP token.
+    pub otp1: String,
+    pub otp2: String,
+}
+
+/// Resynchronise a user's HOTP token from two consecutive codes (RFC 4226 §7.4).
+#[utoipa::path(post, path = "/api/v1/admin/tokens/resync", tag = "admin", request_body = Resync,
+    responses((status = 200, body = Done), (status = 400, body = AdminErrorBody)))]
+pub async fn resync_token(
+    State(http): State<Arc<Http>>,
+    axum::Extension(peer): axum::Extension<Peer>,
+    method: Method,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<axum::Json<Done>> {
+    let a = who!(http, headers, peer, method);
+    let r: Resync = json(&body)?;
+    let (id, next) = a.store.resync_token(&r.user, &r.otp1, &r.otp2, 1000)?;
+    Ok(done(format!(
+        "token {id} resynchronised; next expected counter {next}"
+    )))
+}
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct UserView {
