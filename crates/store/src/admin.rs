@@ -294,6 +294,29 @@ impl SqliteStore {
         })
     }
 
+    /// Remove an administrator, with their sessions and tokens.
+    pub fn remove_admin(&self, name: &str) -> Result<(), AdminError> {
+        let name = name.trim().to_owned();
+        self.call_blocking(Change::new("admin.remove", &name), move |t| {
+            let id: Option<i64> = t
+                .query_row(
+                    "SELECT id FROM admins WHERE name_key = ?1",
+                    [key(&name)],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            let Some(id) = id else {
+                return Err(AdminError::Invalid(format!(
+                    "no administrator named {name:?}"
+                )));
+            };
+            t.execute("DELETE FROM admin_sessions WHERE admin_id = ?1", [id])?;
+            t.execute("DELETE FROM admin_tokens WHERE admin_id = ?1", [id])?;
+            t.execute("DELETE FROM admins WHERE id = ?1", [id])?;
+            Ok(())
+        })
+    }
+
     /// The administrator named `name` (case-insensitive), TOTP secret opened.
     pub fn admin(&self, name: &str) -> Result<Option<AdminRecord>, StoreError> {
         let row = self.read(|c| {

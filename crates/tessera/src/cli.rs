@@ -732,6 +732,9 @@ pub enum AdminCmd {
     },
     /// List administrators.
     List,
+    /// Remove an administrator, ending their sessions and tokens (to reset a password or
+    /// TOTP: remove, then add again).
+    Remove { name: String },
     /// Create an admin API token for automation (printed once; sent as a Bearer token).
     Token {
         name: String,
@@ -794,6 +797,10 @@ pub fn admin(store: &SqliteStore, cmd: AdminCmd) -> Result<()> {
             if std::io::stdout().is_terminal() {
                 print!("{}", qr::terminal(&uri)?);
             }
+        }
+        AdminCmd::Remove { name } => {
+            store.remove_admin(&name)?;
+            println!("administrator {name:?} removed; their sessions and tokens ended");
         }
         AdminCmd::List => {
             println!("{:<24} {:<8} STATE", "ADMINISTRATOR", "ROLE");

@@ -364,10 +364,19 @@ fn admin_api_sessions_csrf_roles_and_audit() {
     );
     assert_eq!(r.status, 401);
 
-    // Logout ends the session.
-    let r = post(&admin, "/api/v1/admin/logout", Some(&csrf), "");
-    assert_eq!(r.status, 204);
+    // Removing an administrator ends their tokens (and sessions) at once.
+    t.cli(&["admin", "remove", "alice"]);
+    let r = bot.curl(
+        "/api/v1/admin/users",
+        &["-H", &format!("Authorization: Bearer {token}")],
+    );
+    assert_eq!(r.status, 401, "{}", r.body);
     assert_eq!(admin.curl("/api/v1/admin/session", &[]).status, 401);
+
+    // Logout ends the session.
+    let r = post(&auditor, "/api/v1/admin/logout", Some(&auditor_csrf), "");
+    assert_eq!(r.status, 204);
+    assert_eq!(auditor.curl("/api/v1/admin/session", &[]).status, 401);
     t.stop().assert_clean_exit();
 }
 
