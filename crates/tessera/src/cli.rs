@@ -651,22 +651,7 @@ pub enum IdentityCmd {
 
 /// RFC 3339 in UTC from unix seconds (the civil calendar from days, without a date crate).
 pub fn rfc3339(unix: i64) -> String {
-    let (days, secs) = (unix.div_euclid(86_400), unix.rem_euclid(86_400));
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
-        secs / 3600,
-        secs % 3600 / 60,
-        secs % 60
-    )
+    tessera_engine::identity::format_rfc3339(unix)
 }
 
 pub fn identity(store: &SqliteStore, cmd: IdentityCmd) -> Result<()> {
@@ -751,9 +736,7 @@ pub enum AdminCmd {
 const MIN_ADMIN_PASSWORD: usize = 12;
 
 fn random_text(bytes: usize) -> Result<String> {
-    let mut b = vec![0u8; bytes];
-    getrandom::fill(&mut b).map_err(|e| anyhow!("no randomness: {e}"))?;
-    Ok(data_encoding::BASE64URL_NOPAD.encode(&b))
+    Ok(data_encoding::BASE64URL_NOPAD.encode(&crate::ops::random_bytes(bytes)?))
 }
 
 pub fn admin(store: &SqliteStore, cmd: AdminCmd) -> Result<()> {

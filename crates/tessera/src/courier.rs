@@ -183,7 +183,8 @@ impl HttpCourier {
         let resp = req
             .send()
             .await
-            .map_err(|e| failed(format!("SMS gateway {host}: {e}")))?;
+            // Without the URL: it may carry the code or an API key in its query.
+            .map_err(|e| failed(format!("SMS gateway {host}: {}", e.without_url())))?;
         let status = resp.status();
         if status.is_success() {
             Ok(())

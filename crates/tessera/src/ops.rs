@@ -135,7 +135,7 @@ pub struct Enrolled {
     pub secret: tessera_config::Secret,
 }
 
-fn random_bytes(n: usize) -> Result<Vec<u8>> {
+pub fn random_bytes(n: usize) -> Result<Vec<u8>> {
     let mut b = vec![0u8; n];
     getrandom::fill(&mut b).map_err(|e| anyhow::anyhow!("no randomness: {e}"))?;
     Ok(b)

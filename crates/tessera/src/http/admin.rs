@@ -9,6 +9,7 @@
 //! admin API token (`tessera admin token NAME`) as a Bearer token, which needs no CSRF token.
 //! The `auditor` role reads everything and changes nothing.
 
+use super::api::ErrorBody;
 use super::{Http, Peer, now};
 use axum::Router;
 use axum::body::Bytes;
@@ -78,14 +79,12 @@ pub enum AdminApiError {
     Unavailable,
 }
 
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct AdminErrorBody {
-    pub error: String,
-    pub error_description: String,
-}
-
 impl IntoResponse for AdminApiError {
     fn into_response(self) -> Response {
+        let retry_after = match &self {
+            AdminApiError::Throttled(secs) => Some(*secs),
+            _ => None,
+        };
         let (status, code, msg) = match self {
             AdminApiError::Unauthenticated(m) => {
                 (StatusCode::UNAUTHORIZED, "unauthenticated", m.to_owned())
@@ -105,16 +104,10 @@ impl IntoResponse for AdminApiError {
                 "the database cannot answer now".to_owned(),
             ),
         };
-        let mut r = (
-            status,
-            axum::Json(AdminErrorBody {
-                error: code.into(),
-                error_description: msg,
-            }),
-        )
-            .into_response();
-        r.headers_mut()
-            .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        let mut r = super::api::error_json(status, code, msg);
+        if let Some(v) = retry_after.and_then(|s| HeaderValue::from_str(&s.to_string()).ok()) {
+            r.headers_mut().insert(header::RETRY_AFTER, v);
+        }
         r
     }
 }
@@ -263,11 +256,23 @@ fn changes(m: &Method) -> bool {
     !matches!(*m, Method::GET | Method::HEAD | Method::OPTIONS)
 }
 
-/// The `Admin` for a request (an extractor would need the method; handlers call this).
-macro_rules! who {
-    ($http:expr, $headers:expr, $peer:expr, $method:expr) => {
-        $http.admin(&$headers, $peer.0.ip(), changes(&$method))?
-    };
+/// Handlers take the administrator as an argument: a request without a valid session or
+/// token, without the CSRF token, or from an auditor asking for a change, never reaches them.
+impl axum::extract::FromRequestParts<Arc<Http>> for Admin {
+    type Rejection = AdminApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        http: &Arc<Http>,
+    ) -> Result<Admin, AdminApiError> {
+        let peer = parts
+            .extensions
+            .get::<Peer>()
+            .ok_or(AdminApiError::Unavailable)?
+            .0
+            .ip();
+        http.admin(&parts.headers, peer, changes(&parts.method))
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -276,7 +281,8 @@ macro_rules! who {
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct LoginRequest {
     pub name: String,
-    pub password: String,
+    #[schema(value_type = String)]
+    pub password: Secret,
     /// The current code of the administrator's authenticator app.
     pub otp: String,
 }
@@ -293,7 +299,7 @@ pub struct SessionInfo {
 /// Log in with password and TOTP; sets the session cookie.
 #[utoipa::path(post, path = "/api/v1/admin/login", tag = "admin",
     request_body = LoginRequest,
-    responses((status = 200, body = SessionInfo), (status = 401, body = AdminErrorBody), (status = 429, body = AdminErrorBody)))]
+    responses((status = 200, body = SessionInfo), (status = 401, body = ErrorBody), (status = 429, body = ErrorBody)))]
 pub async fn login(
     State(http): State<Arc<Http>>,
     axum::Extension(Peer(peer)): axum::Extension<Peer>,
@@ -312,9 +318,9 @@ pub async fn login(
     // The password is checked even for an unknown name (against a dummy hash): same time,
     // same answer.
     let hash = record.as_ref().map(|r| r.password_hash.clone());
-    let password = zeroize::Zeroizing::new(req.password.clone().into_bytes());
+    let password = req.password.clone();
     let password_ok = tokio::task::spawn_blocking(move || {
-        tessera_store::verify_password(hash.as_deref(), &password)
+        tessera_store::verify_password(hash.as_deref(), password.expose())
     })
     .await
     .unwrap_or(false);
@@ -327,6 +333,11 @@ pub async fn login(
         AdminApiError::Unauthenticated("wrong name, password or code")
     };
     let Some(admin) = record else {
+        // The same failure write as for a real account (it matches no row), so the answer's
+        // timing does not tell which names exist.
+        let _ = http
+            .store
+            .admin_login_failed(0, now, MAX_LOGIN_FAILURES, LOGIN_LOCKOUT);
         return Err(fail("unknown administrator"));
     };
     if admin.locked_until.is_some_and(|t| now < t) {
@@ -412,14 +423,8 @@ pub async fn logout(State(http): State<Arc<Http>>, headers: HeaderMap) -> Respon
 
 /// Who is logged in.
 #[utoipa::path(get, path = "/api/v1/admin/session", tag = "admin",
-    responses((status = 200, body = SessionInfo), (status = 401, body = AdminErrorBody)))]
-pub async fn session(
-    State(http): State<Arc<Http>>,
-    axum::Extension(peer): axum::Extension<Peer>,
-    method: Method,
-    headers: HeaderMap,
-) -> ApiResult<axum::Json<SessionInfo>> {
-    let a = who!(http, headers, peer, method);
+    responses((status = 200, body = SessionInfo), (status = 401, body = ErrorBody)))]
+pub async fn session(a: Admin) -> ApiResult<axum::Json<SessionInfo>> {
     Ok(axum::Json(SessionInfo {
         name: a.name,
         role: a.role.as_str().into(),
@@ -440,14 +445,8 @@ pub struct ConfigDocument {
 
 /// The draft, secrets redacted.
 #[utoipa::path(get, path = "/api/v1/admin/config", tag = "admin",
-    responses((status = 200, body = ConfigDocument), (status = 401, body = AdminErrorBody)))]
-pub async fn get_config(
-    State(http): State<Arc<Http>>,
-    axum::Extension(peer): axum::Extension<Peer>,
-    method: Method,
-    headers: HeaderMap,
-) -> ApiResult<axum::Json<ConfigDocument>> {
-    let a = who!(http, headers, peer, method);
+    responses((status = 200, body = ConfigDocument), (status = 401, body = ErrorBody)))]
+pub async fn get_config(a: Admin) -> ApiResult<axum::Json<ConfigDocument>> {
     let revision = a.store.draft_revision()?;
     Ok(axum::Json(ConfigDocument {
         toml: a.store.draft()?.redacted().to_toml(),
@@ -458,16 +457,9 @@ pub async fn get_config(
 /// Replace the draft with a whole document (as `config import` does). Secrets left as
 /// `<set>` keep their current values.
 #[utoipa::path(put, path = "/api/v1/admin/config", tag = "admin", request_body = ConfigDocument,
-    responses((status = 200, body = ConfigDocument), (status = 400, body = AdminErrorBody),
-        (status = 403, body = AdminErrorBody), (status = 409, body = AdminErrorBody)))]
-pub async fn put_config(
-    State(http): State<Arc<Http>>,
-    axum::Extension(peer): axum::Extension<Peer>,
-    method: Method,
-    headers: HeaderMap,
-    body: Bytes,
-) -> ApiResult<axum::Json<ConfigDocument>> {
-    let a = who!(http, headers, peer, method);
+    responses((status = 200, body = ConfigDocument), (status = 400, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 409, body = ErrorBody)))]
+pub async fn put_config(a: Admin, body: Bytes) -> ApiResult<axum::Json<ConfigDocument>> {
     let doc: ConfigDocument = serde_json::from_slice(&body)
         .map_err(|e| AdminApiError::Invalid(format!("the body is not a config document: {e}")))?;
     let mut cfg: SystemConfig = tessera_config::parse_toml(&doc.toml, "draft")
@@ -503,14 +495,8 @@ pub struct DraftDiff {
 
 /// What Publish would change, and who made each pending change.
 #[utoipa::path(get, path = "/api/v1/admin/diff", tag = "admin",
-    responses((status = 200, body = DraftDiff), (status = 401, body = AdminErrorBody)))]
-pub async fn diff(
-    State(http): State<Arc<Http>>,
-    axum::Extension(peer): axum::Extension<Peer>,
-    method: Method,
-    headers: HeaderMap,
-) -> ApiResult<axum::Json<DraftDiff>> {
-    let a = who!(http, headers, peer, method);
+    responses((status = 200, body = DraftDiff), (status = 401, body = ErrorBody)))]
+pub async fn diff(a: Admin) -> ApiResult<axum::Json<DraftDiff>> {
     let (version, old) = a.store.published()?.unwrap_or((0, SystemConfig::default()));
     let new = a.store.draft()?;
     let pending = a
@@ -540,14 +526,8 @@ pub struct Published {
 
 /// Make the draft live on every node (within 2 s).
 #[utoipa::path(post, path = "/api/v1/admin/publish", tag = "admin",
-    responses((status = 200, body = Published), (status = 400, body = AdminErrorBody), (status = 403, body = AdminErrorBody)))]
-pub async fn publish(
-    State(http): State<Arc<Http>>,
-    axum::Extension(peer): axum::Extension<Peer>,
-    method: Method,
-    headers: HeaderMap,
-) -> ApiResult<axum::Json<Published>> {
-    let a = who!(http, headers, peer, method);
+    responses((status = 200, body = Published), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody)))]
+pub async fn publish(a: Admin) -> ApiResult<axum::Json<Published>> {
     let version = crate::ops::publish(&a.store)?;
     Ok(axum::Json(Published { version }))
 }
@@ -561,7 +541,8 @@ pub struct NewClient {
     pub name: String,
     /// Address or CIDR.
     pub address: String,
-    pub secret: String,
+    #[schema(value_type = String)]
+    pub secret: Secret,
     pub method: String,
     #[serde(default = "yes")]
     pub require_message_authenticator: bool,
@@ -583,15 +564,8 @@ fn done(m: impl Into<String>) -> axum::Json<Done> {
 
 /// Add a RADIUS client to the draft.
 #[utoipa::path(post, path = "/api/v1/admin/clients", tag = "admin", request_body = NewClient,
-    responses((status = 200, body = Done), (status = 400, body = AdminErrorBody), (status = 403, body = AdminErrorBody)))]
-pub async fn add_client(
-    State(http): State<Arc<Http>>,
-    axum::Extension(peer): axum::Extension<Peer>,
-    method: Method,
-    headers: HeaderMap,
-    body: Bytes,
-) -> ApiResult<axum::Json<Done>> {
-    let a = who!(http, headers, peer, method);
+    responses((status = 200, body = Done), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody)))]
+pub async fn add_client(a: Admin, body: Bytes) -> ApiResult<axum::Json<Done>> {
     let c: NewClient = json(&body)?;
     let name = c.name.clone();
     crate::ops::add_client(
@@ -599,7 +573,7 @@ pub async fn add_client(
         Client {
             name: c.name,
             address: c.address,
-            secret: Some(Secret::new(c.secret.into_bytes())),
+            secret: Some(c.secret),
             secret_file: None,
             method: c.method,
             require_message_authenticator: c.require_message_authenticator,
@@ -612,15 +586,8 @@ pub async fn add_client(
 
 /// Remove a RADIUS client from the draft.
 #[utoipa::path(delete, path = "/api/v1/admin/clients/{name}", tag = "admin",
-    params(("name" = String, Path)), responses((status = 200, body = Done), (status = 404, body = AdminErrorBody)))]
-pub async fn remove_client(
-    State(http): State<Arc<Http>>,
-    axum::Extension(peer): axum::Extension<Peer>,
-    method: Method,
-    headers: HeaderMap,
-    Path(name): Path<String>,
-) -> ApiResult<axum::Json<Done>> {
-    let a = who!(http, headers, peer, method);
+    params(("name" = String, Path)), responses((status = 200, body = Done), (status = 404, body = ErrorBody)))]
+pub async fn remove_client(a: Admin, Path(name): Path<String>) -> ApiResult<axum::Json<Done>> {
     crate::ops::remove_named(&a.store, "client", &name)?;
     Ok(done(format!("client {name:?} removed from the draft")))
 }
@@ -628,15 +595,8 @@ pub async fn remove_client(
 /// Add an authentication method to the draft (the `[[method]]` fields of SPEC §5).
 #[utoipa::path(post, path = "/api/v1/admin/methods", tag = "admin",
     request_body(content = Object, description = "A [[method]] table as JSON"),
-    responses((status = 200, body = Done), (status = 400, body = AdminErrorBody), (status = 403, body = AdminErrorBody)))]
-pub async fn add_method(
-    State(http): State<Arc<Http>>,
-    axum::Extension(peer): axum::Extension<Peer>,
-    method: Method,
-    headers: HeaderMap,
-    body: Bytes,
-) -> ApiResult<axum::Json<Done>> {
-    let a = who!(http, headers, peer, method);
+    responses((status = 200, body = Done), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody)))]
+pub async fn add_method(a: Admin, body: Bytes) -> ApiResult<axum::Json<Done>> {
     let m: ConfigMethod = json(&body)?;
     let name = m.name.clone();
     crate::ops::add_method(&a.store, m)?;
@@ -647,45 +607,24 @@ pub async fn add_method(
 
 /// Remove a method from the draft.
 #[utoipa::path(delete, path = "/api/v1/admin/methods/{name}", tag = "admin",
-    params(("name" = String, Path)), responses((status = 200, body = Done), (status = 404, body = AdminErrorBody)))]
-pub async fn remove_method(
-    State(http): State<Arc<Http>>,
-    axum::Extension(peer): axum::Extension<Peer>,
-    method: Method,
-    headers: HeaderMap,
-    Path(name): Path<String>,
-) -> ApiResult<axum::Json<Done>> {
-    let a = who!(http, headers, peer, method);
+    params(("name" = String, Path)), responses((status = 200, body = Done), (status = 404, body = ErrorBody)))]
+pub async fn remove_method(a: Admin, Path(name): Path<String>) -> ApiResult<axum::Json<Done>> {
     crate::ops::remove_named(&a.store, "method", &name)?;
     Ok(done(format!("method {name:?} removed from the draft")))
 }
 
 /// Remove a directory from the draft (directories are added through PUT /config).
 #[utoipa::path(delete, path = "/api/v1/admin/directories/{name}", tag = "admin",
-    params(("name" = String, Path)), responses((status = 200, body = Done), (status = 400, body = AdminErrorBody)))]
-pub async fn remove_directory(
-    State(http): State<Arc<Http>>,
-    axum::Extension(peer): axum::Extension<Peer>,
-    method: Method,
-    headers: HeaderMap,
-    Path(name): Path<String>,
-) -> ApiResult<axum::Json<Done>> {
-    let a = who!(http, headers, peer, method);
+    params(("name" = String, Path)), responses((status = 200, body = Done), (status = 400, body = ErrorBody)))]
+pub async fn remove_directory(a: Admin, Path(name): Path<String>) -> ApiResult<axum::Json<Done>> {
     crate::ops::remove_named(&a.store, "directory", &name)?;
     Ok(done(format!("directory {name:?} removed from the draft")))
 }
 
 /// Remove a courier from the draft (couriers are added through PUT /config).
 #[utoipa::path(delete, path = "/api/v1/admin/couriers/{name}", tag = "admin",
-    params(("name" = String, Path)), responses((status = 200, body = Done), (status = 400, body = AdminErrorBody)))]
-pub async fn remove_courier(
-    State(http): State<Arc<Http>>,
-    axum::Extension(peer): axum::Extension<Peer>,
-    method: Method,
-    headers: HeaderMap,
-    Path(name): Path<String>,
-) -> ApiResult<axum::Json<Done>> {
-    let a = who!(http, headers, peer, method);
+    params(("name" = String, Path)), responses((status = 200, body = Done), (status = 400, body = ErrorBody)))]
+pub async fn remove_courier(a: Admin, Path(name): Path<String>) -> ApiResult<axum::Json<Done>> {
     crate::ops::remove_named(&a.store, "courier", &name)?;
     Ok(done(format!("courier {name:?} removed from the draft")))
 }
@@ -699,7 +638,9 @@ pub struct NewApiClient {
     pub token_lifetime: Option<String>,
 }
 
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
+/// Holds a secret: no `Debug`.
+#[derive(Serialize, Deserialize, ToSchema)]
+#[allow(missing_debug_implementations)]
 pub struct ApiClientSecret {
     pub client_id: String,
     /// Shown only in this answer.
@@ -708,15 +649,8 @@ pub struct ApiClientSecret {
 
 /// Add an identity-API client; its generated secret is in this answer only.
 #[utoipa::path(post, path = "/api/v1/admin/apiclients", tag = "admin", request_body = NewApiClient,
-    responses((status = 200, body = ApiClientSecret), (status = 400, body = AdminErrorBody), (status = 403, body = AdminErrorBody)))]
-pub async fn add_api_client(
-    State(http): State<Arc<Http>>,
-    axum::Extension(peer): axum::Extension<Peer>,
-    method: Method,
-    headers: HeaderMap,
-    body: Bytes,
-) -> ApiResult<axum::Json<ApiClientSecret>> {
-    let a = who!(http, headers, peer, method);
+    responses((status = 200, body = ApiClientSecret), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody)))]
+pub async fn add_api_client(a: Admin, body: Bytes) -> ApiResult<axum::Json<ApiClientSecret>> {
     let c: NewApiClient = json(&body)?;
     let lifetime = c
         .token_lifetime
@@ -732,30 +666,19 @@ pub async fn add_api_client(
 
 /// Remove an identity-API client from the draft (its tokens stop working on publish).
 #[utoipa::path(delete, path = "/api/v1/admin/apiclients/{id}", tag = "admin",
-    params(("id" = String, Path)), responses((status = 200, body = Done), (status = 404, body = AdminErrorBody)))]
-pub async fn remove_api_client(
-    State(http): State<Arc<Http>>,
-    axum::Extension(peer): axum::Extension<Peer>,
-    method: Method,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-) -> ApiResult<axum::Json<Done>> {
-    let a = who!(http, headers, peer, method);
+    params(("id" = String, Path)), responses((status = 200, body = Done), (status = 404, body = ErrorBody)))]
+pub async fn remove_api_client(a: Admin, Path(id): Path<String>) -> ApiResult<axum::Json<Done>> {
     crate::ops::remove_named(&a.store, "api_client", &id)?;
     Ok(done(format!("api client {id:?} removed from the draft")))
 }
 
 /// Give an identity-API client a new secret, in this answer only.
 #[utoipa::path(post, path = "/api/v1/admin/apiclients/{id}/rotate", tag = "admin",
-    params(("id" = String, Path)), responses((status = 200, body = ApiClientSecret), (status = 400, body = AdminErrorBody)))]
+    params(("id" = String, Path)), responses((status = 200, body = ApiClientSecret), (status = 400, body = ErrorBody)))]
 pub async fn rotate_api_client(
-    State(http): State<Arc<Http>>,
-    axum::Extension(peer): axum::Extension<Peer>,
-    method: Method,
-    headers: HeaderMap,
+    a: Admin,
     Path(id): Path<String>,
 ) -> ApiResult<axum::Json<ApiClientSecret>> {
-    let a = who!(http, headers, peer, method);
     let secret = crate::ops::rotate_api_client(&a.store, &id)?;
     Ok(axum::Json(ApiClientSecret {
         client_id: id,
@@ -768,24 +691,21 @@ pub async fn rotate_api_client(
 
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct NewPassword {
-    pub password: String,
+    #[schema(value_type = String)]
+    pub password: Secret,
 }
 
 /// Set a user's local password.
 #[utoipa::path(post, path = "/api/v1/admin/users/{name}/password", tag = "admin",
     params(("name" = String, Path)), request_body = NewPassword,
-    responses((status = 200, body = Done), (status = 400, body = AdminErrorBody), (status = 404, body = AdminErrorBody)))]
+    responses((status = 200, body = Done), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn set_password(
-    State(http): State<Arc<Http>>,
-    axum::Extension(peer): axum::Extension<Peer>,
-    method: Method,
-    headers: HeaderMap,
+    a: Admin,
     Path(name): Path<String>,
     body: Bytes,
 ) -> ApiResult<axum::Json<Done>> {
-    let a = who!(http, headers, peer, method);
     let p: NewPassword = json(&body)?;
-    crate::ops::set_password(&a.store, &name, Secret::new(p.password.into_bytes()))?;
+    crate::ops::set_password(&a.store, &name, p.password)?;
     Ok(done(format!("password of {name:?} set")))
 }
 
@@ -799,15 +719,8 @@ pub struct Resync {
 
 /// Resynchronise a user's HOTP token from two consecutive codes (RFC 4226 §7.4).
 #[utoipa::path(post, path = "/api/v1/admin/tokens/resync", tag = "admin", request_body = Resync,
-    responses((status = 200, body = Done), (status = 400, body = AdminErrorBody)))]
-pub async fn resync_token(
-    State(http): State<Arc<Http>>,
-    axum::Extension(peer): axum::Extension<Peer>,
-    method: Method,
-    headers: HeaderMap,
-    body: Bytes,
-) -> ApiResult<axum::Json<Done>> {
-    let a = who!(http, headers, peer, method);
+    responses((status = 200, body = Done), (status = 400, body = ErrorBody)))]
+pub async fn resync_token(a: Admin, body: Bytes) -> ApiResult<axum::Json<Done>> {
     let r: Resync = json(&body)?;
     let (id, next) = a.store.resync_token(&r.user, &r.otp1, &r.otp2, 1000)?;
     Ok(done(format!(
@@ -826,14 +739,8 @@ pub struct UserView {
 
 /// Users.
 #[utoipa::path(get, path = "/api/v1/admin/users", tag = "admin",
-    responses((status = 200, body = Vec<UserView>), (status = 401, body = AdminErrorBody)))]
-pub async fn list_users(
-    State(http): State<Arc<Http>>,
-    axum::Extension(peer): axum::Extension<Peer>,
-    method: Method,
-    headers: HeaderMap,
-) -> ApiResult<axum::Json<Vec<UserView>>> {
-    let a = who!(http, headers, peer, method);
+    responses((status = 200, body = Vec<UserView>), (status = 401, body = ErrorBody)))]
+pub async fn list_users(a: Admin) -> ApiResult<axum::Json<Vec<UserView>>> {
     let now = now() as i64;
     Ok(axum::Json(
         a.store
@@ -856,60 +763,34 @@ pub async fn list_users(
 pub struct NewUser {
     pub name: String,
     /// For `directory = "local"` methods.
-    pub password: Option<String>,
+    #[schema(value_type = Option<String>)]
+    pub password: Option<Secret>,
     pub email: Option<String>,
     pub phone: Option<String>,
 }
 
 /// Add a user.
 #[utoipa::path(post, path = "/api/v1/admin/users", tag = "admin", request_body = NewUser,
-    responses((status = 200, body = Done), (status = 400, body = AdminErrorBody), (status = 403, body = AdminErrorBody)))]
-pub async fn add_user(
-    State(http): State<Arc<Http>>,
-    axum::Extension(peer): axum::Extension<Peer>,
-    method: Method,
-    headers: HeaderMap,
-    body: Bytes,
-) -> ApiResult<axum::Json<Done>> {
-    let a = who!(http, headers, peer, method);
+    responses((status = 200, body = Done), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody)))]
+pub async fn add_user(a: Admin, body: Bytes) -> ApiResult<axum::Json<Done>> {
     let u: NewUser = json(&body)?;
     let name = u.name.clone();
-    crate::ops::add_user(
-        &a.store,
-        &u.name,
-        u.password.map(|p| Secret::new(p.into_bytes())),
-        u.email,
-        u.phone,
-    )?;
+    crate::ops::add_user(&a.store, &u.name, u.password, u.email, u.phone)?;
     Ok(done(format!("user {name:?} added")))
 }
 
 /// Remove a user and their tokens.
 #[utoipa::path(delete, path = "/api/v1/admin/users/{name}", tag = "admin",
-    params(("name" = String, Path)), responses((status = 200, body = Done), (status = 404, body = AdminErrorBody)))]
-pub async fn remove_user(
-    State(http): State<Arc<Http>>,
-    axum::Extension(peer): axum::Extension<Peer>,
-    method: Method,
-    headers: HeaderMap,
-    Path(name): Path<String>,
-) -> ApiResult<axum::Json<Done>> {
-    let a = who!(http, headers, peer, method);
+    params(("name" = String, Path)), responses((status = 200, body = Done), (status = 404, body = ErrorBody)))]
+pub async fn remove_user(a: Admin, Path(name): Path<String>) -> ApiResult<axum::Json<Done>> {
     a.store.remove_user(&name)?;
     Ok(done(format!("user {name:?} removed")))
 }
 
 /// Clear a user's failure counter and lock.
 #[utoipa::path(post, path = "/api/v1/admin/users/{name}/unlock", tag = "admin",
-    params(("name" = String, Path)), responses((status = 200, body = Done), (status = 404, body = AdminErrorBody)))]
-pub async fn unlock_user(
-    State(http): State<Arc<Http>>,
-    axum::Extension(peer): axum::Extension<Peer>,
-    method: Method,
-    headers: HeaderMap,
-    Path(name): Path<String>,
-) -> ApiResult<axum::Json<Done>> {
-    let a = who!(http, headers, peer, method);
+    params(("name" = String, Path)), responses((status = 200, body = Done), (status = 404, body = ErrorBody)))]
+pub async fn unlock_user(a: Admin, Path(name): Path<String>) -> ApiResult<axum::Json<Done>> {
     a.store.unlock_user(&name)?;
     Ok(done(format!("user {name:?} unlocked")))
 }
@@ -932,15 +813,11 @@ pub struct TokenQuery {
 /// Tokens (never their secrets).
 #[utoipa::path(get, path = "/api/v1/admin/tokens", tag = "admin",
     params(("user" = Option<String>, Query)),
-    responses((status = 200, body = Vec<TokenView>), (status = 401, body = AdminErrorBody)))]
+    responses((status = 200, body = Vec<TokenView>), (status = 401, body = ErrorBody)))]
 pub async fn list_tokens(
-    State(http): State<Arc<Http>>,
-    axum::Extension(peer): axum::Extension<Peer>,
-    method: Method,
-    headers: HeaderMap,
+    a: Admin,
     Query(q): Query<TokenQuery>,
 ) -> ApiResult<axum::Json<Vec<TokenView>>> {
-    let a = who!(http, headers, peer, method);
     Ok(axum::Json(
         a.store
             .list_tokens(q.user.as_deref())?
@@ -972,7 +849,8 @@ pub struct NewTokenRequest {
     pub algorithm: String,
     #[serde(default)]
     pub counter: u64,
-    pub pin: Option<String>,
+    #[schema(value_type = Option<String>)]
+    pub pin: Option<Secret>,
 }
 
 fn six() -> u32 {
@@ -985,7 +863,9 @@ fn sha1() -> String {
     "sha1".into()
 }
 
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
+/// Holds a secret: no `Debug`.
+#[derive(Serialize, Deserialize, ToSchema)]
+#[allow(missing_debug_implementations)]
 pub struct Enrolment {
     pub id: i64,
     /// For the authenticator app (TOTP/HOTP); shown only in this answer.
@@ -998,15 +878,8 @@ pub struct Enrolment {
 
 /// Enrol a token; the otpauth URI is in this answer only.
 #[utoipa::path(post, path = "/api/v1/admin/tokens", tag = "admin", request_body = NewTokenRequest,
-    responses((status = 200, body = Enrolment), (status = 400, body = AdminErrorBody), (status = 403, body = AdminErrorBody)))]
-pub async fn add_token(
-    State(http): State<Arc<Http>>,
-    axum::Extension(peer): axum::Extension<Peer>,
-    method: Method,
-    headers: HeaderMap,
-    body: Bytes,
-) -> ApiResult<Response> {
-    let a = who!(http, headers, peer, method);
+    responses((status = 200, body = Enrolment), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody)))]
+pub async fn add_token(a: Admin, body: Bytes) -> ApiResult<Response> {
     let t: NewTokenRequest = json(&body)?;
     let motp = t.kind.eq_ignore_ascii_case("motp");
     let e = crate::ops::add_token(
@@ -1019,7 +892,7 @@ pub async fn add_token(
             period: t.period,
             algorithm: t.algorithm,
             counter: t.counter,
-            pin: t.pin.map(|p| Secret::new(p.into_bytes())),
+            pin: t.pin,
         },
     )?;
     let qr_svg = e.uri.as_deref().and_then(|u| crate::qr::svg(u).ok());
@@ -1037,15 +910,8 @@ pub async fn add_token(
 
 /// Remove a token.
 #[utoipa::path(delete, path = "/api/v1/admin/tokens/{id}", tag = "admin",
-    params(("id" = i64, Path)), responses((status = 200, body = Done), (status = 404, body = AdminErrorBody)))]
-pub async fn remove_token(
-    State(http): State<Arc<Http>>,
-    axum::Extension(peer): axum::Extension<Peer>,
-    method: Method,
-    headers: HeaderMap,
-    Path(id): Path<i64>,
-) -> ApiResult<axum::Json<Done>> {
-    let a = who!(http, headers, peer, method);
+    params(("id" = i64, Path)), responses((status = 200, body = Done), (status = 404, body = ErrorBody)))]
+pub async fn remove_token(a: Admin, Path(id): Path<i64>) -> ApiResult<axum::Json<Done>> {
     a.store.remove_token(id)?;
     Ok(done(format!("token {id} removed")))
 }
@@ -1075,15 +941,8 @@ pub struct AuditView {
 /// The audit log, newest first.
 #[utoipa::path(get, path = "/api/v1/admin/audit", tag = "admin",
     params(("before" = Option<i64>, Query), ("limit" = Option<usize>, Query)),
-    responses((status = 200, body = Vec<AuditView>), (status = 401, body = AdminErrorBody)))]
-pub async fn audit(
-    State(http): State<Arc<Http>>,
-    axum::Extension(peer): axum::Extension<Peer>,
-    method: Method,
-    headers: HeaderMap,
-    Query(p): Query<Page>,
-) -> ApiResult<axum::Json<Vec<AuditView>>> {
-    let a = who!(http, headers, peer, method);
+    responses((status = 200, body = Vec<AuditView>), (status = 401, body = ErrorBody)))]
+pub async fn audit(a: Admin, Query(p): Query<Page>) -> ApiResult<axum::Json<Vec<AuditView>>> {
     let entries = a
         .store
         .audit_log(p.before, p.limit.unwrap_or(100).min(1000))?;
@@ -1107,15 +966,11 @@ pub async fn audit(
 /// The identity table, newest change first (up to `limit`).
 #[utoipa::path(get, path = "/api/v1/admin/identities", tag = "admin",
     params(("limit" = Option<usize>, Query)),
-    responses((status = 200, body = Vec<super::api::Entry>), (status = 401, body = AdminErrorBody)))]
+    responses((status = 200, body = Vec<super::api::Entry>), (status = 401, body = ErrorBody)))]
 pub async fn identities(
-    State(http): State<Arc<Http>>,
-    axum::Extension(peer): axum::Extension<Peer>,
-    method: Method,
-    headers: HeaderMap,
+    a: Admin,
     Query(p): Query<Page>,
 ) -> ApiResult<axum::Json<Vec<super::api::Entry>>> {
-    let a = who!(http, headers, peer, method);
     let limit = p.limit.unwrap_or(500).min(5000);
     let latest = a.store.latest_identities(limit)?;
     Ok(axum::Json(latest.into_iter().map(Into::into).collect()))

@@ -123,14 +123,20 @@ impl From<tessera_store::AdminError> for ApiError {
 /// The JSON error body: RFC 6749 §5.2's shape, used by every endpoint.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct ErrorBody {
-    /// `invalid_request`, `invalid_client`, `unsupported_grant_type`, `invalid_scope`,
-    /// `invalid_token`, `insufficient_scope`, `not_found`, `temporarily_unavailable`.
+    /// Identity API: `invalid_request`, `invalid_client`, `unsupported_grant_type`,
+    /// `invalid_scope`, `invalid_token`, `insufficient_scope`, `not_found`,
+    /// `temporarily_unavailable`. Admin API: `unauthenticated`, `forbidden`, `invalid`,
+    /// `not_found`, `conflict`, `throttled`, `unavailable`.
     pub error: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error_description: Option<String>,
 }
 
-fn error_json(status: StatusCode, error: &str, description: impl Into<String>) -> Response {
+pub(super) fn error_json(
+    status: StatusCode,
+    error: &str,
+    description: impl Into<String>,
+) -> Response {
     let body = ErrorBody {
         error: error.to_owned(),
         error_description: Some(description.into()),
@@ -240,8 +246,9 @@ pub struct TokenForm {
     pub client_secret: Option<String>,
 }
 
-/// RFC 6749 §5.1.
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
+/// RFC 6749 §5.1. Holds the access token: no `Debug`.
+#[derive(Serialize, Deserialize, ToSchema)]
+#[allow(missing_debug_implementations)]
 pub struct TokenResponse {
     pub access_token: String,
     /// Always `Bearer`.
@@ -758,7 +765,7 @@ impl utoipa::Modify for SecuritySchemes {
         admin::add_user, admin::remove_user, admin::unlock_user, admin::list_tokens,
         admin::add_token, admin::remove_token, admin::identities, admin::audit),
     components(schemas(ErrorBody, TokenForm, TokenResponse, Entry, Batch, EventsRequest, Event, EventsResponse, Health,
-        admin::AdminErrorBody, admin::LoginRequest, admin::SessionInfo, admin::ConfigDocument,
+        admin::LoginRequest, admin::SessionInfo, admin::ConfigDocument,
         admin::DraftDiff, admin::PendingChange, admin::Published, admin::NewClient, admin::Done,
         admin::NewApiClient, admin::ApiClientSecret, admin::UserView, admin::NewUser,
         admin::TokenView, admin::NewTokenRequest, admin::NewPassword, admin::Resync, admin::Enrolment, admin::AuditView)),
