@@ -275,6 +275,34 @@ impl axum::extract::FromRequestParts<Arc<Http>> for Admin {
     }
 }
 
+/// Largest request body the admin API reads (a whole configuration document fits).
+const MAX_BODY: usize = 1 << 20;
+
+/// An administrator and the request body, for requests that change something. The body is
+/// read before the authorization check: refusing with the body unread would reset the
+/// HTTP/2 stream, which clients report as a transport error instead of the answer.
+pub struct AdminWithBody {
+    pub admin: Admin,
+    pub body: Bytes,
+}
+
+impl axum::extract::FromRequest<Arc<Http>> for AdminWithBody {
+    type Rejection = AdminApiError;
+
+    async fn from_request(
+        req: axum::extract::Request,
+        http: &Arc<Http>,
+    ) -> Result<AdminWithBody, AdminApiError> {
+        use axum::extract::FromRequestParts;
+        let (mut parts, body) = req.into_parts();
+        let body = axum::body::to_bytes(body, MAX_BODY)
+            .await
+            .map_err(|_| AdminApiError::Invalid(format!("the body is over {MAX_BODY} bytes")))?;
+        let admin = Admin::from_request_parts(&mut parts, http).await?;
+        Ok(AdminWithBody { admin, body })
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Session.
 
@@ -459,7 +487,9 @@ pub async fn get_config(a: Admin) -> ApiResult<axum::Json<ConfigDocument>> {
 #[utoipa::path(put, path = "/api/v1/admin/config", tag = "admin", request_body = ConfigDocument,
     responses((status = 200, body = ConfigDocument), (status = 400, body = ErrorBody),
         (status = 403, body = ErrorBody), (status = 409, body = ErrorBody)))]
-pub async fn put_config(a: Admin, body: Bytes) -> ApiResult<axum::Json<ConfigDocument>> {
+pub async fn put_config(
+    AdminWithBody { admin: a, body }: AdminWithBody,
+) -> ApiResult<axum::Json<ConfigDocument>> {
     let doc: ConfigDocument = serde_json::from_slice(&body)
         .map_err(|e| AdminApiError::Invalid(format!("the body is not a config document: {e}")))?;
     let mut cfg: SystemConfig = tessera_config::parse_toml(&doc.toml, "draft")
@@ -527,7 +557,9 @@ pub struct Published {
 /// Make the draft live on every node (within 2 s).
 #[utoipa::path(post, path = "/api/v1/admin/publish", tag = "admin",
     responses((status = 200, body = Published), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody)))]
-pub async fn publish(a: Admin) -> ApiResult<axum::Json<Published>> {
+pub async fn publish(
+    AdminWithBody { admin: a, .. }: AdminWithBody,
+) -> ApiResult<axum::Json<Published>> {
     let version = crate::ops::publish(&a.store)?;
     Ok(axum::Json(Published { version }))
 }
@@ -565,7 +597,9 @@ fn done(m: impl Into<String>) -> axum::Json<Done> {
 /// Add a RADIUS client to the draft.
 #[utoipa::path(post, path = "/api/v1/admin/clients", tag = "admin", request_body = NewClient,
     responses((status = 200, body = Done), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody)))]
-pub async fn add_client(a: Admin, body: Bytes) -> ApiResult<axum::Json<Done>> {
+pub async fn add_client(
+    AdminWithBody { admin: a, body }: AdminWithBody,
+) -> ApiResult<axum::Json<Done>> {
     let c: NewClient = json(&body)?;
     let name = c.name.clone();
     crate::ops::add_client(
@@ -587,7 +621,10 @@ pub async fn add_client(a: Admin, body: Bytes) -> ApiResult<axum::Json<Done>> {
 /// Remove a RADIUS client from the draft.
 #[utoipa::path(delete, path = "/api/v1/admin/clients/{name}", tag = "admin",
     params(("name" = String, Path)), responses((status = 200, body = Done), (status = 404, body = ErrorBody)))]
-pub async fn remove_client(a: Admin, Path(name): Path<String>) -> ApiResult<axum::Json<Done>> {
+pub async fn remove_client(
+    Path(name): Path<String>,
+    AdminWithBody { admin: a, .. }: AdminWithBody,
+) -> ApiResult<axum::Json<Done>> {
     crate::ops::remove_named(&a.store, "client", &name)?;
     Ok(done(format!("client {name:?} removed from the draft")))
 }
@@ -596,7 +633,9 @@ pub async fn remove_client(a: Admin, Path(name): Path<String>) -> ApiResult<axum
 #[utoipa::path(post, path = "/api/v1/admin/methods", tag = "admin",
     request_body(content = Object, description = "A [[method]] table as JSON"),
     responses((status = 200, body = Done), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody)))]
-pub async fn add_method(a: Admin, body: Bytes) -> ApiResult<axum::Json<Done>> {
+pub async fn add_method(
+    AdminWithBody { admin: a, body }: AdminWithBody,
+) -> ApiResult<axum::Json<Done>> {
     let m: ConfigMethod = json(&body)?;
     let name = m.name.clone();
     crate::ops::add_method(&a.store, m)?;
@@ -608,7 +647,10 @@ pub async fn add_method(a: Admin, body: Bytes) -> ApiResult<axum::Json<Done>> {
 /// Remove a method from the draft.
 #[utoipa::path(delete, path = "/api/v1/admin/methods/{name}", tag = "admin",
     params(("name" = String, Path)), responses((status = 200, body = Done), (status = 404, body = ErrorBody)))]
-pub async fn remove_method(a: Admin, Path(name): Path<String>) -> ApiResult<axum::Json<Done>> {
+pub async fn remove_method(
+    Path(name): Path<String>,
+    AdminWithBody { admin: a, .. }: AdminWithBody,
+) -> ApiResult<axum::Json<Done>> {
     crate::ops::remove_named(&a.store, "method", &name)?;
     Ok(done(format!("method {name:?} removed from the draft")))
 }
@@ -616,7 +658,10 @@ pub async fn remove_method(a: Admin, Path(name): Path<String>) -> ApiResult<axum
 /// Remove a directory from the draft (directories are added through PUT /config).
 #[utoipa::path(delete, path = "/api/v1/admin/directories/{name}", tag = "admin",
     params(("name" = String, Path)), responses((status = 200, body = Done), (status = 400, body = ErrorBody)))]
-pub async fn remove_directory(a: Admin, Path(name): Path<String>) -> ApiResult<axum::Json<Done>> {
+pub async fn remove_directory(
+    Path(name): Path<String>,
+    AdminWithBody { admin: a, .. }: AdminWithBody,
+) -> ApiResult<axum::Json<Done>> {
     crate::ops::remove_named(&a.store, "directory", &name)?;
     Ok(done(format!("directory {name:?} removed from the draft")))
 }
@@ -624,7 +669,10 @@ pub async fn remove_directory(a: Admin, Path(name): Path<String>) -> ApiResult<a
 /// Remove a courier from the draft (couriers are added through PUT /config).
 #[utoipa::path(delete, path = "/api/v1/admin/couriers/{name}", tag = "admin",
     params(("name" = String, Path)), responses((status = 200, body = Done), (status = 400, body = ErrorBody)))]
-pub async fn remove_courier(a: Admin, Path(name): Path<String>) -> ApiResult<axum::Json<Done>> {
+pub async fn remove_courier(
+    Path(name): Path<String>,
+    AdminWithBody { admin: a, .. }: AdminWithBody,
+) -> ApiResult<axum::Json<Done>> {
     crate::ops::remove_named(&a.store, "courier", &name)?;
     Ok(done(format!("courier {name:?} removed from the draft")))
 }
@@ -650,7 +698,9 @@ pub struct ApiClientSecret {
 /// Add an identity-API client; its generated secret is in this answer only.
 #[utoipa::path(post, path = "/api/v1/admin/apiclients", tag = "admin", request_body = NewApiClient,
     responses((status = 200, body = ApiClientSecret), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody)))]
-pub async fn add_api_client(a: Admin, body: Bytes) -> ApiResult<axum::Json<ApiClientSecret>> {
+pub async fn add_api_client(
+    AdminWithBody { admin: a, body }: AdminWithBody,
+) -> ApiResult<axum::Json<ApiClientSecret>> {
     let c: NewApiClient = json(&body)?;
     let lifetime = c
         .token_lifetime
@@ -667,7 +717,10 @@ pub async fn add_api_client(a: Admin, body: Bytes) -> ApiResult<axum::Json<ApiCl
 /// Remove an identity-API client from the draft (its tokens stop working on publish).
 #[utoipa::path(delete, path = "/api/v1/admin/apiclients/{id}", tag = "admin",
     params(("id" = String, Path)), responses((status = 200, body = Done), (status = 404, body = ErrorBody)))]
-pub async fn remove_api_client(a: Admin, Path(id): Path<String>) -> ApiResult<axum::Json<Done>> {
+pub async fn remove_api_client(
+    Path(id): Path<String>,
+    AdminWithBody { admin: a, .. }: AdminWithBody,
+) -> ApiResult<axum::Json<Done>> {
     crate::ops::remove_named(&a.store, "api_client", &id)?;
     Ok(done(format!("api client {id:?} removed from the draft")))
 }
@@ -676,8 +729,8 @@ pub async fn remove_api_client(a: Admin, Path(id): Path<String>) -> ApiResult<ax
 #[utoipa::path(post, path = "/api/v1/admin/apiclients/{id}/rotate", tag = "admin",
     params(("id" = String, Path)), responses((status = 200, body = ApiClientSecret), (status = 400, body = ErrorBody)))]
 pub async fn rotate_api_client(
-    a: Admin,
     Path(id): Path<String>,
+    AdminWithBody { admin: a, .. }: AdminWithBody,
 ) -> ApiResult<axum::Json<ApiClientSecret>> {
     let secret = crate::ops::rotate_api_client(&a.store, &id)?;
     Ok(axum::Json(ApiClientSecret {
@@ -700,9 +753,8 @@ pub struct NewPassword {
     params(("name" = String, Path)), request_body = NewPassword,
     responses((status = 200, body = Done), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn set_password(
-    a: Admin,
     Path(name): Path<String>,
-    body: Bytes,
+    AdminWithBody { admin: a, body }: AdminWithBody,
 ) -> ApiResult<axum::Json<Done>> {
     let p: NewPassword = json(&body)?;
     crate::ops::set_password(&a.store, &name, p.password)?;
@@ -720,7 +772,9 @@ pub struct Resync {
 /// Resynchronise a user's HOTP token from two consecutive codes (RFC 4226 §7.4).
 #[utoipa::path(post, path = "/api/v1/admin/tokens/resync", tag = "admin", request_body = Resync,
     responses((status = 200, body = Done), (status = 400, body = ErrorBody)))]
-pub async fn resync_token(a: Admin, body: Bytes) -> ApiResult<axum::Json<Done>> {
+pub async fn resync_token(
+    AdminWithBody { admin: a, body }: AdminWithBody,
+) -> ApiResult<axum::Json<Done>> {
     let r: Resync = json(&body)?;
     let (id, next) = a.store.resync_token(&r.user, &r.otp1, &r.otp2, 1000)?;
     Ok(done(format!(
@@ -772,7 +826,9 @@ pub struct NewUser {
 /// Add a user.
 #[utoipa::path(post, path = "/api/v1/admin/users", tag = "admin", request_body = NewUser,
     responses((status = 200, body = Done), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody)))]
-pub async fn add_user(a: Admin, body: Bytes) -> ApiResult<axum::Json<Done>> {
+pub async fn add_user(
+    AdminWithBody { admin: a, body }: AdminWithBody,
+) -> ApiResult<axum::Json<Done>> {
     let u: NewUser = json(&body)?;
     let name = u.name.clone();
     crate::ops::add_user(&a.store, &u.name, u.password, u.email, u.phone)?;
@@ -782,7 +838,10 @@ pub async fn add_user(a: Admin, body: Bytes) -> ApiResult<axum::Json<Done>> {
 /// Remove a user and their tokens.
 #[utoipa::path(delete, path = "/api/v1/admin/users/{name}", tag = "admin",
     params(("name" = String, Path)), responses((status = 200, body = Done), (status = 404, body = ErrorBody)))]
-pub async fn remove_user(a: Admin, Path(name): Path<String>) -> ApiResult<axum::Json<Done>> {
+pub async fn remove_user(
+    Path(name): Path<String>,
+    AdminWithBody { admin: a, .. }: AdminWithBody,
+) -> ApiResult<axum::Json<Done>> {
     a.store.remove_user(&name)?;
     Ok(done(format!("user {name:?} removed")))
 }
@@ -790,7 +849,10 @@ pub async fn remove_user(a: Admin, Path(name): Path<String>) -> ApiResult<axum::
 /// Clear a user's failure counter and lock.
 #[utoipa::path(post, path = "/api/v1/admin/users/{name}/unlock", tag = "admin",
     params(("name" = String, Path)), responses((status = 200, body = Done), (status = 404, body = ErrorBody)))]
-pub async fn unlock_user(a: Admin, Path(name): Path<String>) -> ApiResult<axum::Json<Done>> {
+pub async fn unlock_user(
+    Path(name): Path<String>,
+    AdminWithBody { admin: a, .. }: AdminWithBody,
+) -> ApiResult<axum::Json<Done>> {
     a.store.unlock_user(&name)?;
     Ok(done(format!("user {name:?} unlocked")))
 }
@@ -879,7 +941,7 @@ pub struct Enrolment {
 /// Enrol a token; the otpauth URI is in this answer only.
 #[utoipa::path(post, path = "/api/v1/admin/tokens", tag = "admin", request_body = NewTokenRequest,
     responses((status = 200, body = Enrolment), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody)))]
-pub async fn add_token(a: Admin, body: Bytes) -> ApiResult<Response> {
+pub async fn add_token(AdminWithBody { admin: a, body }: AdminWithBody) -> ApiResult<Response> {
     let t: NewTokenRequest = json(&body)?;
     let motp = t.kind.eq_ignore_ascii_case("motp");
     let e = crate::ops::add_token(
@@ -911,7 +973,10 @@ pub async fn add_token(a: Admin, body: Bytes) -> ApiResult<Response> {
 /// Remove a token.
 #[utoipa::path(delete, path = "/api/v1/admin/tokens/{id}", tag = "admin",
     params(("id" = i64, Path)), responses((status = 200, body = Done), (status = 404, body = ErrorBody)))]
-pub async fn remove_token(a: Admin, Path(id): Path<i64>) -> ApiResult<axum::Json<Done>> {
+pub async fn remove_token(
+    Path(id): Path<i64>,
+    AdminWithBody { admin: a, .. }: AdminWithBody,
+) -> ApiResult<axum::Json<Done>> {
     a.store.remove_token(id)?;
     Ok(done(format!("token {id} removed")))
 }
