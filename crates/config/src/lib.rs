@@ -16,7 +16,7 @@ pub use node::{HttpSection, Listener, NodeConfig, RadiusSection, StorageSection}
 pub use secret::Secret;
 pub use system::{
     ApiClient, AttrValue, Client, Courier, Directory, IdentitySettings, Method, MethodKind, Policy,
-    Replies, SystemConfig,
+    RealmHandling, Replies, SystemConfig,
 };
 
 use std::fmt;

@@ -42,6 +42,34 @@ pub struct Policy {
     pub hotp_window: u64,
     /// Mobile-OTP 10-second slots accepted on each side of now (device clocks drift).
     pub motp_window: u64,
+    /// How a User-Name of the form `DOMAIN\user` or `user@realm` maps to a user, for every
+    /// method kind: `strip` the domain or realm (only those in `realms` when it is not empty;
+    /// others stay part of the name), `keep` the name as sent, or `require` one of `realms`
+    /// (stripped) and refuse every other name.
+    pub realm: RealmHandling,
+    /// Domains and realms for `realm`, compared case-insensitively.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub realms: Vec<String>,
+    /// The window the code and challenge limits below count in.
+    pub code_window: Duration,
+    /// Codes sent (SMS, e-mail) to one user per `code_window`; 0: no limit.
+    pub codes_per_user: u32,
+    /// Codes sent for requests from one RADIUS client per `code_window`; 0: no limit.
+    pub codes_per_client: u32,
+    /// Challenges opened for one user per `code_window`; 0: no limit.
+    pub challenges_per_user: u32,
+    /// Challenges opened for one RADIUS client per `code_window`; 0: no limit.
+    pub challenges_per_client: u32,
+}
+
+/// See [`Policy::realm`].
+#[derive(Clone, Copy, Debug, Default, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum RealmHandling {
+    #[default]
+    Strip,
+    Keep,
+    Require,
 }
 
 impl Default for Policy {
@@ -52,6 +80,13 @@ impl Default for Policy {
             totp_window: 1,
             hotp_window: 10,
             motp_window: 18,
+            realm: RealmHandling::Strip,
+            realms: Vec::new(),
+            code_window: Duration(600),
+            codes_per_user: 5,
+            codes_per_client: 1000,
+            challenges_per_user: 10,
+            challenges_per_client: 2000,
         }
     }
 }

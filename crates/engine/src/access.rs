@@ -10,9 +10,9 @@
 //!    Access-Reject for every kind of failure. Message-Authenticator is the first attribute.
 
 use crate::published::{CompiledClient, CompiledMethod};
-use crate::store::{Store, UserRecord, Write, WriteOutcome};
-use crate::verify::check_passcode;
-use tessera_config::{MethodKind, Policy};
+use crate::store::{Factor, Store, TokenKind, TokenRecord, UserRecord, Write, WriteOutcome};
+use crate::verify::{check_passcode, replayed};
+use tessera_config::{MethodKind, Policy, Secret};
 use tessera_radius::{Code, Packet, PacketBuilder, attr};
 use tracing::{info, warn};
 
@@ -111,7 +111,8 @@ impl<S: Store> Engine<S> {
     ///
     /// Every failure (unknown user, locked user, disabled method, wrong PIN, wrong or spent OTP,
     /// storage trouble) returns the same [`Outcome::Reject`], after the same kind of storage
-    /// round trip, so neither the reply nor its timing tells which part was wrong.
+    /// round trip and the same passcode computation, so neither the reply nor its timing tells
+    /// which part was wrong.
     pub async fn authenticate(
         &self,
         policy: &Policy,
@@ -120,11 +121,18 @@ impl<S: Store> Engine<S> {
         password: &[u8],
         now: u64,
     ) -> Outcome {
+        let Some(name) = crate::realm::user_for(user_name, policy) else {
+            // Refused by the realm policy: no one to count against, the same reject.
+            let _ = decide(&None, policy, method, password, now);
+            return self
+                .reject_after(Write::Barrier, user_name, method, "realm not accepted")
+                .await;
+        };
         let mut fresh = false;
         // The cached record and what it led to, for when the fresh read finds the same state.
-        let mut earlier: Option<(UserRecord, Write)> = None;
+        let mut earlier: Option<(UserRecord, Decision)> = None;
         loop {
-            let user = match self.store.load_user(user_name, fresh).await {
+            let user = match self.store.load_user(&name, fresh).await {
                 Ok(u) => u,
                 Err(e) => {
                     warn!(error = %e, "user lookup failed; rejecting");
@@ -132,36 +140,36 @@ impl<S: Store> Engine<S> {
                 }
             };
             let cached = user.as_ref().is_some_and(|u| u.cached);
-            let write = match (&earlier, &user) {
-                (Some((before, w)), Some(now_)) if same_state(before, now_) => w.clone(),
+            let decision = match (&earlier, &user) {
+                (Some((before, d)), Some(now_)) if same_state(before, now_) => d.clone(),
                 _ => decide(&user, policy, method, password, now),
             };
-            let accepting = matches!(write, Write::Accept { .. });
+            let accepting = matches!(decision.write, Write::Accept { .. });
             // A cached record may be behind the database (a token just added, a user just
             // unlocked): only an accept is decided on it, and the SQL condition of the spend
             // catches a cache that was behind the other way. Anything else is decided again
             // on a fresh read before it is written.
             if cached && !accepting {
                 fresh = true;
-                earlier = user.map(|u| (u, write));
+                earlier = user.map(|u| (u, decision));
                 continue;
             }
-            let why = reject_reason(&user, method, now, &write);
-            match self.store.commit(write).await {
-                Ok(WriteOutcome::Done) if accepting => {
+            if !accepting {
+                return self
+                    .reject_after(decision.write, user_name, method, decision.why)
+                    .await;
+            }
+            match self.store.commit(decision.write).await {
+                Ok(WriteOutcome::Done) => {
                     let name = user.map(|u| u.name).unwrap_or_default();
                     // Names come from the wire: Debug-quoted, so a crafted name cannot forge
                     // a log line.
                     info!(user = ?name, method = %method.name, "accept");
                     return Outcome::Accept { user: name };
                 }
-                Ok(WriteOutcome::Done) => {
-                    info!(user = ?user_name, method = %method.name, reason = why, "reject");
-                    return Outcome::Reject;
-                }
                 Ok(WriteOutcome::Conflict) if cached => fresh = true,
                 Ok(WriteOutcome::Conflict) => {
-                    info!(user = ?user_name, method = %method.name, reason = "otp already used or user locked", "reject");
+                    info!(user = ?user_name, method = %method.name, reason = "otp already used or user locked meanwhile", "reject");
                     return Outcome::Reject;
                 }
                 Err(e) => {
@@ -171,6 +179,23 @@ impl<S: Store> Engine<S> {
             }
         }
     }
+
+    /// Commit the write a reject costs, log why, and reject.
+    async fn reject_after(
+        &self,
+        write: Write,
+        user_name: &str,
+        method: &CompiledMethod,
+        why: &'static str,
+    ) -> Outcome {
+        match self.store.commit(write).await {
+            Ok(_) => info!(user = ?user_name, method = %method.name, reason = why, "reject"),
+            Err(e) => {
+                warn!(error = %e, user = ?user_name, "could not record the result; rejecting")
+            }
+        }
+        Outcome::Reject
+    }
 }
 
 /// True when two reads of a user agree on everything a decision depends on. Token rows never
@@ -178,7 +203,7 @@ impl<S: Store> Engine<S> {
 /// lock state are enough.
 fn same_state(a: &UserRecord, b: &UserRecord) -> bool {
     a.id == b.id
-        && a.locked_until == b.locked_until
+        && a.lock == b.lock
         && a.tokens.len() == b.tokens.len()
         && a.tokens
             .iter()
@@ -186,41 +211,99 @@ fn same_state(a: &UserRecord, b: &UserRecord) -> bool {
             .all(|(x, y)| x.id == y.id && x.next == y.next && x.enabled == y.enabled)
 }
 
-/// The one write a request ends with.
+/// What a one-step request ends with: its one write, and for the log, why it failed.
+#[derive(Clone, Debug)]
+struct Decision {
+    write: Write,
+    why: &'static str,
+}
+
+/// The one write a request ends with. The passcode is checked in full in every case, against
+/// a stand-in user when there is none, so every reject costs the same computation.
 fn decide(
-    user: &Option<crate::UserRecord>,
+    user: &Option<UserRecord>,
     policy: &Policy,
     method: &CompiledMethod,
     password: &[u8],
     now: u64,
-) -> Write {
-    match user {
-        None => Write::Barrier,
-        Some(u) if !method.enabled || u.is_locked(now) => Write::Barrier,
-        Some(u) => match one_step(method.kind, policy, u, password, now) {
-            Some(m) => Write::Accept {
+) -> Decision {
+    let stand_in;
+    let checked = match user {
+        Some(u) => u,
+        None => {
+            stand_in = stand_in_user(method.kind);
+            &stand_in
+        }
+    };
+    let matched = one_step(method.kind, policy, checked, password, now);
+    // A failed check also looks for a replay (for the log), in every case alike.
+    let replay = matched.is_none() && replayed(method.kind, policy, checked, password, now);
+    let barrier = |why| Decision {
+        write: Write::Barrier,
+        why,
+    };
+    match (user, matched) {
+        (None, _) => barrier("unknown user"),
+        (Some(_), _) if !method.enabled => barrier("method disabled"),
+        (Some(u), _) if u.is_locked(now) => barrier("user locked"),
+        (Some(u), Some(m)) => Decision {
+            write: Write::Accept {
                 user_id: u.id,
                 user: u.name.clone(),
                 token_id: m.token_id,
                 matched: m.matched,
                 now,
             },
-            None => Write::Failure {
-                user_id: u.id,
+            why: "",
+        },
+        (Some(u), None) => Decision {
+            write: Write::Failure {
                 user: u.name.clone(),
+                factor: Factor::Code,
                 now,
                 max_failures: policy.max_failures,
                 lockout: policy.lockout_time.secs(),
+            },
+            why: if replay {
+                "otp already used"
+            } else {
+                "wrong passcode"
             },
         },
     }
 }
 
-/// The one-step kinds; the password kinds arrive with directory support.
+/// A user with one token of the kind `kind` most often checks, for unknown names: checking a
+/// passcode against it costs what checking a real user's costs.
+fn stand_in_user(kind: MethodKind) -> UserRecord {
+    let (token_kind, pin) = match kind {
+        MethodKind::Motp => (TokenKind::Motp, Some(Secret::new(b"0000".to_vec()))),
+        _ => (TokenKind::Hotp, Some(Secret::new(b"00000000".to_vec()))),
+    };
+    UserRecord {
+        id: 0,
+        name: String::new(),
+        lock: Default::default(),
+        tokens: vec![TokenRecord {
+            id: 0,
+            kind: token_kind,
+            algorithm: tessera_otp::Algorithm::Sha1,
+            digits: 6,
+            period: 30,
+            secret: Secret::new(vec![0x5a; 20]),
+            pin,
+            next: 1 << 20,
+            enabled: true,
+        }],
+        cached: false,
+    }
+}
+
+/// The one-step kinds; the password kinds are decided by `Engine::two_step`.
 fn one_step(
     kind: MethodKind,
     policy: &Policy,
-    user: &crate::UserRecord,
+    user: &UserRecord,
     passcode: &[u8],
     now: u64,
 ) -> Option<crate::verify::Match> {
@@ -230,21 +313,6 @@ fn one_step(
         }
         // Served by `Engine::two_step`; never decided here.
         MethodKind::PasswordOtp | MethodKind::MobileText | MethodKind::Password => None,
-    }
-}
-
-/// For the log only: the reply never says this.
-fn reject_reason(
-    user: &Option<crate::UserRecord>,
-    method: &CompiledMethod,
-    now: u64,
-    write: &Write,
-) -> &'static str {
-    match (user, write) {
-        (None, _) => "unknown user",
-        (Some(_), _) if !method.enabled => "method disabled",
-        (Some(u), _) if u.is_locked(now) => "user locked",
-        _ => "wrong passcode",
     }
 }
 

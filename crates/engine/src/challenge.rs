@@ -11,7 +11,7 @@
 
 use crate::access::Outcome;
 use crate::published::CompiledMethod;
-use crate::store::{Challenge, Store, UserRecord, Write, WriteOutcome};
+use crate::store::{Challenge, Factor, Proved, RateLimit, Store, UserRecord, Write, WriteOutcome};
 use crate::verify::check_passcode;
 use sha2::{Digest, Sha256};
 use std::future::Future;
@@ -39,15 +39,24 @@ pub enum ServiceError {
     Unavailable(String),
 }
 
+/// A directory's answer to a password.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Authn {
+    /// The password is right.
+    Accepted(DirectoryUser),
+    /// The password is wrong, or there is no such user. `user` is the canonical name when the
+    /// directory knows the user, so the failure is counted on the name that the user logs in
+    /// as whichever spelling was asked (the reply is the same either way).
+    Rejected { user: Option<String> },
+}
+
 /// Where passwords are checked: an LDAP/AD directory or tessera's own users.
 pub trait Directory: Send + Sync {
-    /// `Ok(Some)` when `password` is right for `user`; `Ok(None)` when it is wrong or the user
-    /// does not exist (indistinguishable on purpose).
     fn authenticate<'a>(
         &'a self,
         user: &'a str,
         password: &'a [u8],
-    ) -> BoxFuture<'a, Result<Option<DirectoryUser>, ServiceError>>;
+    ) -> BoxFuture<'a, Result<Authn, ServiceError>>;
     /// The user's attributes and groups, without a password (for identity entries).
     fn lookup<'a>(
         &'a self,
@@ -192,6 +201,16 @@ impl<S: Store> crate::access::Engine<S> {
         })
     }
 
+    async fn locked(&self, name: &str, now: u64) -> Result<bool, &'static str> {
+        match self.store().load_lockout(name).await {
+            Ok(l) => Ok(l.is_locked(now)),
+            Err(e) => {
+                warn!(error = %e, "lockout lookup failed; rejecting");
+                Err("storage unavailable")
+            }
+        }
+    }
+
     async fn commit(&self, w: Write) -> Result<WriteOutcome, &'static str> {
         self.store().commit(w).await.map_err(|e| {
             warn!(error = %e, "could not record the result; rejecting");
@@ -199,63 +218,67 @@ impl<S: Store> crate::access::Engine<S> {
         })
     }
 
-    /// Count a failure on the user's local record, or a barrier when there is none.
-    async fn fail(&self, r: &TwoStep<'_>, user: Option<&UserRecord>) {
-        let w = match user {
-            Some(u) => Write::Failure {
-                user_id: u.id,
-                user: u.name.clone(),
+    /// Count a failure of `factor` on the name `user` (a local record need not exist).
+    async fn fail(&self, r: &TwoStep<'_>, user: &str, factor: Factor) {
+        let _ = self
+            .commit(Write::Failure {
+                user: user.to_owned(),
+                factor,
                 now: r.now,
                 max_failures: r.policy.max_failures,
                 lockout: r.policy.lockout_time.secs(),
-            },
-            None => Write::Barrier,
-        };
-        let _ = self.commit(w).await;
+            })
+            .await;
     }
 
     async fn first_round(&self, r: &TwoStep<'_>) -> Result<Outcome, &'static str> {
-        let (bare, _domain) = crate::accounting::split_domain(r.user_name);
+        let Some(bare) = crate::realm::user_for(r.user_name, r.policy) else {
+            self.barrier().await;
+            return Err("realm not accepted");
+        };
         let Some(directory) = r.directory else {
             self.barrier().await;
             return Err("the method's directory is not available");
         };
-        // A locked user is refused before the directory is asked: no password guessing
-        // through tessera once the counter has run out.
-        let before = self.local_user(&bare).await?;
-        if before.as_ref().is_some_and(|u| u.is_locked(r.now)) {
+        // A locked name is refused before the directory is asked: no password guessing
+        // through tessera once the counter has run out, local record or not.
+        if self.locked(&bare, r.now).await? {
             self.barrier().await;
             return Err("user locked");
         }
         let found = match directory.authenticate(&bare, r.password).await {
-            Ok(f) => f,
+            Ok(Authn::Accepted(f)) => f,
+            Ok(Authn::Rejected { user: Some(name) }) => {
+                self.fail(r, &name, Factor::Password).await;
+                return Err("wrong password");
+            }
+            Ok(Authn::Rejected { user: None }) => {
+                self.barrier().await;
+                return Err("unknown user or wrong password");
+            }
             Err(e) => {
                 warn!(user = ?r.user_name, method = %r.method.name, error = %e, "directory unavailable; rejecting");
                 self.barrier().await;
                 return Err("directory unavailable");
             }
         };
-        let Some(found) = found else {
-            self.fail(r, before.as_ref()).await;
-            return Err("wrong password");
-        };
-        // From here on the directory's canonical name is the user.
-        let local = if found.name.eq_ignore_ascii_case(&bare) {
-            before
-        } else {
-            self.local_user(&found.name).await?
-        };
-        if local.as_ref().is_some_and(|u| u.is_locked(r.now)) {
+        // From here on the directory's canonical name is the user; its lock counts too.
+        if !found.name.eq_ignore_ascii_case(&bare) && self.locked(&found.name, r.now).await? {
             self.barrier().await;
             return Err("user locked");
         }
         match r.method.kind {
             MethodKind::Password => {
+                let local = self.local_user(&found.name).await?;
                 let w = Write::Complete {
                     challenge: None,
                     user_id: local.as_ref().map(|u| u.id),
                     user: found.name.clone(),
                     token: None,
+                    proved: Proved {
+                        password: true,
+                        code: false,
+                    },
                     now: r.now,
                 };
                 match self.commit(w).await? {
@@ -267,6 +290,7 @@ impl<S: Store> crate::access::Engine<S> {
                 }
             }
             MethodKind::PasswordOtp => {
+                let local = self.local_user(&found.name).await?;
                 let enrolled = local
                     .as_ref()
                     .is_some_and(|u| u.tokens.iter().any(|t| t.enabled));
@@ -274,6 +298,7 @@ impl<S: Store> crate::access::Engine<S> {
                     self.barrier().await;
                     return Err("no token enrolled");
                 }
+                self.reserve(r, &found.name, false).await?;
                 let prompt = r
                     .method
                     .replies
@@ -295,6 +320,9 @@ impl<S: Store> crate::access::Engine<S> {
                     self.barrier().await;
                     return Err("no e-mail address or phone number on record");
                 };
+                // The slots are taken before the code goes out: concurrent requests cannot
+                // send more than the limits allow.
+                self.reserve(r, &found.name, true).await?;
                 let mut code_random = [0u8; 8];
                 code_random.copy_from_slice(&r.random[24..32]);
                 let code = make_code(code_random, r.method.code_length);
@@ -315,6 +343,37 @@ impl<S: Store> crate::access::Engine<S> {
             _ => {
                 self.barrier().await;
                 Err("not a password method")
+            }
+        }
+    }
+
+    /// Take a slot for a new challenge (and a sent code, when `code`) for the user and for the
+    /// client, or refuse when any of the policy's limits is full.
+    async fn reserve(&self, r: &TwoStep<'_>, user: &str, code: bool) -> Result<(), &'static str> {
+        let p = r.policy;
+        let window = p.code_window.secs();
+        let user = user.to_lowercase();
+        let limit = |key: String, max| RateLimit { key, max, window };
+        let mut limits = vec![
+            limit(format!("challenge/user/{user}"), p.challenges_per_user),
+            limit(
+                format!("challenge/client/{}", r.client),
+                p.challenges_per_client,
+            ),
+        ];
+        if code {
+            limits.push(limit(format!("code/user/{user}"), p.codes_per_user));
+            limits.push(limit(
+                format!("code/client/{}", r.client),
+                p.codes_per_client,
+            ));
+        }
+        match self.commit(Write::Reserve { limits, now: r.now }).await? {
+            WriteOutcome::Done => Ok(()),
+            WriteOutcome::Conflict => {
+                warn!(user = ?user, client = %r.client, method = %r.method.name,
+                    "code or challenge limit reached ([policy] codes_per_* / challenges_per_*); rejecting");
+                Err("code or challenge limit reached")
             }
         }
     }
@@ -361,38 +420,42 @@ impl<S: Store> crate::access::Engine<S> {
             self.barrier().await;
             return Err("unknown or used State");
         };
-        let user = self.local_user(&ch.user).await?;
-        let fail = || Write::FailChallenge {
+        let fail = |end| Write::FailChallenge {
             key,
-            user_id: user.as_ref().map(|u| u.id),
             user: ch.user.clone(),
+            end,
             now: r.now,
             max_failures: r.policy.max_failures,
             lockout: r.policy.lockout_time.secs(),
         };
-        // A State answered from elsewhere, by another name or for another method is spent:
-        // it was sent to one client for one user.
+        // A State answered from elsewhere, by another name or for another method is spent at
+        // once: it was sent to one client for one user.
         if ch.client != r.client
             || ch.asked != r.user_name.to_lowercase()
             || ch.method != r.method.name
         {
-            self.commit(fail()).await?;
+            self.commit(fail(true)).await?;
             return Err("State from another client, user or method");
         }
         if r.now >= ch.expires_at || ch.attempts >= ch.max_attempts {
-            self.commit(fail()).await?;
+            self.commit(fail(true)).await?;
             return Err("State expired");
         }
-        if user.as_ref().is_some_and(|u| u.is_locked(r.now)) {
-            self.commit(fail()).await?;
+        if self.locked(&ch.user, r.now).await? {
+            self.commit(fail(false)).await?;
             return Err("user locked");
         }
+        let user = if ch.code_digest.is_some() {
+            None
+        } else {
+            self.local_user(&ch.user).await?
+        };
         let token = match ch.code_digest {
             Some(digest) => {
                 use subtle::ConstantTimeEq;
                 let ok: bool = code_digest(&key, r.password).ct_eq(&digest).into();
                 if !ok {
-                    self.commit(fail()).await?;
+                    self.commit(fail(false)).await?;
                     return Err("wrong code");
                 }
                 None
@@ -404,7 +467,7 @@ impl<S: Store> crate::access::Engine<S> {
                 match m {
                     Some(m) => Some((m.token_id, m.matched)),
                     None => {
-                        self.commit(fail()).await?;
+                        self.commit(fail(false)).await?;
                         return Err("wrong OTP");
                     }
                 }
@@ -415,6 +478,10 @@ impl<S: Store> crate::access::Engine<S> {
             user_id: user.as_ref().map(|u| u.id),
             user: ch.user.clone(),
             token,
+            proved: Proved {
+                password: true,
+                code: true,
+            },
             now: r.now,
         };
         match self.commit(w).await? {
@@ -422,7 +489,7 @@ impl<S: Store> crate::access::Engine<S> {
                 info!(user = ?ch.user, method = %r.method.name, "accept");
                 Ok(Outcome::Accept { user: ch.user })
             }
-            WriteOutcome::Conflict => Err("State already used, or OTP already used"),
+            WriteOutcome::Conflict => Err("State already used, OTP already used, or user locked"),
         }
     }
 }

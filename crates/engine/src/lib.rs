@@ -16,11 +16,12 @@ pub mod directory;
 pub mod identity;
 pub mod oauth;
 pub mod published;
+pub mod realm;
 pub mod store;
 pub mod verify;
 
 pub use published::{CompiledClient, CompiledMethod, Published, compile};
 pub use store::{
-    Challenge, Store, StoreError, TokenKind, TokenRecord, UserRecord, Write, WriteOutcome,
-    count_failure,
+    BARRIER_NAME, Challenge, Factor, Lockout, Proved, RateLimit, Store, StoreError, TokenKind,
+    TokenRecord, UserRecord, Write, WriteOutcome, count_failure,
 };

@@ -531,6 +531,28 @@ fn check_policy(p: &Policy, at: &mut impl FnMut(Vec<PathSeg>, String)) {
             "motp_window must be 0..=360 slots of 10 s".into(),
         );
     }
+    if p.realm == tessera_config::RealmHandling::Require && p.realms.is_empty() {
+        at(
+            path("realms"),
+            "realm = \"require\" needs the list of accepted realms".into(),
+        );
+    }
+    if let Some(r) = p
+        .realms
+        .iter()
+        .find(|r| r.trim().is_empty() || r.contains(['@', '\\']) || r.chars().any(char::is_control))
+    {
+        at(
+            path("realms"),
+            format!("{r:?} is not a realm or domain name"),
+        );
+    }
+    if !(60..=86_400).contains(&p.code_window.secs()) {
+        at(
+            path("code_window"),
+            "code_window must be between 1m and 1d".into(),
+        );
+    }
 }
 
 fn compile_attributes(

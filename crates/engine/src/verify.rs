@@ -44,6 +44,51 @@ pub fn check_passcode(
     found
 }
 
+/// True when `passcode` is a value of one of `user`'s tokens that was already spent: a replay.
+/// For the log only ("already used" instead of "wrong passcode"); the engine runs it after
+/// every failed check, for unknown and locked users too, so that it costs every reject alike.
+pub fn replayed(
+    kind: MethodKind,
+    policy: &Policy,
+    user: &UserRecord,
+    passcode: &[u8],
+    now: u64,
+) -> bool {
+    let mut seen = false;
+    for token in user.tokens.iter().filter(|t| t.enabled) {
+        // The token as it was before anything was spent: a match below `next` is a replay.
+        let unspent = TokenRecord {
+            next: match token.kind {
+                // The last few counters before `next`; older ones are not worth the work.
+                TokenKind::Hotp => token.next.saturating_sub(REPLAY_LOOK_BACK),
+                TokenKind::Totp | TokenKind::Motp => 0,
+            },
+            ..token.clone()
+        };
+        let one = UserRecord {
+            id: user.id,
+            name: String::new(),
+            lock: user.lock,
+            tokens: vec![unspent],
+            cached: user.cached,
+        };
+        let policy = match token.kind {
+            TokenKind::Hotp => &Policy {
+                hotp_window: REPLAY_LOOK_BACK.saturating_sub(1),
+                ..policy.clone()
+            },
+            _ => policy,
+        };
+        if let Some(m) = check_passcode(kind, policy, &one, passcode, now) {
+            seen |= m.matched < token.next;
+        }
+    }
+    seen
+}
+
+/// HOTP counters before the next expected one that [`replayed`] recognises.
+const REPLAY_LOOK_BACK: u64 = 3;
+
 fn after(token: &TokenRecord) -> Option<u64> {
     token.next.checked_sub(1)
 }
@@ -108,8 +153,7 @@ mod tests {
         UserRecord {
             id: 1,
             name: "alice".into(),
-            failures: 0,
-            locked_until: None,
+            lock: Default::default(),
             tokens,
             cached: false,
         }
@@ -191,6 +235,25 @@ mod tests {
             check_passcode(MethodKind::Otp, &p, &spent, c.as_bytes(), now),
             None
         );
+    }
+
+    #[test]
+    fn a_spent_value_is_recognised_as_a_replay() {
+        let p = Policy::default();
+        let u = user(vec![token(TokenKind::Hotp, Some("1234"), 6)]);
+        let again = [b"1234".as_slice(), &code(5)].concat();
+        assert_eq!(check_passcode(MethodKind::PinOtp, &p, &u, &again, 0), None);
+        assert!(replayed(MethodKind::PinOtp, &p, &u, &again, 0));
+        // a wrong PIN with a spent OTP, or a value never used, is not a replay
+        let wrong_pin = [b"9999".as_slice(), &code(5)].concat();
+        assert!(!replayed(MethodKind::PinOtp, &p, &u, &wrong_pin, 0));
+        let unused = [b"1234".as_slice(), &code(40)].concat();
+        assert!(!replayed(MethodKind::PinOtp, &p, &u, &unused, 0));
+        let now = 1_111_111_111;
+        let step = now / 30;
+        let c = Code::new(hotp(b"12345678901234567890", step, 6, Algorithm::Sha1), 6);
+        let spent = user(vec![token(TokenKind::Totp, None, step + 1)]);
+        assert!(replayed(MethodKind::Otp, &p, &spent, c.as_bytes(), now));
     }
 
     #[test]

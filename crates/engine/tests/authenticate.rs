@@ -80,7 +80,7 @@ async fn lockout_after_max_failures_then_expires() {
             .await,
         Outcome::Accept { .. }
     ));
-    assert_eq!(e.store().users.lock().unwrap()[0].failures, 0);
+    assert_eq!(e.store().lockout("alice").failures(), 0);
 }
 
 #[tokio::test]
@@ -129,7 +129,7 @@ async fn a_stale_cache_never_decides_a_reject_or_an_accept() {
     let (p, m) = (Policy::default(), method(MethodKind::PinOtp, true));
     // The cache still shows the user locked and without tokens; the database has moved on.
     let mut stale = e.store().users.lock().unwrap()[0].clone();
-    stale.locked_until = Some(u64::MAX);
+    stale.lock.locked_until = Some(u64::MAX);
     stale.tokens.clear();
     *e.store().stale.lock().unwrap() = Some(stale);
     assert!(matches!(
@@ -145,5 +145,5 @@ async fn a_stale_cache_never_decides_a_reject_or_an_accept() {
         e.authenticate(&p, &m, "alice", &passcode(0), 0).await,
         Outcome::Reject
     );
-    assert_eq!(e.store().users.lock().unwrap()[0].failures, 1);
+    assert_eq!(e.store().lockout("alice").failures(), 1);
 }

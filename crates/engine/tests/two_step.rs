@@ -9,7 +9,7 @@ use std::sync::Mutex;
 use tessera_config::{MethodKind, Policy};
 use tessera_engine::access::{Engine, Outcome};
 use tessera_engine::challenge::{
-    BoxFuture, Channel, Courier, Directory, DirectoryUser, ServiceError, TwoStep,
+    Authn, BoxFuture, Channel, Courier, Directory, DirectoryUser, ServiceError, TwoStep,
 };
 use tessera_engine::{CompiledMethod, Store};
 use tessera_otp::{Algorithm, Code, hotp};
@@ -24,21 +24,28 @@ impl Directory for FakeDirectory {
         &'a self,
         user: &'a str,
         password: &'a [u8],
-    ) -> BoxFuture<'a, Result<Option<DirectoryUser>, ServiceError>> {
+    ) -> BoxFuture<'a, Result<Authn, ServiceError>> {
         Box::pin(async move {
             if self.down {
                 return Err(ServiceError::Unavailable("connection refused".into()));
             }
-            Ok(
-                (user.eq_ignore_ascii_case("alice") && password == b"correct horse").then(|| {
-                    DirectoryUser {
-                        name: "Alice".into(),
-                        email: Some("alice@example.com".into()),
-                        phone: Some("+46 70 123 45 12".into()),
-                        groups: vec!["vpn".into()],
-                    }
-                }),
-            )
+            // Alice has a local record (tokens); Bob exists only in the directory.
+            let (name, right) = match user.to_lowercase().as_str() {
+                "alice" => ("Alice", b"correct horse".as_slice()),
+                "bob" => ("Bob", b"battery staple".as_slice()),
+                _ => return Ok(Authn::Rejected { user: None }),
+            };
+            if password != right {
+                return Ok(Authn::Rejected {
+                    user: Some(name.into()),
+                });
+            }
+            Ok(Authn::Accepted(DirectoryUser {
+                name: name.into(),
+                email: Some(format!("{}@example.com", name.to_lowercase())),
+                phone: Some("+46 70 123 45 12".into()),
+                groups: vec!["vpn".into()],
+            }))
         })
     }
     fn lookup<'a>(
@@ -335,4 +342,122 @@ async fn failures_count_and_lock_across_both_rounds() {
         .unwrap()
         .unwrap();
     assert!(u.is_locked(104));
+}
+
+/// Issue 11, hole 1: a user who exists only in the directory is counted and locked like any
+/// other, across both rounds and across challenges; new challenges bring no fresh attempts.
+#[tokio::test]
+async fn a_directory_only_user_is_locked_across_challenges() {
+    let mut w = World::new();
+    w.policy = policy(10, 0);
+    w.policy.codes_per_user = 0; // this test is about guessing, not the send limit
+    w.policy.challenges_per_user = 0;
+    let m = kind(MethodKind::MobileText);
+    let mut now = 100;
+    let mut wrong = 0;
+    'guessing: for _ in 0..50 {
+        let (state, _) = match w.ask(&m, "gw", "bob", b"battery staple", None, now).await {
+            Outcome::Challenge { state, prompt } => (state, prompt),
+            // Locked: not even a new challenge.
+            Outcome::Reject => break 'guessing,
+            o => panic!("{o:?}"),
+        };
+        for _ in 0..3 {
+            now += 1;
+            let sent = w.last_code();
+            let guess = if sent == "000000" { "111111" } else { "000000" };
+            assert_eq!(
+                w.ask(&m, "gw", "bob", guess.as_bytes(), Some(&state), now)
+                    .await,
+                Outcome::Reject
+            );
+            wrong += 1;
+        }
+    }
+    assert!(wrong <= 12, "{wrong} guesses before the lock");
+    assert!(w.engine.store().lockout("bob").is_locked(now));
+    // Locked: the right password opens nothing, and no code is sent.
+    let sent = w.courier.sent.lock().unwrap().len();
+    assert_eq!(
+        w.ask(&m, "gw", "BOB", b"battery staple", None, now + 1)
+            .await,
+        Outcome::Reject
+    );
+    assert_eq!(w.courier.sent.lock().unwrap().len(), sent);
+}
+
+/// Issue 11, hole 2: a login through a password-only method does not clear the failures that
+/// the code factor collected through another method.
+#[tokio::test]
+async fn a_password_login_does_not_clear_code_failures() {
+    let mut w = World::new();
+    w.policy = policy(10, 0);
+    let pin_otp = kind(MethodKind::PinOtp);
+    let password = kind(MethodKind::Password);
+    for round in 0..5u64 {
+        for i in 0..9u64 {
+            let now = 1000 + round * 100 + i;
+            let wrong = [b"4321".as_slice(), b"000000"].concat();
+            let o = w
+                .engine
+                .authenticate(&w.policy, &pin_otp, "alice", &wrong, now)
+                .await;
+            assert_eq!(o, Outcome::Reject);
+            if w.engine.store().lockout("alice").is_locked(now) {
+                assert!(round * 9 + i + 1 >= 10);
+                return;
+            }
+        }
+        let now = 1000 + round * 100 + 50;
+        let _ = w
+            .ask(&password, "gw", "alice", b"correct horse", None, now)
+            .await;
+    }
+    panic!("never locked: {:?}", w.engine.store().lockout("alice"));
+}
+
+/// Issue 11, hole 7: codes sent to one user are limited per window, and the limit is taken
+/// before the code goes out.
+#[tokio::test]
+async fn codes_sent_to_a_user_are_limited() {
+    let mut w = World::new();
+    w.policy = policy(100, 0);
+    w.policy.codes_per_user = 3;
+    let m = kind(MethodKind::MobileText);
+    let mut challenges = 0;
+    for i in 0..10 {
+        if let Outcome::Challenge { .. } = w
+            .ask(&m, "gw", "alice", b"correct horse", None, 100 + i)
+            .await
+        {
+            challenges += 1;
+        }
+    }
+    assert_eq!(challenges, 3);
+    assert_eq!(w.courier.sent.lock().unwrap().len(), 3);
+    // A new window: codes again.
+    assert!(matches!(
+        w.ask(&m, "gw", "alice", b"correct horse", None, 100 + 601)
+            .await,
+        Outcome::Challenge { .. }
+    ));
+}
+
+/// Issue 11, hole 10: a State answered from another client is spent at once.
+#[tokio::test]
+async fn a_state_answered_from_another_client_is_spent() {
+    let mut w = World::new();
+    let m = kind(MethodKind::MobileText);
+    let (state, _) = challenge(&w.ask(&m, "gw", "alice", b"correct horse", None, 100).await);
+    let code = w.last_code();
+    assert_eq!(
+        w.ask(&m, "other", "alice", code.as_bytes(), Some(&state), 101)
+            .await,
+        Outcome::Reject
+    );
+    assert_eq!(
+        w.ask(&m, "gw", "alice", code.as_bytes(), Some(&state), 102)
+            .await,
+        Outcome::Reject
+    );
 }

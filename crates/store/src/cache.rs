@@ -34,8 +34,7 @@ pub(crate) struct CachedUser {
     pub generation: i64,
     pub id: i64,
     pub name: Box<str>,
-    pub failures: u32,
-    pub locked_until: Option<u64>,
+    pub lock: tessera_engine::Lockout,
     pub tokens: Box<[CachedToken]>,
 }
 

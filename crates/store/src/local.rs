@@ -5,7 +5,7 @@ use crate::sqlite::SqliteStore;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::{Algorithm, Argon2, Params, Version};
 use std::sync::LazyLock;
-use tessera_engine::challenge::{BoxFuture, Directory, DirectoryUser, ServiceError};
+use tessera_engine::challenge::{Authn, BoxFuture, Directory, DirectoryUser, ServiceError};
 
 fn argon2() -> Argon2<'static> {
     let params = Params::new(19 * 1024, 2, 1, None).unwrap_or_default();
@@ -57,7 +57,7 @@ impl Directory for LocalDirectory {
         &'a self,
         user: &'a str,
         password: &'a [u8],
-    ) -> BoxFuture<'a, Result<Option<DirectoryUser>, ServiceError>> {
+    ) -> BoxFuture<'a, Result<Authn, ServiceError>> {
         Box::pin(async move {
             let row = self
                 .store
@@ -68,7 +68,11 @@ impl Directory for LocalDirectory {
             tokio::task::spawn_blocking(move || {
                 let hash = row.as_ref().and_then(|(_, h)| h.as_deref());
                 let ok = verify_password(hash, &password);
-                Ok(row.filter(|_| ok).map(|(u, _)| u))
+                Ok(match row {
+                    Some((u, _)) if ok => Authn::Accepted(u),
+                    Some((u, _)) => Authn::Rejected { user: Some(u.name) },
+                    None => Authn::Rejected { user: None },
+                })
             })
             .await
             .map_err(|e| ServiceError::Unavailable(e.to_string()))?

@@ -178,6 +178,33 @@ CREATE TABLE admin_tokens (
 );
 "#,
     ),
+    (
+        8,
+        r#"
+-- Failure counters and locks per user name (canonical, case-folded), whether or not a local
+-- record exists (directory-only users are counted too), one counter per factor (issue 11).
+-- A row exists only while there is something to remember. The name '' is the row every reject
+-- without a user writes, so that all rejects cost the same write.
+CREATE TABLE lockouts (
+    name_key          TEXT PRIMARY KEY,
+    password_failures INTEGER NOT NULL DEFAULT 0,
+    code_failures     INTEGER NOT NULL DEFAULT 0,
+    locked_until      INTEGER,                   -- unix seconds; i64::MAX until unlocked
+    updated_at        INTEGER NOT NULL
+) WITHOUT ROWID;
+INSERT INTO lockouts (name_key, code_failures, locked_until, updated_at)
+    SELECT name_key, failures, locked_until, strftime('%s','now') FROM users
+    WHERE failures > 0 OR locked_until IS NOT NULL;
+ALTER TABLE users DROP COLUMN failures;
+ALTER TABLE users DROP COLUMN locked_until;
+-- Codes sent and challenges opened, per user and per client, in fixed windows.
+CREATE TABLE rate_limits (
+    key          TEXT PRIMARY KEY,
+    window_start INTEGER NOT NULL,
+    count        INTEGER NOT NULL
+) WITHOUT ROWID;
+"#,
+    ),
 ];
 
 /// Bring the schema up to date.

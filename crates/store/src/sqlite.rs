@@ -20,7 +20,8 @@ use tessera_engine::challenge::DirectoryUser;
 use tessera_engine::identity::{BatchQuery, Start};
 use tessera_engine::oauth::{Grant, StoredToken};
 use tessera_engine::{
-    Challenge, Store, StoreError, TokenKind, TokenRecord, UserRecord, Write, WriteOutcome,
+    BARRIER_NAME, Challenge, Factor, Lockout, Proved, RateLimit, Store, StoreError, TokenKind,
+    TokenRecord, UserRecord, Write, WriteOutcome,
 };
 use tessera_otp::Algorithm;
 use tokio::sync::oneshot;
@@ -508,9 +509,11 @@ impl SqliteStore {
     /// Users matching `filter` (a SQL condition on `u`, with `?1` bound to `key`).
     fn users_where(&self, filter: &str, key: &str) -> Result<Vec<UserInfo>, AdminError> {
         let sql = format!(
-            "SELECT u.id, u.name, u.email, u.phone, u.password_hash IS NOT NULL, u.failures,
-                    u.locked_until, (SELECT COUNT(*) FROM tokens t WHERE t.user_id = u.id)
-             FROM users u WHERE {filter} ORDER BY u.name_key"
+            "SELECT u.id, u.name, u.email, u.phone, u.password_hash IS NOT NULL,
+                    COALESCE(l.password_failures + l.code_failures, 0), l.locked_until,
+                    (SELECT COUNT(*) FROM tokens t WHERE t.user_id = u.id)
+             FROM users u LEFT JOIN lockouts l ON l.name_key = u.name_key
+             WHERE {filter} ORDER BY u.name_key"
         );
         Ok(self.read(|c| {
             let mut st = c.prepare_cached(&sql).map_err(db_err)?;
@@ -543,16 +546,24 @@ impl SqliteStore {
             .ok_or_else(|| AdminError::NoSuchUser(name.to_owned()))
     }
 
+    /// Clear the failure counters and lock of `name`: a local user, or a name known only to
+    /// a directory that has failures on record.
     pub fn unlock_user(&self, name: &str) -> Result<(), AdminError> {
         let name = name.to_owned();
         self.call_blocking(Change::new("user.unlock", &name), move |t| {
-            let id = Self::user_id(t, &name)?;
-            t.execute(
-                "UPDATE users SET failures = 0, locked_until = NULL WHERE id = ?1",
-                [id],
-            )?;
+            let key = name_key(&name);
+            let cleared = t.execute("DELETE FROM lockouts WHERE name_key = ?1", [&key])?;
+            if cleared == 0 && !key.is_empty() {
+                Self::user_id(t, &name)?;
+            }
             Ok(())
         })
+    }
+
+    /// The failure counters and lock of `name` (local record or not), if any are on record.
+    pub fn lockout(&self, name: &str) -> Result<Option<Lockout>, StoreError> {
+        let key = name_key(name);
+        self.read(|c| read_lockout(c, &key).map_err(db_err))
     }
 
     pub fn remove_user(&self, name: &str) -> Result<(), AdminError> {
@@ -774,23 +785,15 @@ impl SqliteStore {
         // only costs another read later.
         let generation = Self::admin_generation(c)?;
         let row = c
-            .prepare_cached(
-                "SELECT id, name, failures, locked_until FROM users WHERE name_key = ?1",
-            )
+            .prepare_cached("SELECT id, name FROM users WHERE name_key = ?1")
             .map_err(db_err)?
-            .query_row([key], |r| {
-                Ok((
-                    r.get::<_, i64>(0)?,
-                    r.get::<_, String>(1)?,
-                    r.get::<_, u32>(2)?,
-                    r.get::<_, Option<i64>>(3)?,
-                ))
-            })
+            .query_row([key], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))
             .optional()
             .map_err(db_err)?;
-        let Some((id, name, failures, locked_until)) = row else {
+        let Some((id, name)) = row else {
             return Ok(None);
         };
+        let lock = read_lockout(c, key).map_err(db_err)?.unwrap_or_default();
         let mut st = c
             .prepare_cached(
                 "SELECT id, kind, algorithm, digits, period, sealed, next_counter, enabled
@@ -819,8 +822,7 @@ impl SqliteStore {
             generation,
             id,
             name: name.into_boxed_str(),
-            failures,
-            locked_until: locked_until.map(lock_from_db),
+            lock,
             tokens: tokens.into_boxed_slice(),
         }))
     }
@@ -847,8 +849,7 @@ impl SqliteStore {
         Ok(UserRecord {
             id: u.id,
             name: u.name.to_string(),
-            failures: u.failures,
-            locked_until: u.locked_until,
+            lock: u.lock,
             tokens,
             cached,
         })
@@ -1238,6 +1239,10 @@ impl Store for SqliteStore {
         Ok(Some(record))
     }
 
+    async fn load_lockout(&self, name: &str) -> Result<Lockout, StoreError> {
+        Ok(self.lockout(name)?.unwrap_or_default())
+    }
+
     async fn load_challenge(&self, key: &[u8; 32]) -> Result<Option<Challenge>, StoreError> {
         self.read(|c| {
             c.prepare_cached(
@@ -1269,18 +1274,23 @@ impl Store for SqliteStore {
                 user,
                 token_id,
                 matched,
+                now,
                 ..
-            } => Some((name_key(user), Ok((*token_id, *matched)))),
+            } => Some((name_key(user), Ok((*token_id, *matched, *now)))),
             Write::Failure {
                 user,
+                factor,
                 now,
                 max_failures,
                 lockout,
-                ..
-            } => Some((name_key(user), Err((*now, *max_failures, *lockout)))),
+            } => Some((
+                name_key(user),
+                Err((*factor, *now, *max_failures, *lockout)),
+            )),
             Write::Barrier
             | Write::Identity(_)
             | Write::Identities(_)
+            | Write::Reserve { .. }
             | Write::OpenChallenge { .. } => None,
             // Rare (password kinds): drop the cached user rather than replay the change.
             Write::Complete { user, .. } | Write::FailChallenge { user, .. } => {
@@ -1298,26 +1308,18 @@ impl Store for SqliteStore {
         // Keep the cache in step with what was just committed.
         let cache = &self.inner.cache;
         match (follow, &outcome) {
-            (Some((key, Ok((token_id, matched)))), Ok(WriteOutcome::Done)) => {
+            (Some((key, Ok((token_id, matched, now)))), Ok(WriteOutcome::Done)) => {
                 cache.update(&key, |u| {
-                    u.failures = 0;
-                    u.locked_until = None;
+                    u.lock = u.lock.succeed(CODE_PROVED, now);
                     if let Some(t) = u.tokens.iter_mut().find(|t| t.id == token_id) {
                         t.next = t.next.max(matched + 1);
                     }
                 })
             }
-            (Some((key, Err((now, max, lockout)))), Ok(WriteOutcome::Done)) => {
-                cache.update(&key, |u| {
-                    (u.failures, u.locked_until) = tessera_engine::count_failure(
-                        u.failures,
-                        u.locked_until,
-                        now,
-                        max,
-                        lockout,
-                    );
-                })
-            }
+            (Some((key, Err((factor, now, max, lockout)))), Ok(WriteOutcome::Done)) => cache
+                .update(&key, |u| {
+                    u.lock = u.lock.fail(factor, now, max, lockout);
+                }),
             (Some((key, _)), _) => cache.remove(&key),
             (None, _) => {}
         }
@@ -1520,32 +1522,91 @@ fn apply_identity(t: &Connection, e: &IdentityEvent) -> rusqlite::Result<()> {
     }
 }
 
-/// One more failure on a user's record ([`tessera_engine::count_failure`]).
-fn count_user_failure(
+/// What a one-step accept proves: the code (with its PIN).
+const CODE_PROVED: Proved = Proved {
+    password: false,
+    code: true,
+};
+
+/// The failure counters and lock stored for `key` (a name key), if any.
+fn read_lockout(t: &Connection, key: &str) -> rusqlite::Result<Option<Lockout>> {
+    t.prepare_cached(
+        "SELECT password_failures, code_failures, locked_until FROM lockouts WHERE name_key = ?1",
+    )?
+    .query_row([key], |r| {
+        Ok(Lockout {
+            password_failures: r.get(0)?,
+            code_failures: r.get(1)?,
+            locked_until: r.get::<_, Option<i64>>(2)?.map(lock_from_db),
+        })
+    })
+    .optional()
+}
+
+/// Change the lockout of the name `user` through `f` (one of [`Lockout`]'s rules); a state with
+/// nothing to remember deletes the row.
+fn change_lockout(
     t: &Connection,
-    user_id: i64,
+    user: &str,
     now: u64,
-    max_failures: u32,
-    lockout: u64,
+    f: impl FnOnce(Lockout) -> Lockout,
 ) -> rusqlite::Result<()> {
-    let row: Option<(u32, Option<i64>)> = t
-        .prepare_cached("SELECT failures, locked_until FROM users WHERE id = ?1")?
-        .query_row([user_id], |r| Ok((r.get(0)?, r.get(1)?)))
-        .optional()?;
-    let Some((failures, locked_until)) = row else {
+    let key = name_key(user);
+    let before = read_lockout(t, &key)?;
+    let after = f(before.unwrap_or_default());
+    if Some(after) == before {
         return Ok(());
-    };
-    let (failures, locked_until) = tessera_engine::count_failure(
-        failures,
-        locked_until.map(lock_from_db),
-        now,
-        max_failures,
-        lockout,
-    );
-    let locked_until = locked_until.map(lock_to_db);
-    t.prepare_cached("UPDATE users SET failures = ?1, locked_until = ?2 WHERE id = ?3")?
-        .execute(params![failures, locked_until, user_id])?;
+    }
+    if after == Lockout::default() {
+        t.prepare_cached("DELETE FROM lockouts WHERE name_key = ?1")?
+            .execute([&key])?;
+    } else {
+        t.prepare_cached(
+            "INSERT INTO lockouts (name_key, password_failures, code_failures, locked_until, updated_at)
+             VALUES (?1, ?2, ?3, ?4, ?5)
+             ON CONFLICT(name_key) DO UPDATE SET password_failures = excluded.password_failures,
+               code_failures = excluded.code_failures, locked_until = excluded.locked_until,
+               updated_at = excluded.updated_at",
+        )?
+        .execute(params![
+            key,
+            after.password_failures,
+            after.code_failures,
+            after.locked_until.map(lock_to_db),
+            i64::try_from(now).unwrap_or(i64::MAX)
+        ])?;
+    }
     Ok(())
+}
+
+fn name_locked(t: &Connection, user: &str, now: u64) -> rusqlite::Result<bool> {
+    Ok(read_lockout(t, &name_key(user))?.is_some_and(|l| l.is_locked(now)))
+}
+
+/// Take one slot in every limit, or none ([`Write::Reserve`]).
+fn reserve(t: &Connection, limits: &[RateLimit], now: u64) -> rusqlite::Result<WriteOutcome> {
+    let mut taken = Vec::with_capacity(limits.len());
+    for l in limits {
+        let current: Option<(i64, u32)> = t
+            .prepare_cached("SELECT window_start, count FROM rate_limits WHERE key = ?1")?
+            .query_row([&l.key], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()?;
+        match l.take(current.map(|(s, c)| (s.max(0) as u64, c)), now) {
+            Some(v) => taken.push((&l.key, v)),
+            None => return Ok(WriteOutcome::Conflict),
+        }
+    }
+    for (key, (start, count)) in taken {
+        t.prepare_cached(
+            "INSERT INTO rate_limits (key, window_start, count) VALUES (?1, ?2, ?3)
+             ON CONFLICT(key) DO UPDATE SET window_start = excluded.window_start, count = excluded.count",
+        )?
+        .execute(params![key, start as i64, count])?;
+    }
+    // Windows are at most a day: older rows count for nothing.
+    t.prepare_cached("DELETE FROM rate_limits WHERE window_start < ?1")?
+        .execute([now.saturating_sub(86_400) as i64])?;
+    Ok(WriteOutcome::Done)
 }
 
 /// The two-round methods' writes (SPEC §2 Flow B).
@@ -1574,31 +1635,24 @@ fn apply_challenge(t: &Connection, w: &Write) -> rusqlite::Result<WriteOutcome> 
         Write::Complete {
             challenge,
             user_id,
+            user,
             token,
+            proved,
             now,
-            ..
         } => {
-            let now = *now as i64;
             // Single use: only the first answer finds the challenge open.
             if let Some(key) = challenge {
                 let consumed = t
                     .prepare_cached(
                         "DELETE FROM challenges WHERE key = ?1 AND expires_at > ?2 AND attempts < max_attempts",
                     )?
-                    .execute(params![&key[..], now])?;
+                    .execute(params![&key[..], *now as i64])?;
                 if consumed == 0 {
                     return Ok(WriteOutcome::Conflict);
                 }
             }
-            if let Some(uid) = user_id {
-                let locked: bool = t
-                    .prepare_cached(
-                        "SELECT EXISTS(SELECT 1 FROM users WHERE id = ?1 AND locked_until > ?2)",
-                    )?
-                    .query_row(params![uid, now], |r| r.get(0))?;
-                if locked {
-                    return Ok(WriteOutcome::Conflict);
-                }
+            if name_locked(t, user, *now)? {
+                return Ok(WriteOutcome::Conflict);
             }
             if let (Some((token_id, matched)), Some(uid)) = (token, user_id) {
                 let spent = t
@@ -1613,32 +1667,26 @@ fn apply_challenge(t: &Connection, w: &Write) -> rusqlite::Result<WriteOutcome> 
             } else if token.is_some() {
                 return Ok(WriteOutcome::Conflict);
             }
-            if let Some(uid) = user_id {
-                t.prepare_cached(
-                    "UPDATE users SET failures = 0, locked_until = NULL
-                     WHERE id = ?1 AND (failures <> 0 OR locked_until IS NOT NULL)",
-                )?
-                .execute([uid])?;
-            }
+            change_lockout(t, user, *now, |l| l.succeed(*proved, *now))?;
             Ok(WriteOutcome::Done)
         }
         Write::FailChallenge {
             key,
-            user_id,
+            user,
+            end,
             now,
             max_failures,
             lockout,
-            ..
         } => {
             t.prepare_cached("UPDATE challenges SET attempts = attempts + 1 WHERE key = ?1")?
                 .execute([&key[..]])?;
             t.prepare_cached(
-                "DELETE FROM challenges WHERE key = ?1 AND (attempts >= max_attempts OR expires_at <= ?2)",
+                "DELETE FROM challenges WHERE key = ?1 AND (?3 OR attempts >= max_attempts OR expires_at <= ?2)",
             )?
-            .execute(params![&key[..], *now as i64])?;
-            if let Some(uid) = user_id {
-                count_user_failure(t, *uid, *now, *max_failures, *lockout)?;
-            }
+            .execute(params![&key[..], *now as i64, *end])?;
+            change_lockout(t, user, *now, |l| {
+                l.fail(Factor::Code, *now, *max_failures, *lockout)
+            })?;
             Ok(WriteOutcome::Done)
         }
         _ => Ok(WriteOutcome::Done),
@@ -1661,50 +1709,46 @@ fn apply(t: &Connection, w: &Write) -> rusqlite::Result<WriteOutcome> {
     }
     match *w {
         Write::Identity(_) | Write::Identities(_) => Ok(WriteOutcome::Done),
-        // A durable write like every other reject's, so that the commit (and its fsync) takes
-        // as long whether or not the user exists.
+        // The same kind of write as every other reject's (a read and an upsert of a lockout
+        // row), so that the commit takes as long whether or not the user exists.
         Write::Barrier => {
-            t.prepare_cached(
-                "UPDATE meta SET value = value + 1 WHERE key = 'rejects_without_user_write'",
-            )?
-            .execute([])?;
+            change_lockout(t, BARRIER_NAME, 0, |l| l.fail(Factor::Code, 0, u32::MAX, 0))?;
             Ok(WriteOutcome::Done)
         }
         Write::Accept {
             user_id,
+            ref user,
             token_id,
             matched,
             now,
-            ..
         } => {
-            // Spend the value only if still unspent and the user was not locked meanwhile.
+            // Spend the value only if still unspent and the name was not locked meanwhile.
+            if name_locked(t, user, now)? {
+                return Ok(WriteOutcome::Conflict);
+            }
             let spent = t
                 .prepare_cached(
                     "UPDATE tokens SET next_counter = ?1 + 1
-                     WHERE id = ?2 AND user_id = ?3 AND enabled = 1 AND next_counter <= ?1
-                       AND NOT EXISTS (SELECT 1 FROM users WHERE id = ?3 AND locked_until > ?4)",
+                     WHERE id = ?2 AND user_id = ?3 AND enabled = 1 AND next_counter <= ?1",
                 )?
-                .execute(params![matched as i64, token_id, user_id, now as i64])?;
+                .execute(params![matched as i64, token_id, user_id])?;
             if spent == 0 {
                 return Ok(WriteOutcome::Conflict);
             }
-            t.prepare_cached(
-                "UPDATE users SET failures = 0, locked_until = NULL
-                 WHERE id = ?1 AND (failures <> 0 OR locked_until IS NOT NULL)",
-            )?
-            .execute([user_id])?;
+            change_lockout(t, user, now, |l| l.succeed(CODE_PROVED, now))?;
             Ok(WriteOutcome::Done)
         }
         Write::Failure {
-            user_id,
+            ref user,
+            factor,
             now,
             max_failures,
             lockout,
-            ..
         } => {
-            count_user_failure(t, user_id, now, max_failures, lockout)?;
+            change_lockout(t, user, now, |l| l.fail(factor, now, max_failures, lockout))?;
             Ok(WriteOutcome::Done)
         }
+        Write::Reserve { ref limits, now } => reserve(t, limits, now),
         Write::OpenChallenge { .. } | Write::Complete { .. } | Write::FailChallenge { .. } => {
             apply_challenge(t, w)
         }

@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 use tessera_config::{Secret, SystemConfig};
-use tessera_engine::{Store, TokenKind, Write, WriteOutcome};
+use tessera_engine::{Factor, Lockout, RateLimit, Store, TokenKind, Write, WriteOutcome};
 use tessera_otp::Algorithm;
 use tessera_store::{Actor, Change};
 use tessera_store::{MasterKey, NewToken, NewUser, SqliteStore};
@@ -95,7 +95,7 @@ async fn failures_lock_and_unlock() {
     for _ in 0..3 {
         s.commit(Write::Failure {
             user: "alice".into(),
-            user_id: id,
+            factor: Factor::Code,
             now: 100,
             max_failures: 3,
             lockout: 0,
@@ -118,9 +118,95 @@ async fn failures_lock_and_unlock() {
         WriteOutcome::Conflict,
         "a locked user spends nothing"
     );
-    tokio::task::spawn_blocking(move || s.unlock_user("ALICE").unwrap())
+    let s2 = s.clone();
+    tokio::task::spawn_blocking(move || s2.unlock_user("ALICE").unwrap())
         .await
         .unwrap();
+    assert!(
+        !s.load_user("alice", true)
+            .await
+            .unwrap()
+            .unwrap()
+            .is_locked(102)
+    );
+}
+
+/// A name known only to a directory is counted, locked, survives a restart and is unlocked
+/// like a local user (issue 11, hole 1).
+#[tokio::test]
+async fn a_directory_only_name_is_locked_and_unlocked() {
+    let dir = TempDir::new("dirlock");
+    {
+        let s = open(&dir, 1);
+        for factor in [Factor::Password, Factor::Code, Factor::Code] {
+            s.commit(Write::Failure {
+                user: "Bob".into(),
+                factor,
+                now: 100,
+                max_failures: 3,
+                lockout: 600,
+            })
+            .await
+            .unwrap();
+        }
+    }
+    let s = open(&dir, 1);
+    let l = s.load_lockout("BOB").await.unwrap();
+    assert_eq!((l.password_failures, l.code_failures), (1, 2));
+    assert!(l.is_locked(699) && !l.is_locked(700));
+    let s2 = s.clone();
+    tokio::task::spawn_blocking(move || s2.unlock_user("bob").unwrap())
+        .await
+        .unwrap();
+    assert_eq!(s.load_lockout("bob").await.unwrap(), Lockout::default());
+    // Unlocking a name that is neither a user nor on record is an error.
+    let s2 = s.clone();
+    assert!(
+        tokio::task::spawn_blocking(move || s2.unlock_user("nobody"))
+            .await
+            .unwrap()
+            .is_err()
+    );
+}
+
+/// Rate limits hold across restarts and take nothing when one of them is full.
+#[tokio::test]
+async fn reservations_are_all_or_nothing() {
+    let dir = TempDir::new("reserve");
+    let limit = |key: &str, max| RateLimit {
+        key: key.into(),
+        max,
+        window: 600,
+    };
+    {
+        let s = open(&dir, 1);
+        for _ in 0..2 {
+            let w = Write::Reserve {
+                limits: vec![limit("user/a", 2), limit("client/gw", 10)],
+                now: 1000,
+            };
+            assert_eq!(s.commit(w).await.unwrap(), WriteOutcome::Done);
+        }
+    }
+    let s = open(&dir, 1);
+    let full = Write::Reserve {
+        limits: vec![limit("client/gw", 10), limit("user/a", 2)],
+        now: 1001,
+    };
+    assert_eq!(s.commit(full).await.unwrap(), WriteOutcome::Conflict);
+    // The client's slot was not taken by the refused reservation: 8 are left.
+    for i in 0..8 {
+        let w = Write::Reserve {
+            limits: vec![limit("client/gw", 10), limit(&format!("user/{i}"), 2)],
+            now: 1002,
+        };
+        assert_eq!(s.commit(w).await.unwrap(), WriteOutcome::Done);
+    }
+    let w = Write::Reserve {
+        limits: vec![limit("client/gw", 10)],
+        now: 1003,
+    };
+    assert_eq!(s.commit(w).await.unwrap(), WriteOutcome::Conflict);
 }
 
 #[test]

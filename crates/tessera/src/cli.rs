@@ -414,6 +414,16 @@ pub fn user(store: &SqliteStore, cmd: UserCmd) -> Result<()> {
             }
         }
         UserCmd::Show { name } => {
+            // A name known only to a directory has no record here, but may have failures.
+            if let (Err(tessera_store::AdminError::NoSuchUser(_)), Some(l)) =
+                (store.user(&name), store.lockout(&name)?)
+            {
+                println!("user:     {name} (no local record; directory user)");
+                println!("failures: {}", l.failures());
+                let until = l.locked_until.map(|t| i64::try_from(t).unwrap_or(i64::MAX));
+                println!("state:    {}", lock_text(until, now()));
+                return Ok(());
+            }
             let u = store.user(&name)?;
             println!("user:     {}", u.name);
             println!("email:    {}", u.email.as_deref().unwrap_or("-"));

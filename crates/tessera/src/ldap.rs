@@ -8,7 +8,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tessera_config::Directory as DirectoryConfig;
-use tessera_engine::challenge::{BoxFuture, Directory, DirectoryUser, ServiceError};
+use tessera_engine::challenge::{Authn, BoxFuture, Directory, DirectoryUser, ServiceError};
 use tessera_engine::directory as dir;
 use tokio_rustls::rustls;
 use tracing::debug;
@@ -170,41 +170,52 @@ impl LdapDirectory {
         Ok(entries.iter().map(|e| dir::group_name(&e.dn)).collect())
     }
 
-    async fn to_user(&self, asked: &str, entry: &SearchEntry) -> DirectoryUser {
+    /// The directory's spelling of the user's name (the naming attribute of the filter).
+    fn canonical_name(&self, asked: &str, entry: &SearchEntry) -> String {
         let name_attr = dir::name_attribute(self.cfg.user_filter.as_deref(), &self.cfg.kind);
+        attr_values(entry, &name_attr)
+            .first()
+            .cloned()
+            .unwrap_or_else(|| asked.to_owned())
+    }
+
+    async fn to_user(&self, asked: &str, entry: &SearchEntry) -> DirectoryUser {
         let first = |a: &str| attr_values(entry, a).first().cloned();
         DirectoryUser {
-            name: first(&name_attr).unwrap_or_else(|| asked.to_owned()),
+            name: self.canonical_name(asked, entry),
             email: first(self.cfg.email_attribute.as_deref().unwrap_or("mail")),
             phone: first(self.cfg.phone_attribute.as_deref().unwrap_or("mobile")),
             groups: self.groups(entry).await,
         }
     }
 
-    async fn authenticate_inner(
-        &self,
-        user: &str,
-        password: &[u8],
-    ) -> Result<Option<DirectoryUser>, ServiceError> {
+    async fn authenticate_inner(&self, user: &str, password: &[u8]) -> Result<Authn, ServiceError> {
+        if user.is_empty() {
+            return Ok(Authn::Rejected { user: None });
+        }
+        let Some(entry) = self.find(user).await? else {
+            return Ok(Authn::Rejected { user: None });
+        };
+        // The failure of a wrong password counts on the directory's spelling of the name.
+        let wrong = || Authn::Rejected {
+            user: Some(self.canonical_name(user, &entry)),
+        };
         // RFC 4513 §5.1.2: a simple bind with an empty password is an *unauthenticated* bind
         // that many servers answer with success. Never let one through as a login.
         let Ok(password) = std::str::from_utf8(password) else {
-            return Ok(None);
+            return Ok(wrong());
         };
-        if password.is_empty() || user.is_empty() {
-            return Ok(None);
+        if password.is_empty() {
+            return Ok(wrong());
         }
-        let Some(entry) = self.find(user).await? else {
-            return Ok(None);
-        };
         let mut ldap = self.connect().await?;
         ldap.with_timeout(self.timeout);
         let bound = ldap.simple_bind(&entry.dn, password).await;
         let _ = ldap.unbind().await;
         match bound {
-            Ok(r) if r.rc == 0 => Ok(Some(self.to_user(user, &entry).await)),
+            Ok(r) if r.rc == 0 => Ok(Authn::Accepted(self.to_user(user, &entry).await)),
             // 49 invalidCredentials (and the like): a wrong password.
-            Ok(r) if r.rc == 49 || r.rc == 53 || r.rc == 50 => Ok(None),
+            Ok(r) if r.rc == 49 || r.rc == 53 || r.rc == 50 => Ok(wrong()),
             Ok(r) => Err(ServiceError::Unavailable(format!(
                 "user bind answered {} {}",
                 r.rc, r.text
@@ -227,7 +238,7 @@ impl Directory for LdapDirectory {
         &'a self,
         user: &'a str,
         password: &'a [u8],
-    ) -> BoxFuture<'a, Result<Option<DirectoryUser>, ServiceError>> {
+    ) -> BoxFuture<'a, Result<Authn, ServiceError>> {
         Box::pin(async move {
             // The whole exchange, not just each operation, is bounded.
             tokio::time::timeout(self.timeout * 3, self.authenticate_inner(user, password))

@@ -1,24 +1,49 @@
 //! The in-memory store and fixtures the engine's tests share.
 #![allow(dead_code)]
 
+use std::collections::HashMap;
 use std::sync::Mutex;
 use tessera_config::{MethodKind, Policy, Replies, Secret};
 use tessera_engine::access::Engine;
 use tessera_engine::{
-    CompiledMethod, Store, StoreError, TokenKind, TokenRecord, UserRecord, Write, WriteOutcome,
+    CompiledMethod, Factor, Lockout, Proved, Store, StoreError, TokenKind, TokenRecord, UserRecord,
+    Write, WriteOutcome,
 };
 use tessera_otp::{Algorithm, Code, hotp};
 
 pub const SEED: &[u8] = b"12345678901234567890";
 
-/// Applies writes exactly as the SQL store does: conditional spend, failure counting.
+/// Applies writes exactly as the SQL store does: conditional spend, failure counting per name.
 #[derive(Default)]
 pub struct MemStore {
     pub users: Mutex<Vec<UserRecord>>,
+    /// Failure counters and locks by case-folded name, local record or not.
+    pub lockouts: Mutex<HashMap<String, Lockout>>,
+    /// Rate-limit windows: key -> (window start, count).
+    pub limits: Mutex<HashMap<String, (u64, u32)>>,
     pub writes: Mutex<Vec<Write>>,
     /// What a cache that is behind the database would answer.
     pub stale: Mutex<Option<UserRecord>>,
-    pub challenges: Mutex<std::collections::HashMap<[u8; 32], tessera_engine::Challenge>>,
+    pub challenges: Mutex<HashMap<[u8; 32], tessera_engine::Challenge>>,
+}
+
+impl MemStore {
+    pub fn lockout(&self, name: &str) -> Lockout {
+        self.lockouts
+            .lock()
+            .unwrap()
+            .get(&name.to_lowercase())
+            .copied()
+            .unwrap_or_default()
+    }
+    fn locked(&self, name: &str, now: u64) -> bool {
+        self.lockout(name).is_locked(now)
+    }
+    fn update(&self, name: &str, f: impl FnOnce(Lockout) -> Lockout) {
+        let mut l = self.lockouts.lock().unwrap();
+        let e = l.entry(name.to_lowercase()).or_default();
+        *e = f(*e);
+    }
 }
 
 impl Store for MemStore {
@@ -33,7 +58,14 @@ impl Store for MemStore {
         Ok(users
             .iter()
             .find(|u| u.name.eq_ignore_ascii_case(name))
-            .cloned())
+            .cloned()
+            .map(|u| UserRecord {
+                lock: self.lockout(&u.name),
+                ..u
+            }))
+    }
+    async fn load_lockout(&self, name: &str) -> Result<Lockout, StoreError> {
+        Ok(self.lockout(name))
     }
     async fn load_challenge(
         &self,
@@ -46,6 +78,18 @@ impl Store for MemStore {
         let mut users = self.users.lock().unwrap();
         match write {
             Write::Barrier | Write::Identity(_) | Write::Identities(_) => Ok(WriteOutcome::Done),
+            Write::Reserve { limits, now } => {
+                let mut stored = self.limits.lock().unwrap();
+                let mut taken = Vec::new();
+                for l in &limits {
+                    match l.take(stored.get(&l.key).copied(), now) {
+                        Some(v) => taken.push((l.key.clone(), v)),
+                        None => return Ok(WriteOutcome::Conflict),
+                    }
+                }
+                stored.extend(taken);
+                Ok(WriteOutcome::Done)
+            }
             Write::OpenChallenge { key, challenge } => {
                 self.challenges.lock().unwrap().insert(key, challenge);
                 Ok(WriteOutcome::Done)
@@ -53,9 +97,10 @@ impl Store for MemStore {
             Write::Complete {
                 challenge,
                 user_id,
+                user,
                 token,
+                proved,
                 now,
-                ..
             } => {
                 if let Some(key) = challenge {
                     let mut open = self.challenges.lock().unwrap();
@@ -66,87 +111,72 @@ impl Store for MemStore {
                         _ => return Ok(WriteOutcome::Conflict),
                     }
                 }
-                if let Some(uid) = user_id {
-                    let u = users.iter_mut().find(|u| u.id == uid).unwrap();
-                    if u.is_locked(now) {
-                        return Ok(WriteOutcome::Conflict);
-                    }
-                    if let Some((token_id, matched)) = token {
-                        let t = u.tokens.iter_mut().find(|t| t.id == token_id).unwrap();
-                        if t.next > matched {
-                            return Ok(WriteOutcome::Conflict);
-                        }
-                        t.next = matched + 1;
-                    }
-                    u.failures = 0;
-                    u.locked_until = None;
-                } else if token.is_some() {
+                if self.locked(&user, now) {
                     return Ok(WriteOutcome::Conflict);
                 }
+                if let Some((token_id, matched)) = token {
+                    let Some(uid) = user_id else {
+                        return Ok(WriteOutcome::Conflict);
+                    };
+                    let u = users.iter_mut().find(|u| u.id == uid).unwrap();
+                    let t = u.tokens.iter_mut().find(|t| t.id == token_id).unwrap();
+                    if t.next > matched {
+                        return Ok(WriteOutcome::Conflict);
+                    }
+                    t.next = matched + 1;
+                }
+                self.update(&user, |l| l.succeed(proved, now));
                 Ok(WriteOutcome::Done)
             }
             Write::FailChallenge {
                 key,
-                user_id,
+                user,
+                end,
                 now,
                 max_failures,
                 lockout,
-                ..
             } => {
                 let mut open = self.challenges.lock().unwrap();
                 if let Some(c) = open.get_mut(&key) {
                     c.attempts += 1;
-                    if c.attempts >= c.max_attempts || c.expires_at <= now {
+                    if end || c.attempts >= c.max_attempts || c.expires_at <= now {
                         open.remove(&key);
                     }
                 }
-                if let Some(uid) = user_id {
-                    let u = users.iter_mut().find(|u| u.id == uid).unwrap();
-                    (u.failures, u.locked_until) = tessera_engine::count_failure(
-                        u.failures,
-                        u.locked_until,
-                        now,
-                        max_failures,
-                        lockout,
-                    );
-                }
+                self.update(&user, |l| l.fail(Factor::Code, now, max_failures, lockout));
                 Ok(WriteOutcome::Done)
             }
             Write::Accept {
                 user_id,
+                user,
                 token_id,
                 matched,
                 now,
-                ..
             } => {
-                let u = users.iter_mut().find(|u| u.id == user_id).unwrap();
-                if u.is_locked(now) {
+                if self.locked(&user, now) {
                     return Ok(WriteOutcome::Conflict);
                 }
+                let u = users.iter_mut().find(|u| u.id == user_id).unwrap();
                 let t = u.tokens.iter_mut().find(|t| t.id == token_id).unwrap();
                 if t.next > matched {
                     return Ok(WriteOutcome::Conflict);
                 }
                 t.next = matched + 1;
-                u.failures = 0;
-                u.locked_until = None;
+                let proved = Proved {
+                    password: false,
+                    code: true,
+                };
+                self.update(&user, |l| l.succeed(proved, now));
                 Ok(WriteOutcome::Done)
             }
             Write::Failure {
-                user_id,
+                user,
+                factor,
                 now,
                 max_failures,
                 lockout,
-                ..
             } => {
-                let u = users.iter_mut().find(|u| u.id == user_id).unwrap();
-                (u.failures, u.locked_until) = tessera_engine::count_failure(
-                    u.failures,
-                    u.locked_until,
-                    now,
-                    max_failures,
-                    lockout,
-                );
+                self.update(&user, |l| l.fail(factor, now, max_failures, lockout));
                 Ok(WriteOutcome::Done)
             }
         }
@@ -175,8 +205,7 @@ pub fn engine() -> Engine<MemStore> {
     store.users.lock().unwrap().push(UserRecord {
         id: 1,
         name: "Alice".into(),
-        failures: 0,
-        locked_until: None,
+        lock: Lockout::default(),
         cached: false,
         tokens: vec![TokenRecord {
             id: 10,
