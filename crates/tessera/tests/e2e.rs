@@ -941,3 +941,130 @@ fn idle_identity_entries_age_out() {
     );
     t.stop().assert_clean_exit();
 }
+
+// Issue 11 ------------------------------------------------------------------------------------
+
+/// Hole 2: a login through a password-only method (reachable here through a forced listener)
+/// must not clear the failures that wrong PIN+OTP passcodes collected. 5 × (9 wrong + 1
+/// password login) used to leave the user at 0 failures and let the right passcode in.
+#[test]
+fn a_password_login_does_not_reset_otp_failures() {
+    let mut t = Tessera::new("pw-no-reset");
+    method_and_client(&t, "pin-otp");
+    t.cli(&[
+        "method",
+        "add",
+        "pw",
+        "--kind",
+        "password",
+        "--directory",
+        "local",
+    ]);
+    t.cli(&["publish"]);
+    t.cli(&["user", "add", "alice", "--password", "alice-password-1"]);
+    t.cli(&[
+        "token", "add", "alice", "--kind", "hotp", "--secret", SEED_SHA1, "--pin", "4321",
+    ]);
+    let node = t.write_file(
+        "node.toml",
+        "[[radius.listener]]\nlisten = \"127.0.0.1:0\"\nmethod = \"pw\"\n",
+    );
+    let ports = t.start_with(&["--config", node.to_str().expect("UTF-8"), "serve"], 2);
+    let (otp, password) = (ports[0], ports[1]);
+    let wrong_pin = format!("9999{}", hotp(SEED_SHA1, 0));
+    for _round in 0..5 {
+        for _ in 0..9 {
+            radtest(otp, "alice", &wrong_pin, SECRET).assert_reject();
+        }
+        // The password alone is right, and this method accepts it (until the lock) ...
+        let _ = radtest(password, "alice", "alice-password-1", SECRET);
+    }
+    // ... but it never cleared the code failures: the user is locked, the right passcode too.
+    let show = t.cli(&["user", "show", "alice"]);
+    assert!(show.contains("locked"), "{show}");
+    radtest(otp, "alice", &format!("4321{}", hotp(SEED_SHA1, 0)), SECRET).assert_reject();
+    radtest(password, "alice", "alice-password-1", SECRET).assert_reject();
+    t.cli(&["user", "unlock", "alice"]);
+    radtest(otp, "alice", &format!("4321{}", hotp(SEED_SHA1, 0)), SECRET).assert_accept();
+    t.stop().assert_clean_exit();
+}
+
+/// Hole 11: the one-step methods map `DOMAIN\user` and `user@realm` to the user, as the password
+/// kinds and accounting do; `realm = "require"` refuses names without a listed realm. A replayed
+/// OTP is logged as already used.
+#[test]
+fn one_step_methods_accept_both_domain_forms() {
+    let mut t = Tessera::new("realms");
+    let port = serving(
+        &mut t,
+        "pin-otp",
+        &["--kind", "hotp", "--secret", SEED_SHA1, "--pin", "4321"],
+    );
+    // radclient's input language escapes the backslash: the wire carries CORP\alice.
+    let r = pap(
+        port,
+        "CORP\\\\alice",
+        &format!("4321{}", hotp(SEED_SHA1, 0)),
+        SECRET,
+    );
+    assert!(r.transcript.contains("CORP\\\\alice"), "{}", r.transcript);
+    r.assert_accept();
+    assert_eq!(r.reply_message(), Some("Welcome alice"));
+    radtest(
+        port,
+        "Alice@Example.COM",
+        &format!("4321{}", hotp(SEED_SHA1, 1)),
+        SECRET,
+    )
+    .assert_accept();
+    // The same passcode again: rejected, and the log says why.
+    radtest(
+        port,
+        "alice",
+        &format!("4321{}", hotp(SEED_SHA1, 1)),
+        SECRET,
+    )
+    .assert_reject();
+
+    // Only example.com is accepted now, and it is required.
+    let policy = t.write_file(
+        "system.toml",
+        &format!(
+            "[policy]\nrealm = \"require\"\nrealms = [\"example.com\"]\n\n\
+             [[method]]\nname = \"vpn\"\nkind = \"pin-otp\"\n[method.replies]\naccept = \"{ACCEPT}\"\nreject = \"{REJECT}\"\n\n\
+             [[client]]\nname = \"fw\"\naddress = \"127.0.0.1\"\nsecret = \"{SECRET}\"\nmethod = \"vpn\"\n"
+        ),
+    );
+    t.cli(&["config", "import", policy.to_str().expect("UTF-8")]);
+    t.cli(&["publish"]);
+    std::thread::sleep(Duration::from_millis(1500));
+    radtest(
+        port,
+        "alice",
+        &format!("4321{}", hotp(SEED_SHA1, 2)),
+        SECRET,
+    )
+    .assert_reject();
+    pap(
+        port,
+        "CORP\\\\alice",
+        &format!("4321{}", hotp(SEED_SHA1, 2)),
+        SECRET,
+    )
+    .assert_reject();
+    radtest(
+        port,
+        "alice@example.com",
+        &format!("4321{}", hotp(SEED_SHA1, 2)),
+        SECRET,
+    )
+    .assert_accept();
+    let stopped = t.stop();
+    stopped.assert_clean_exit();
+    assert!(stopped.log.contains("otp already used"), "{}", stopped.log);
+    assert!(
+        stopped.log.contains("realm not accepted"),
+        "{}",
+        stopped.log
+    );
+}

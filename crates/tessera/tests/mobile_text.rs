@@ -342,3 +342,118 @@ fn code_by_sms_through_an_http_gateway() {
         "secrets stay out of the log"
     );
 }
+
+/// A method `vpn` of kind mobile-text against slapd, with codes mailed to aiosmtpd; `policy`
+/// is the `[policy]` table's body.
+fn mail_method(t: &Tessera, slapd: &Slapd, smtp_port: u16, policy: &str) {
+    import(
+        t,
+        &format!(
+            "[policy]\n{policy}\n\n{dir}\n[[courier]]\nname = \"mail\"\nkind = \"smtp\"\n\
+             url = \"smtp://127.0.0.1:{smtp_port}?tls=none\"\nfrom = \"tessera@example.com\"\n\
+             body = \"Your code is {{code}}\"\n\n\
+             [[method]]\nname = \"vpn\"\nkind = \"mobile-text\"\ndirectory = \"corp\"\ncourier = \"mail\"\n\
+             max_attempts = 3\n\n{client}",
+            dir = slapd.directory_toml("corp", "2s"),
+            client = client("vpn"),
+        ),
+    );
+}
+
+/// Issue 11, hole 1: bob exists only in the directory (no tessera record). Wrong codes spread
+/// over many challenges are counted on his name and lock it at `max_failures`; new challenges
+/// bring no fresh attempts, and once locked the right password opens no challenge and sends no
+/// code. `user unlock` clears it.
+#[test]
+fn a_directory_only_user_is_locked_across_challenges() {
+    let mut t = Tessera::new("mt-dirlock");
+    let slapd = Slapd::start(t.path("slapd"));
+    let maildir = t.path("maildir");
+    let (_smtp, smtp_port) = smtp_server(&maildir);
+    mail_method(
+        &t,
+        &slapd,
+        smtp_port,
+        "max_failures = 10\ncodes_per_user = 0\nchallenges_per_user = 0",
+    );
+    let port = t.start();
+
+    let mut guesses = 0;
+    let mut locked = false;
+    for challenge in 0..20 {
+        let r = ask(port, "bob", "bob-password", None);
+        if r.code.as_deref() == Some("Access-Reject") {
+            locked = true;
+            break;
+        }
+        assert_eq!(
+            r.code.as_deref(),
+            Some("Access-Challenge"),
+            "{}",
+            r.transcript
+        );
+        let state = r.get("State").unwrap().to_owned();
+        wait_until("the mail", || mails(&maildir).len() == challenge + 1);
+        let code: u32 = code_in(mails(&maildir).last().unwrap()).parse().unwrap();
+        for k in 1..=3 {
+            let guess = format!("{:06}", (code + k) % 1_000_000);
+            ask(port, "bob", &guess, Some(&state)).assert_reject();
+            guesses += 1;
+        }
+    }
+    assert!(locked, "never locked after {guesses} wrong codes");
+    assert!(guesses <= 12, "{guesses} wrong codes before the lock");
+    let show = t.cli(&["user", "show", "bob"]);
+    assert!(show.contains("locked"), "{show}");
+
+    // Locked: the right password gets the same reject and no mail goes out.
+    let sent = mails(&maildir).len();
+    ask(port, "BOB", "bob-password", None).assert_reject();
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(mails(&maildir).len(), sent);
+
+    t.cli(&["user", "unlock", "bob"]);
+    let r = ask(port, "bob", "bob-password", None);
+    assert_eq!(
+        r.code.as_deref(),
+        Some("Access-Challenge"),
+        "{}",
+        r.transcript
+    );
+    let state = r.get("State").unwrap().to_owned();
+    wait_until("the mail", || mails(&maildir).len() == sent + 1);
+    let code = code_in(mails(&maildir).last().unwrap());
+    ask(port, "bob", &code, Some(&state)).assert_accept();
+    t.stop().assert_clean_exit();
+}
+
+/// Issue 11, hole 7: at most `codes_per_user` codes per window go to one person, however many
+/// first rounds with the right password arrive, also when they arrive at once.
+#[test]
+fn codes_sent_to_one_user_are_limited() {
+    let mut t = Tessera::new("mt-codelimit");
+    let slapd = Slapd::start(t.path("slapd"));
+    let maildir = t.path("maildir");
+    let (_smtp, smtp_port) = smtp_server(&maildir);
+    mail_method(&t, &slapd, smtp_port, "codes_per_user = 3");
+    let port = t.start();
+
+    let asks: Vec<_> = (0..12)
+        .map(|_| std::thread::spawn(move || ask(port, "alice", "alice-password", None)))
+        .collect();
+    let replies: Vec<Reply> = asks.into_iter().map(|h| h.join().unwrap()).collect();
+    let challenges = replies
+        .iter()
+        .filter(|r| r.code.as_deref() == Some("Access-Challenge"))
+        .count();
+    let rejects = replies
+        .iter()
+        .filter(|r| r.code.as_deref() == Some("Access-Reject"))
+        .count();
+    assert_eq!((challenges, rejects), (3, 9));
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(mails(&maildir).len(), 3);
+    let stopped = t.stop();
+    stopped.assert_clean_exit();
+    assert!(stopped.log.contains("limit reached"), "{}", stopped.log);
+}
