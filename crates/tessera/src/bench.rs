@@ -27,6 +27,10 @@ pub enum Mode {
     /// mailed, read from `--codes` (what bench/smtp_sink.py writes), sent back with the State.
     /// One login = both rounds; latency is the whole login.
     MobileText,
+    /// Reject timing (issue 11): one request at a time, the `--class` requests interleaved in
+    /// a fresh random order each round, `--samples` rounds; prints each class's median round
+    /// trip with its 95% confidence interval. Every reply must be a verified Access-Reject.
+    Timing,
 }
 
 #[derive(Args)]
@@ -71,7 +75,15 @@ pub struct BenchArgs {
     /// ldap-users.ldif (people under ou=people,dc=example,dc=com with mail and password).
     #[arg(long, value_name = "DIR")]
     generate: Option<PathBuf>,
+    /// timing: a class of request, NAME=USER:PASSCODE (repeat for each class).
+    #[arg(long = "class", value_name = "NAME=USER:PASSCODE")]
+    classes: Vec<String>,
+    /// timing: rounds (each sends one request of every class).
+    #[arg(long, default_value_t = 1500)]
+    samples: usize,
 }
+
+mod timing;
 
 /// The deterministic HOTP/TOTP seed of bench user `i` (20 bytes, SHA-1 sized).
 pub fn seed(i: usize) -> Vec<u8> {
@@ -170,6 +182,9 @@ pub fn run(a: BenchArgs) -> Result<()> {
     }
     if a.mode == Mode::MobileText {
         return two_step::run(&a);
+    }
+    if a.mode == Mode::Timing {
+        return timing::run(&a.target, &a.secret, &a.classes, a.samples, a.timeout);
     }
     let start = Instant::now();
     let measure_from = start + Duration::from_secs_f64(a.warmup);
@@ -382,7 +397,7 @@ fn send_next(
     let i = slot.users[idx];
     let pass = match plan.mode {
         // mobile-text runs in `two_step`, never here.
-        Mode::Pap | Mode::MobileText => password(i),
+        Mode::Pap | Mode::MobileText | Mode::Timing => password(i),
         Mode::Hotp => {
             let c = slot.counters[idx];
             slot.counters[idx] += 1;
@@ -500,7 +515,7 @@ mod two_step {
         }
     }
 
-    fn request(
+    pub(super) fn request(
         secret: &[u8],
         id: u8,
         user: &str,
@@ -523,7 +538,7 @@ mod two_step {
     }
 
     /// Send and wait for the verified answer with this id: its code and State.
-    fn exchange(
+    pub(super) fn exchange(
         sock: &std::net::UdpSocket,
         secret: &[u8],
         pkt: &[u8],
