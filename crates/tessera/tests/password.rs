@@ -93,8 +93,11 @@ fn password_then_totp_with_state() {
     let (state, prompt) = challenged(&ask(port, "alice", "correct horse", None, None));
     assert_eq!(prompt, "Authenticator code for alice:");
     let otp = totp(SEED, &["--totp"]);
-    // The State from another client is refused, and spends an attempt.
+    // The State answered from another client is refused and spent at once (issue 11): the
+    // right code no longer works with it.
     ask(port, "alice", &otp, Some(&state), Some("127.0.0.2")).assert_reject();
+    ask(port, "alice", &otp, Some(&state), None).assert_reject();
+    let (state, _) = challenged(&ask(port, "alice", "correct horse", None, None));
     ask(port, "alice", &otp, Some(&state), None).assert_accept();
     // Used once.
     ask(port, "alice", &otp, Some(&state), None).assert_reject();
@@ -122,6 +125,6 @@ fn password_then_totp_with_state() {
     .assert_reject();
     let stopped = t.stop();
     stopped.assert_clean_exit();
-    assert_eq!(stopped.stat("challenges"), 3);
+    assert_eq!(stopped.stat("challenges"), 4);
     assert_eq!(stopped.stat("accepts"), 1);
 }

@@ -76,7 +76,9 @@ pub fn run(
             let rtt = started.elapsed();
             match reply {
                 Some((RCode::AccessReject, _)) => {}
-                Some((code, _)) => bail!("class {}: expected Access-Reject, got {code:?}", class.name),
+                Some((code, _)) => {
+                    bail!("class {}: expected Access-Reject, got {code:?}", class.name)
+                }
                 None => bail!("class {}: no valid reply within {timeout} s", class.name),
             }
             if round >= 50 {
@@ -84,9 +86,7 @@ pub fn run(
             }
         }
     }
-    println!(
-        "tessera bench: mode=timing target={target} samples={samples} per class, interleaved"
-    );
+    println!("tessera bench: mode=timing target={target} samples={samples} per class, interleaved");
     println!(
         "{:<14} {:>7} {:>10} {:>22} {:>10} {:>10} {:>12}",
         "class", "n", "median µs", "95% CI of median", "p10 µs", "p90 µs", "Δ median µs"
