@@ -1553,13 +1553,23 @@ fn change_lockout(
 ) -> rusqlite::Result<()> {
     let key = name_key(user);
     let before = read_lockout(t, &key)?;
-    let after = f(before.unwrap_or_default());
+    write_lockout(t, &key, before, f(before.unwrap_or_default()), now)
+}
+
+/// Store `after` for `key` when it differs from `before` (what was read in this transaction).
+fn write_lockout(
+    t: &Connection,
+    key: &str,
+    before: Option<Lockout>,
+    after: Lockout,
+    now: u64,
+) -> rusqlite::Result<()> {
     if Some(after) == before {
         return Ok(());
     }
     if after == Lockout::default() {
         t.prepare_cached("DELETE FROM lockouts WHERE name_key = ?1")?
-            .execute([&key])?;
+            .execute([key])?;
     } else {
         t.prepare_cached(
             "INSERT INTO lockouts (name_key, password_failures, code_failures, locked_until, updated_at)
@@ -1723,7 +1733,9 @@ fn apply(t: &Connection, w: &Write) -> rusqlite::Result<WriteOutcome> {
             now,
         } => {
             // Spend the value only if still unspent and the name was not locked meanwhile.
-            if name_locked(t, user, now)? {
+            let key = name_key(user);
+            let lock = read_lockout(t, &key)?;
+            if lock.is_some_and(|l| l.is_locked(now)) {
                 return Ok(WriteOutcome::Conflict);
             }
             let spent = t
@@ -1735,7 +1747,9 @@ fn apply(t: &Connection, w: &Write) -> rusqlite::Result<WriteOutcome> {
             if spent == 0 {
                 return Ok(WriteOutcome::Conflict);
             }
-            change_lockout(t, user, now, |l| l.succeed(CODE_PROVED, now))?;
+            if let Some(l) = lock {
+                write_lockout(t, &key, lock, l.succeed(CODE_PROVED, now), now)?;
+            }
             Ok(WriteOutcome::Done)
         }
         Write::Failure {
