@@ -6,12 +6,14 @@
 
 mod cidr;
 mod duration;
+mod names;
 mod node;
 mod secret;
 mod system;
 
 pub use cidr::{Cidr, CidrError};
 pub use duration::{Duration, DurationError};
+pub use names::{MAX_NAME_BYTES, NameError, check_name, path_segment};
 pub use node::{HttpSection, Listener, NodeConfig, RadiusSection, StorageSection};
 pub use secret::Secret;
 pub use system::{

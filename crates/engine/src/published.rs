@@ -615,6 +615,68 @@ const RESERVED: &[u8] = &[
     tessera_radius::attr::MESSAGE_AUTHENTICATOR,
 ];
 
+/// The names in `new` that are not in `old` (a draft being saved over the current one), checked
+/// with [`tessera_config::check_name`]: a name that breaks URLs cannot be created, while a
+/// configuration from before that rule still compiles, publishes and serves, and can still be
+/// edited (its names are in `old`). Not part of [`compile`], which a server runs on whatever
+/// was published.
+pub fn check_new_names(old: &SystemConfig, new: &SystemConfig) -> Vec<Problem> {
+    fn each<'a, T>(
+        problems: &mut Vec<Problem>,
+        (table, key, field): (&str, &str, &str),
+        old: &'a [T],
+        new: &'a [T],
+        name: impl Fn(&'a T) -> &'a str,
+    ) {
+        let known: HashSet<&str> = old.iter().map(&name).collect();
+        for (i, x) in new.iter().enumerate() {
+            let n = name(x);
+            if !known.contains(n)
+                && let Err(e) = tessera_config::check_name(field, n)
+            {
+                problems.push(Problem::new(
+                    vec![table.into(), i.into(), key.into()],
+                    e.to_string(),
+                ));
+            }
+        }
+    }
+    let mut p = Vec::new();
+    each(
+        &mut p,
+        ("client", "name", "client name"),
+        &old.clients,
+        &new.clients,
+        |c| &c.name,
+    );
+    each(
+        &mut p,
+        ("method", "name", "method name"),
+        &old.methods,
+        &new.methods,
+        |m| &m.name,
+    );
+    let directories = ("directory", "name", "directory name");
+    each(
+        &mut p,
+        directories,
+        &old.directories,
+        &new.directories,
+        |d| &d.name,
+    );
+    let couriers = ("courier", "name", "courier name");
+    each(&mut p, couriers, &old.couriers, &new.couriers, |c| &c.name);
+    let api_clients = ("api_client", "client_id", "API client id");
+    each(
+        &mut p,
+        api_clients,
+        &old.api_clients,
+        &new.api_clients,
+        |a| &a.client_id,
+    );
+    p
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -683,5 +745,72 @@ Juniper-Local-User-Name = "remote"
     #[test]
     fn reserved_attributes_are_refused() {
         assert!(compile(&doc("Message-Authenticator = \"0x00\""), 1).is_err());
+    }
+    #[test]
+    fn only_new_names_must_be_url_safe() {
+        // Published before names were checked: still compiles (a server starts with it).
+        let mut legacy = doc("");
+        legacy.clients[0].name = "../clients/lab".into();
+        legacy.methods[0].name = "tru?id".into();
+        legacy.clients[0].method = "tru?id".into();
+        legacy.clients[1].method = "tru?id".into();
+        assert!(compile(&legacy, 1).is_ok());
+        // Kept names pass; a new one is refused with the field, the rule and its path.
+        assert_eq!(check_new_names(&legacy, &legacy), vec![]);
+        let mut next = legacy.clone();
+        next.clients[1].name = "lab#2".into();
+        let p = check_new_names(&legacy, &next);
+        assert_eq!(p.len(), 1, "{p:?}");
+        assert_eq!(
+            p[0].path,
+            vec![PathSeg::from("client"), 1.into(), "name".into()]
+        );
+        assert!(
+            p[0].message
+                .starts_with("client name \"lab#2\": must not contain '#'"),
+            "{}",
+            p[0].message
+        );
+        // Every kind of name is checked, against the draft it replaces.
+        let fresh: SystemConfig = parse_toml(
+            r#"
+[[client]]
+name = "a/b"
+address = "192.0.2.1"
+method = "m"
+[[method]]
+name = ".."
+kind = "otp"
+[[directory]]
+name = "d?"
+kind = "ldap"
+url = "ldap://x"
+base_dn = "dc=x"
+[[courier]]
+name = "c%"
+kind = "smtp"
+url = "smtp://x"
+[[api_client]]
+client_id = "x\\y"
+secret = "0123456789abcdef"
+"#,
+            "t",
+        )
+        .unwrap();
+        let p = check_new_names(&SystemConfig::default(), &fresh);
+        let tables: Vec<&PathSeg> = p.iter().map(|p| &p.path[0]).collect();
+        assert_eq!(
+            tables,
+            ["client", "method", "directory", "courier", "api_client"]
+                .map(PathSeg::from)
+                .iter()
+                .collect::<Vec<_>>(),
+            "{p:?}"
+        );
+        assert!(
+            p[4].message.starts_with("API client id "),
+            "{}",
+            p[4].message
+        );
     }
 }

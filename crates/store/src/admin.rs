@@ -268,7 +268,8 @@ impl SqliteStore {
         now: u64,
     ) -> Result<i64, AdminError> {
         let name = name.trim().to_owned();
-        crate::sqlite::validate_user_name(&name)?;
+        tessera_config::check_name("administrator name", &name)
+            .map_err(|e| AdminError::Invalid(e.to_string()))?;
         let sealed = self.key().seal(&totp_aad(&name), totp_secret);
         let change =
             Change::new("admin.add", &name).with(serde_json::json!({ "role": role.as_str() }));

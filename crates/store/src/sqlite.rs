@@ -171,15 +171,13 @@ impl NewToken {
     }
 }
 
-/// User names: 1 to 253 bytes (one RADIUS attribute), no control characters.
+/// A new user name (trimmed, as it is stored): the rule of every name
+/// ([`tessera_config::check_name`]). `@` is allowed (e-mail-like directory users); `\` is not
+/// (`DOMAIN\user` from RADIUS is mapped to the bare name before any lookup). Users stored
+/// before the rule keep working: only adding and importing check.
 pub fn validate_user_name(name: &str) -> Result<(), AdminError> {
-    let name = name.trim();
-    if name.is_empty() || name.len() > 253 || name.chars().any(char::is_control) {
-        return Err(AdminError::Invalid(format!(
-            "user name {name:?}: must be 1 to 253 bytes with no control characters"
-        )));
-    }
-    Ok(())
+    tessera_config::check_name("user name", name.trim())
+        .map_err(|e| AdminError::Invalid(e.to_string()))
 }
 
 /// One row of the identity table (SPEC §7 entry).

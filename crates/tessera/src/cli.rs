@@ -62,9 +62,10 @@ pub enum ConfigCmd {
     Diff,
 }
 
-/// Check a document the way Publish will, with errors pointing into `src` when there is one.
-fn check(cfg: &SystemConfig, src: Option<(&str, &str)>) -> Result<()> {
-    if let Err(problems) = tessera_engine::compile(cfg, 0) {
+/// Check a document that is to replace the draft `old` (as `ops::check`), with errors
+/// pointing into `src` when there is one.
+fn check(old: &SystemConfig, cfg: &SystemConfig, src: Option<(&str, &str)>) -> Result<()> {
+    if let Err(problems) = crate::ops::check(old, cfg) {
         let lines: Vec<String> = problems
             .iter()
             .map(|p| match src {
@@ -103,8 +104,8 @@ pub fn config(store: &SqliteStore, cmd: ConfigCmd) -> Result<()> {
             let text = tessera_config::read_file(&file)?;
             let mut cfg: SystemConfig = tessera_config::parse_toml(&text, &origin)?;
             resolve_secret_files(&mut cfg, file.parent().unwrap_or(Path::new(".")))?;
-            check(&cfg, Some((&text, &origin)))?;
             let old = store.draft()?;
+            check(&old, &cfg, Some((&text, &origin)))?;
             crate::ops::save_draft(store, &old, &cfg, None, "config.import", &origin)?;
             println!(
                 "draft updated from {origin}; review with `tessera config diff`, make it live with `tessera publish`"
@@ -757,6 +758,8 @@ pub fn admin(store: &SqliteStore, cmd: AdminCmd) -> Result<()> {
             role,
         } => {
             let role: tessera_store::Role = role.parse().map_err(|e: String| anyhow!(e))?;
+            // The name first: a refused name costs no argon2 hash.
+            tessera_config::check_name("administrator name", name.trim())?;
             let (password, shown) = match password {
                 Some(p) => (secret_arg(&p, "password")?, false),
                 None => (Secret::new(random_text(15)?.into_bytes()), true),

@@ -13,11 +13,20 @@ fn now() -> u64 {
     crate::server::unix_now()
 }
 
-/// Check a document the way Publish will; the problems, one per line.
-pub fn check(cfg: &SystemConfig) -> Result<(), Vec<String>> {
-    tessera_engine::compile(cfg, 0)
-        .map(|_| ())
-        .map_err(|problems| problems.into_iter().map(|p| p.message).collect())
+/// Check a document that is to replace the draft `old`: the way Publish will, and every name
+/// it adds (names already in `old`, from before names were checked, are kept).
+pub fn check(old: &SystemConfig, cfg: &SystemConfig) -> Result<(), Vec<tessera_config::Problem>> {
+    let mut problems = tessera_engine::published::check_new_names(old, cfg);
+    if let Err(more) = tessera_engine::compile(cfg, 0) {
+        // One message per value: a refused name is not also reported by the compiler.
+        let named: Vec<_> = problems.iter().map(|p| p.path.clone()).collect();
+        problems.extend(more.into_iter().filter(|p| !named.contains(&p.path)));
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(problems)
+    }
 }
 
 /// How `new` differs from `old`, secrets redacted: changed lines only (`+`/`-`), then a line
@@ -69,8 +78,9 @@ pub fn save_draft(
     action: &str,
     target: &str,
 ) -> Result<i64> {
-    if let Err(problems) = check(cfg) {
-        bail!("{}", problems.join("\n"));
+    if let Err(problems) = check(old, cfg) {
+        let lines: Vec<String> = problems.into_iter().map(|p| p.message).collect();
+        bail!("{}", lines.join("\n"));
     }
     let mut lines = draft_diff(old, cfg);
     lines.truncate(AUDIT_DIFF_LINES);
@@ -381,6 +391,8 @@ pub fn add_user(
     email: Option<String>,
     phone: Option<String>,
 ) -> Result<i64> {
+    // The name first: a refused name costs no argon2 hash.
+    tessera_store::validate_user_name(name)?;
     let password_hash = password.as_ref().map(hash_local_password).transpose()?;
     Ok(store.add_user(
         tessera_store::NewUser {

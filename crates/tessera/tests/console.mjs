@@ -4,44 +4,13 @@
 // Logs in with password + TOTP, adds a pin-otp method and a client, adds a user and enrols a
 // TOTP token with a PIN (reading the otpauth URI from the page), publishes, and screenshots
 // every page. Prints {"otpauth_uri": ...} for the caller to log in over RADIUS with.
-import { createRequire } from "node:module";
-import { createHmac } from "node:crypto";
 import { mkdirSync } from "node:fs";
+import { launch, logIn } from "./console_lib.mjs";
 
-const require = createRequire(process.env.PLAYWRIGHT_DIR + "/");
-const { chromium } = require("playwright-core");
 const base = process.env.BASE_URL;
 const shots = process.env.SHOTS;
 mkdirSync(shots, { recursive: true });
-
-function base32(s) {
-  const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
-  let bits = 0, value = 0;
-  const out = [];
-  for (const c of s.replace(/=+$/, "")) {
-    value = (value << 5) | alphabet.indexOf(c);
-    bits += 5;
-    if (bits >= 8) { out.push((value >>> (bits - 8)) & 255); bits -= 8; }
-  }
-  return Buffer.from(out);
-}
-function totp(seed) {
-  const counter = Buffer.alloc(8);
-  counter.writeBigUInt64BE(BigInt(Math.floor(Date.now() / 1000 / 30)));
-  const h = createHmac("sha1", base32(seed)).update(counter).digest();
-  const o = h[h.length - 1] & 15;
-  return String((h.readUInt32BE(o) & 0x7fffffff) % 1000000).padStart(6, "0");
-}
-
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
-  args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-});
-// The server's certificate is the self-signed one tessera generated for this test.
-const context = await browser.newContext({ ignoreHTTPSErrors: true });
-const page = await context.newPage();
-page.setDefaultTimeout(15000);
+const { browser, page } = await launch();
 const shot = (name) => page.screenshot({ path: `${shots}/${name}.png`, fullPage: true });
 const byId = (id) => page.locator(`[id="${id}"]`);
 async function submit(label) {
@@ -52,11 +21,7 @@ async function submit(label) {
 await page.goto(base + "/console");
 await page.waitForURL("**/console/login");
 await shot("login");
-await byId("name").fill(process.env.ADMIN);
-await byId("password").fill(process.env.PASSWORD);
-await byId("otp").fill(totp(process.env.TOTP_SEED));
-await page.keyboard.press("Enter"); // usable without a mouse
-await page.waitForURL(base + "/console");
+await logIn(page, base, process.env.ADMIN, process.env.PASSWORD, process.env.TOTP_SEED);
 await shot("dashboard");
 
 await page.goto(base + "/console/methods");

@@ -167,12 +167,27 @@ fn table(head: &[&str], rows: Vec<Vec<String>>) -> String {
     h
 }
 
-fn remove_button(api: &str, what: &str) -> String {
-    format!(
-        "<button type=\"button\" data-delete=\"{}\" aria-label=\"Remove {}\">Remove</button>",
-        esc(api),
-        esc(what)
-    )
+/// The admin API URL of one object, `/api/v1/admin/{collection}/{name}{rest}`, with the name
+/// percent-encoded as one path segment: it reaches that object and no other, whatever the
+/// name holds. `None` for a name no URL can address (`.` or `..`, from before names were
+/// checked).
+fn object_url(collection: &str, name: &str, rest: &str) -> Option<String> {
+    tessera_config::path_segment(name).map(|n| format!("/api/v1/admin/{collection}/{n}{rest}"))
+}
+
+/// The Remove button of the object `name` in `collection`; `what` labels it for people.
+fn remove_button(collection: &str, name: &str, what: &str) -> String {
+    match object_url(collection, name, "") {
+        Some(url) => format!(
+            "<button type=\"button\" data-delete=\"{}\" aria-label=\"Remove {}\">Remove</button>",
+            esc(&url),
+            esc(what)
+        ),
+        None => format!(
+            "<button type=\"button\" disabled aria-label=\"Remove {}\" title=\"This name cannot be put in a URL: remove it with the tessera CLI or in the configuration\">Remove</button>",
+            esc(what)
+        ),
+    }
 }
 
 /// A form that sends its fields as JSON to `api`; only admins see forms.
@@ -273,7 +288,7 @@ fn render(a: &Admin, page: &str) -> Result<String, AdminApiError> {
                             "optional"
                         }
                         .into(),
-                        remove_button(&format!("/api/v1/admin/clients/{}", c.name), &c.name),
+                        remove_button("clients", &c.name, &c.name),
                     ]
                 })
                 .collect();
@@ -308,7 +323,7 @@ fn render(a: &Admin, page: &str) -> Result<String, AdminApiError> {
                         if m.visible { "yes" } else { "no" }.into(),
                         esc(m.directory.as_deref().unwrap_or("")),
                         esc(m.courier.as_deref().unwrap_or("")),
-                        remove_button(&format!("/api/v1/admin/methods/{}", m.name), &m.name),
+                        remove_button("methods", &m.name, &m.name),
                     ]
                 })
                 .collect();
@@ -364,7 +379,7 @@ fn render(a: &Admin, page: &str) -> Result<String, AdminApiError> {
                             "anonymous"
                         }
                         .into(),
-                        remove_button(&format!("/api/v1/admin/directories/{}", d.name), &d.name),
+                        remove_button("directories", &d.name, &d.name),
                     ]
                 })
                 .collect();
@@ -392,7 +407,7 @@ fn render(a: &Admin, page: &str) -> Result<String, AdminApiError> {
                         esc(&c.kind),
                         esc(&c.url),
                         esc(c.from.as_deref().unwrap_or("")),
-                        remove_button(&format!("/api/v1/admin/couriers/{}", c.name), &c.name),
+                        remove_button("couriers", &c.name, &c.name),
                     ]
                 })
                 .collect();
@@ -413,10 +428,7 @@ fn render(a: &Admin, page: &str) -> Result<String, AdminApiError> {
                             c.scopes.join(" ")
                         }),
                         c.token_lifetime.map_or("8h".into(), |d| d.to_string()),
-                        remove_button(
-                            &format!("/api/v1/admin/apiclients/{}", c.client_id),
-                            &c.client_id,
-                        ),
+                        remove_button("apiclients", &c.client_id, &c.client_id),
                     ]
                 })
                 .collect();
@@ -451,13 +463,17 @@ fn render(a: &Admin, page: &str) -> Result<String, AdminApiError> {
                         u.failures.to_string(),
                         match locked {
                             Some(t) => format!(
-                                "locked until {} <button type=\"button\" data-post=\"/api/v1/admin/users/{}/unlock\">Unlock</button>",
+                                "locked until {}{}",
                                 format_rfc3339(t.min(253_402_300_799)),
-                                esc(&u.name)
+                                object_url("users", &u.name, "/unlock").map_or(String::new(), |url| format!(
+                                    " <button type=\"button\" data-post=\"{}\" aria-label=\"Unlock {}\">Unlock</button>",
+                                    esc(&url),
+                                    esc(&u.name)
+                                ))
                             ),
                             None => "active".into(),
                         },
-                        remove_button(&format!("/api/v1/admin/users/{}", u.name), &u.name),
+                        remove_button("users", &u.name, &u.name),
                     ]
                 })
                 .collect();
@@ -475,10 +491,7 @@ fn render(a: &Admin, page: &str) -> Result<String, AdminApiError> {
                         t.kind.as_str().into(),
                         t.digits.to_string(),
                         if t.has_pin { "yes" } else { "no" }.into(),
-                        remove_button(
-                            &format!("/api/v1/admin/tokens/{}", t.id),
-                            &format!("token {}", t.id),
-                        ),
+                        remove_button("tokens", &t.id.to_string(), &format!("token {}", t.id)),
                     ]
                 })
                 .collect();
