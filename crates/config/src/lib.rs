@@ -12,7 +12,7 @@ mod system;
 
 pub use cidr::{Cidr, CidrError};
 pub use duration::{Duration, DurationError};
-pub use node::{HttpSection, Listener, NodeConfig, RadiusSection, StorageSection};
+pub use node::{HttpSection, Listener, NodeConfig, RadiusSection, StorageSection, redact_url};
 pub use secret::Secret;
 pub use system::{
     ApiClient, AttrValue, Client, Courier, Directory, IdentitySettings, Method, MethodKind, Policy,
