@@ -46,8 +46,8 @@ fn data_paths(data_dir: &Path, db: Option<&Path>) -> Vec<(PathBuf, bool)> {
         (data_dir.join("master.key"), false),
         (data_dir.join("serve.lock"), false),
         (data_dir.join("tls"), true),
+        // (tls/cert.pem is public: administrators hand it to firewalls)
         (data_dir.join("tls").join("key.pem"), false),
-        (data_dir.join("tls").join("cert.pem"), false),
     ];
     let db = db.map_or_else(|| data_dir.join("tessera.db"), Path::to_path_buf);
     for suffix in ["", "-wal", "-shm", "-journal"] {
