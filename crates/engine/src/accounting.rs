@@ -903,8 +903,10 @@ mod freshness_tests {
 
     #[test]
     fn forgotten_sessions_cannot_be_replayed_with_their_old_timestamps() {
-        let mut m = Model::default();
-        m.forgotten_before = 5000;
+        let mut m = Model {
+            forgotten_before: 5000,
+            ..Model::default()
+        };
         assert_eq!(
             m.apply(&ev(Start, "old", Some(IP), Some(4000), 6000)),
             Verdict::TooOld
