@@ -85,13 +85,6 @@ pub struct SessionEvent {
     pub now: u64,
 }
 
-impl SessionEvent {
-    /// When the event happened: its Event-Timestamp, else its arrival.
-    pub fn time(&self) -> u64 {
-        self.stamp.unwrap_or(self.now)
-    }
-}
-
 // ---------------------------------------------------------------------------------------------
 // Freshness (issue 11, hole 6): what an accounting event may change.
 //
@@ -103,8 +96,9 @@ impl SessionEvent {
 //   when both have one, else arrival order, which the single writer makes the order applied);
 // - a Stop is final: later events of that session change nothing (a Start with a newer
 //   Event-Timestamp than the Stop's is a new session reusing the id);
-// - a Start or Interim-Update never displaces a holder of the address whose entry is newer
-//   than the event (Event-Timestamp against the entry's event time);
+// - a Start or Interim-Update never displaces a holder of the address when the address has
+//   seen a newer Event-Timestamp than the event's (gateway clocks are only ever compared with
+//   gateway clocks, never with this server's);
 // - an event of a session not remembered whose Event-Timestamp is older than what has been
 //   forgotten is too old to judge, and changes nothing.
 // A Start without an address opens the session; the first event with an address attaches it,
@@ -136,9 +130,8 @@ pub struct Holder {
     pub session_id: Option<String>,
     pub logon: bool,
     pub start_time: u64,
-    /// When what the entry says was last known true: its latest event's Event-Timestamp,
-    /// else that event's arrival.
-    pub event_time: u64,
+    /// The latest Event-Timestamp of an event that wrote the entry, if any had one.
+    pub event_time: Option<u64>,
 }
 
 impl Holder {
@@ -163,18 +156,6 @@ pub enum Verdict {
     NewerHolder,
 }
 
-impl Verdict {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Verdict::Applied => "applied",
-            Verdict::Stale => "older than the last event of its session",
-            Verdict::AfterStop => "its session has stopped",
-            Verdict::TooOld => "older than the sessions remembered",
-            Verdict::NewerHolder => "the address has a newer holder",
-        }
-    }
-}
-
 /// A change to one identity entry.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum EntryChange {
@@ -184,10 +165,11 @@ pub enum EntryChange {
         user: String,
         domain: Option<String>,
         start_time: u64,
-        event_time: u64,
+        /// The event's Event-Timestamp (`None`: the entry keeps the latest it had).
+        event_time: Option<u64>,
     },
     /// The session that holds `ip` has ended.
-    Logoff { ip: IpAddr, event_time: u64 },
+    Logoff { ip: IpAddr, event_time: Option<u64> },
 }
 
 /// What to write for one session event.
@@ -283,7 +265,7 @@ pub fn decide(
         stopped: e.status == SessionStatus::Stop,
         seen_at: e.now,
     };
-    let event_time = e.time();
+    let event_time = e.stamp;
     if e.status == SessionStatus::Stop {
         let entry = own
             .filter(|h| h.logon && Some(h.ip) == ip)
@@ -305,8 +287,8 @@ pub fn decide(
             entry: None,
         };
     };
-    if let (Some(at), Some(h)) = (e.stamp, holder)
-        && at < h.event_time
+    if let (Some(at), Some(seen)) = (e.stamp, holder.and_then(|h| h.event_time))
+        && at < seen
     {
         if own.is_some() {
             return Decision::ignore(Verdict::Stale);
@@ -402,6 +384,9 @@ fn framed_ip(packet: &Packet<'_>) -> Option<IpAddr> {
     None
 }
 
+/// How far ahead of this server's clock an Event-Timestamp may be and still order events.
+pub const MAX_CLOCK_AHEAD: u64 = 3600;
+
 /// Authenticate an Accounting-Request from `client` and read the identity change it carries.
 /// A wrong Request Authenticator (RFC 2866 §3) or Message-Authenticator means drop.
 pub fn read_accounting(
@@ -461,11 +446,12 @@ pub fn read_accounting(
         user,
         domain,
         groups: Vec::new(),
-        // 0 is no time at all (some gateways send it before their clock is set).
+        // 0 is no time at all (some gateways send it before their clock is set), and a time
+        // far ahead of ours is a wrong clock: neither may order events (arrival order does).
         stamp: packet
             .get_u32(attr::EVENT_TIMESTAMP)
-            .filter(|&t| t != 0)
-            .map(u64::from),
+            .map(u64::from)
+            .filter(|&t| t != 0 && t <= now.saturating_add(MAX_CLOCK_AHEAD)),
         now,
     }))
 }
@@ -625,14 +611,25 @@ mod packet_tests {
             ],
             b"s3",
         );
-        match read_accounting(&Packet::decode(&req).unwrap(), c, 7).unwrap() {
+        match read_accounting(&Packet::decode(&req).unwrap(), c, 1_799_999_990).unwrap() {
             IdentityEvent::Session(e) => {
                 assert_eq!(e.status, SessionStatus::Start);
                 assert_eq!(e.ip, None);
                 assert_eq!(e.stamp, Some(1_800_000_000));
-                assert_eq!(e.time(), 1_800_000_000);
-                assert_eq!(e.now, 7);
+                assert_eq!(e.now, 1_799_999_990);
             }
+            other => panic!("{other:?}"),
+        }
+        let ahead = request(
+            &[
+                (attr::ACCT_STATUS_TYPE, &3u32.to_be_bytes()),
+                (attr::ACCT_SESSION_ID, b"oc-1"),
+                (attr::EVENT_TIMESTAMP, &1_800_003_601u32.to_be_bytes()),
+            ],
+            b"s3",
+        );
+        match read_accounting(&Packet::decode(&ahead).unwrap(), c, 1_800_000_000).unwrap() {
+            IdentityEvent::Session(e) => assert_eq!(e.stamp, None),
             other => panic!("{other:?}"),
         }
         let zero = request(
@@ -646,8 +643,8 @@ mod packet_tests {
         match read_accounting(&Packet::decode(&zero).unwrap(), c, 9).unwrap() {
             IdentityEvent::Session(e) => {
                 assert_eq!(
-                    (e.status, e.stamp, e.time(), e.user),
-                    (SessionStatus::Stop, None, 9, None)
+                    (e.status, e.stamp, e.user),
+                    (SessionStatus::Stop, None, None)
                 );
             }
             other => panic!("{other:?}"),
@@ -717,20 +714,22 @@ mod freshness_tests {
                     event_time,
                     ..
                 }) => {
+                    // the address keeps the latest Event-Timestamp it has seen
+                    let seen = self.entries.get(&ip).and_then(|(h, _)| h.event_time);
                     let h = Holder {
                         ip,
                         client: Some(e.client.clone()),
                         session_id: Some(e.session_id.clone()),
                         logon: true,
                         start_time,
-                        event_time,
+                        event_time: event_time.max(seen),
                     };
                     self.entries.insert(ip, (h, user));
                 }
                 Some(EntryChange::Logoff { ip, event_time }) => {
                     let (h, _) = self.entries.get_mut(&ip).unwrap();
                     h.logon = false;
-                    h.event_time = event_time;
+                    h.event_time = event_time.max(h.event_time);
                 }
                 None => {}
             }
@@ -884,7 +883,7 @@ mod freshness_tests {
                     session_id: Some("z".into()),
                     logon: true,
                     start_time: 50,
-                    event_time: 50,
+                    event_time: None,
                 },
                 "user-z".into(),
             ),
@@ -944,6 +943,27 @@ mod freshness_tests {
             m.apply(&ev(Start, "1", Some("10.8.0.6"), None, 600)),
             Verdict::AfterStop
         );
+    }
+
+    #[test]
+    fn gateway_stamps_are_never_compared_with_arrival_times() {
+        // the holder's entry came without Event-Timestamp (another gateway, or the identity
+        // API): a stamped Start takes the address by arrival order, whatever the clocks say
+        let mut m = Model::default();
+        m.apply(&ev(Start, "a", Some(IP), None, 10_000));
+        assert_eq!(
+            m.apply(&ev(Start, "b", Some(IP), Some(9_000), 10_001)),
+            Verdict::Applied
+        );
+        assert_eq!(m.at(IP), Some(("user-b".into(), true)));
+        // from then on the address remembers b's stamp, also across an unstamped holder
+        m.apply(&ev(Start, "c", Some(IP), None, 10_002));
+        assert_eq!(m.at(IP), Some(("user-c".into(), true)));
+        assert_eq!(
+            m.apply(&ev(Start, "d", Some(IP), Some(8_000), 10_003)),
+            Verdict::NewerHolder
+        );
+        assert_eq!(m.at(IP), Some(("user-c".into(), true)));
     }
 
     #[test]

@@ -198,7 +198,7 @@ CREATE TABLE acct_sessions (
 );
 CREATE INDEX acct_sessions_seen ON acct_sessions(seen_at);
 INSERT INTO meta (key, value) VALUES ('acct_forgotten_before', 0);
--- When what an entry says was last known true (Event-Timestamp, else arrival); NULL: updated_at.
+-- The latest Event-Timestamp (gateway clock) of an accounting event that wrote the entry.
 ALTER TABLE identities ADD COLUMN event_time INTEGER;
 "#,
     ),

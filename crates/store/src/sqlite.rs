@@ -1421,8 +1421,9 @@ fn next_identity_seq(t: &Connection) -> rusqlite::Result<i64> {
     .query_row([], |r| r.get(0))
 }
 
-/// Mark the entries at `ips` logged off, each with its own change number. `event_time`: when
-/// the source says they ended (`None`: keep what the entry had, e.g. for idle expiry).
+/// Mark the entries at `ips` logged off, each with its own change number. `event_time`: the
+/// Event-Timestamp of the Stop that ended them, if it had one (an entry keeps the latest
+/// Event-Timestamp its address has seen).
 fn log_off(
     t: &Connection,
     ips: Vec<String>,
@@ -1433,7 +1434,7 @@ fn log_off(
         let seq = next_identity_seq(t)?;
         t.prepare_cached(
             "UPDATE identities SET state = 'logoff', updated_at = ?1, seq = ?2,
-                    event_time = COALESCE(?4, event_time)
+                    event_time = max(COALESCE(?4, event_time), COALESCE(event_time, ?4))
              WHERE ip = ?3",
         )?
         .execute(params![now as i64, seq, ip, event_time.map(|v| v as i64)])?;
@@ -1460,8 +1461,8 @@ fn apply_identity(t: &Connection, e: &IdentityEvent) -> rusqlite::Result<bool> {
             let seq = next_identity_seq(t)?;
             let groups = serde_json::to_string(groups).unwrap_or_else(|_| "[]".into());
             t.prepare_cached(
-                "INSERT INTO identities (ip, user, domain, state, source, session_id, client, start_time, updated_at, seq, groups, event_time)
-                 VALUES (?1, ?2, ?3, 'logon', ?8, ?4, ?5, ?6, ?6, ?7, ?9, ?6)
+                "INSERT INTO identities (ip, user, domain, state, source, session_id, client, start_time, updated_at, seq, groups)
+                 VALUES (?1, ?2, ?3, 'logon', ?8, ?4, ?5, ?6, ?6, ?7, ?9)
                  ON CONFLICT(ip) DO UPDATE SET
                    start_time = CASE WHEN identities.session_id = excluded.session_id
                                       AND identities.client = excluded.client
@@ -1469,8 +1470,7 @@ fn apply_identity(t: &Connection, e: &IdentityEvent) -> rusqlite::Result<bool> {
                                      THEN identities.start_time ELSE excluded.start_time END,
                    user = excluded.user, domain = excluded.domain, groups = excluded.groups, state = 'logon',
                    source = excluded.source, session_id = excluded.session_id,
-                   client = excluded.client, updated_at = excluded.updated_at, seq = excluded.seq,
-                   event_time = excluded.event_time",
+                   client = excluded.client, updated_at = excluded.updated_at, seq = excluded.seq",
             )?
             .execute(params![
                 ip.to_string(),
@@ -1491,7 +1491,7 @@ fn apply_identity(t: &Connection, e: &IdentityEvent) -> rusqlite::Result<bool> {
                 )?
                 .query_map(params![ip.to_string(), user], |r| r.get(0))?
                 .collect::<rusqlite::Result<_>>()?;
-            log_off(t, ips, *now, Some(*now))?;
+            log_off(t, ips, *now, None)?;
         }
         IdentityEvent::Expire {
             idle_before,
@@ -1519,7 +1519,7 @@ fn apply_identity(t: &Connection, e: &IdentityEvent) -> rusqlite::Result<bool> {
                 .prepare_cached("SELECT ip FROM identities WHERE client = ?1 AND state = 'logon'")?
                 .query_map([client], |r| r.get(0))?
                 .collect::<rusqlite::Result<_>>()?;
-            log_off(t, ips, *now, Some(*now))?;
+            log_off(t, ips, *now, None)?;
             // Every session of the gateway has ended: none of their events may revive them.
             t.prepare_cached(
                 "UPDATE acct_sessions SET stopped = 1, seen_at = ?2 WHERE client = ?1 AND stopped = 0",
@@ -1558,8 +1558,7 @@ fn apply_session(t: &Connection, e: &SessionEvent) -> rusqlite::Result<bool> {
         .optional()?;
     // The entry at the address; without one, the entry this session holds.
     const HOLDER: &str =
-        "SELECT ip, client, session_id, state, start_time, COALESCE(event_time, updated_at)
-         FROM identities";
+        "SELECT ip, client, session_id, state, start_time, event_time FROM identities";
     fn holder_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Option<Holder>> {
         let Some(ip) = parse_ip(r.get(0)?) else {
             return Ok(None);
@@ -1570,7 +1569,7 @@ fn apply_session(t: &Connection, e: &SessionEvent) -> rusqlite::Result<bool> {
             session_id: r.get(2)?,
             logon: r.get::<_, String>(3)? == "logon",
             start_time: r.get::<_, i64>(4)?.max(0) as u64,
-            event_time: r.get::<_, i64>(5)?.max(0) as u64,
+            event_time: r.get::<_, Option<i64>>(5)?.map(|v| v.max(0) as u64),
         }))
     }
     let holder = match accounting::address(e, session.as_ref()) {
@@ -1619,7 +1618,7 @@ fn apply_session(t: &Connection, e: &SessionEvent) -> rusqlite::Result<bool> {
     match &d.entry {
         None => {}
         Some(EntryChange::Logoff { ip, event_time }) => {
-            log_off(t, vec![ip.to_string()], e.now, Some(*event_time))?;
+            log_off(t, vec![ip.to_string()], e.now, *event_time)?;
         }
         Some(EntryChange::Logon {
             ip,
@@ -1638,7 +1637,8 @@ fn apply_session(t: &Connection, e: &SessionEvent) -> rusqlite::Result<bool> {
                    state = 'logon', source = excluded.source, session_id = excluded.session_id,
                    client = excluded.client, start_time = excluded.start_time,
                    updated_at = excluded.updated_at, seq = excluded.seq,
-                   event_time = excluded.event_time",
+                   event_time = max(COALESCE(excluded.event_time, identities.event_time),
+                                    COALESCE(identities.event_time, excluded.event_time))",
             )?
             .execute(params![
                 ip.to_string(),
@@ -1651,7 +1651,7 @@ fn apply_session(t: &Connection, e: &SessionEvent) -> rusqlite::Result<bool> {
                 e.now as i64,
                 seq,
                 groups,
-                *event_time as i64,
+                event_time.map(|v| v as i64),
             ])?;
         }
     }
