@@ -252,9 +252,11 @@ pub fn decide(
         (None, Some(p)) => (p.user.clone(), p.domain.clone()),
         (None, None) => (None, None),
     };
+    // A session not remembered whose entry is still up (e.g. after the memory passed without
+    // a word from it) keeps its start; one whose entry has ended starts anew.
     let start_time = prev
         .map(|p| p.start_time)
-        .or(own.map(|h| h.start_time))
+        .or(own.filter(|h| h.logon).map(|h| h.start_time))
         .unwrap_or(e.now);
     let state = SessionState {
         ip,
