@@ -167,11 +167,11 @@ fn bind_udp(addr: SocketAddr, recv_buffer: usize) -> Result<std::net::UdpSocket>
 /// Make sure no other process holds `addr` before this one shares it between its shards:
 /// SO_REUSEPORT would otherwise let a second server (same user) join the port silently, and
 /// the kernel would split the requests between the two. A plain bind, without any reuse
-/// option, fails whenever anything else is bound there. Returns the address with the port
+/// option, fails whenever anything else is bound there. Returns the probe, bound to the port
 /// the kernel chose for port 0.
-fn claim_port(addr: SocketAddr, setting: &str) -> Result<SocketAddr> {
+fn claim_port(addr: SocketAddr, setting: &str) -> Result<std::net::UdpSocket> {
     match std::net::UdpSocket::bind(addr) {
-        Ok(probe) => Ok(probe.local_addr()?),
+        Ok(probe) => Ok(probe),
         Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => anyhow::bail!(
             "RADIUS port {addr} ([radius] {setting}) is already in use by another process \
              (another tessera serve or RADIUS server?); stop it or listen on another port"
@@ -213,24 +213,33 @@ pub fn bind_listeners(node: &NodeConfig) -> Result<Bound> {
         .max(1);
     let mut per_shard: Vec<Vec<(std::net::UdpSocket, Port)>> =
         (0..shards).map(|_| Vec::new()).collect();
-    let mut bound = Vec::new();
+    // Every port is claimed before any socket of ours is bound, so a conflict is always
+    // another process's (`[::]:1812` beside `0.0.0.0:1812` is fine). Port 0 picks a port once,
+    // held until every listener has its own; every shard then joins that port.
+    let mut claimed: Vec<(SocketAddr, Port)> = Vec::new();
+    let mut held = Vec::new();
     for (addr, port, setting) in listeners {
         let addr: SocketAddr = addr
             .parse()
             .with_context(|| format!("listen address {addr:?}"))?;
-        if addr.port() != 0 && bound.iter().any(|(a, _)| *a == addr) {
+        if addr.port() != 0 && claimed.iter().any(|(a, _)| *a == addr) {
             anyhow::bail!("RADIUS port {addr} is configured twice in [radius]");
         }
-        // Port 0 picks a port once; every shard joins that port.
-        let local = claim_port(addr, setting)?;
-        for shard in per_shard.iter_mut() {
-            shard.push((bind_udp(local, node.radius.recv_buffer)?, port.clone()));
+        let probe = claim_port(addr, setting)?;
+        claimed.push((probe.local_addr()?, port));
+        if addr.port() == 0 {
+            held.push(probe);
         }
-        bound.push((local, port));
+    }
+    drop(held);
+    for (local, port) in &claimed {
+        for shard in per_shard.iter_mut() {
+            shard.push((bind_udp(*local, node.radius.recv_buffer)?, port.clone()));
+        }
     }
     Ok(Bound {
         per_shard,
-        listeners: bound,
+        listeners: claimed,
     })
 }
 
