@@ -125,12 +125,12 @@ pub struct SessionState {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Holder {
     pub ip: IpAddr,
-    /// The session that wrote the entry (`None` for identity-API entries without one).
+    /// The accounting session that wrote the entry (`None` for identity-API entries).
     pub client: Option<String>,
     pub session_id: Option<String>,
     pub logon: bool,
     pub start_time: u64,
-    /// The latest Event-Timestamp of an event that wrote the entry, if any had one.
+    /// The latest Event-Timestamp the address has seen, if any event had one.
     pub event_time: Option<u64>,
 }
 

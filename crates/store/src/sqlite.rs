@@ -1557,8 +1557,10 @@ fn apply_session(t: &Connection, e: &SessionEvent) -> rusqlite::Result<bool> {
         })
         .optional()?;
     // The entry at the address; without one, the entry this session holds.
-    const HOLDER: &str =
-        "SELECT ip, client, session_id, state, start_time, event_time FROM identities";
+    const HOLDER: &str = "SELECT ip, CASE WHEN source = 'radius-accounting' THEN client END,
+                CASE WHEN source = 'radius-accounting' THEN session_id END,
+                state, start_time, event_time
+         FROM identities";
     fn holder_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Option<Holder>> {
         let Some(ip) = parse_ip(r.get(0)?) else {
             return Ok(None);
