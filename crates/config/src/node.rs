@@ -14,13 +14,74 @@ pub struct NodeConfig {
     pub http: HttpSection,
 }
 
-#[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq)]
+#[derive(Clone, Default, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct StorageSection {
     /// `sqlite://PATH`; defaults to `sqlite://<data_dir>/tessera.db`.
     pub url: Option<String>,
     /// Users kept in memory for the request path (0 turns the cache off); default 200,000.
     pub user_cache: Option<usize>,
+}
+
+impl std::fmt::Debug for StorageSection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StorageSection")
+            .field("url", &self.url.as_deref().map(redact_url))
+            .field("user_cache", &self.user_cache)
+            .finish()
+    }
+}
+
+/// A storage URL as it may be shown (errors, logs, Debug): the password of
+/// `scheme://user:password@host/...` and every `password=` parameter replaced by `***`.
+/// The one place where a database URL is made printable.
+pub fn redact_url(url: &str) -> String {
+    const HIDDEN: &str = "***";
+    let mut out = String::with_capacity(url.len());
+    let mut rest = url;
+    // userinfo: between "://" and the last '@' before the path
+    if let Some(at) = url.find("://") {
+        let (scheme, after) = url.split_at(at + 3);
+        let authority_end = after.find(['/', '?', '#']).unwrap_or(after.len());
+        let authority = &after[..authority_end];
+        out.push_str(scheme);
+        if let Some(userinfo_end) = authority.rfind('@') {
+            let userinfo = &authority[..userinfo_end];
+            match userinfo.split_once(':') {
+                Some((user, _)) => {
+                    out.push_str(user);
+                    out.push(':');
+                    out.push_str(HIDDEN);
+                }
+                None => out.push_str(userinfo),
+            }
+            out.push_str(&authority[userinfo_end..]);
+            rest = &after[authority_end..];
+        } else {
+            rest = after;
+        }
+    }
+    // password=... as a query parameter or a libpq keyword/value pair
+    let lower = rest.to_ascii_lowercase();
+    let mut i = 0;
+    while let Some(found) = lower[i..].find("password=") {
+        let start = i + found;
+        let value = start + "password=".len();
+        let boundary =
+            start == 0 || matches!(lower.as_bytes()[start - 1], b'?' | b'&' | b' ' | b';');
+        out.push_str(&rest[i..value]);
+        let end = rest[value..]
+            .find(['&', ' ', ';', '#'])
+            .map_or(rest.len(), |e| value + e);
+        if boundary {
+            out.push_str(HIDDEN);
+        } else {
+            out.push_str(&rest[value..end]);
+        }
+        i = end;
+    }
+    out.push_str(&rest[i..]);
+    out
 }
 
 #[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
@@ -166,6 +227,43 @@ mod tests {
         })
         .unwrap();
         assert_eq!(e.radius.auth_listen, vec!["127.0.0.1:0", "127.0.0.2:0"]);
+    }
+
+    #[test]
+    fn storage_url_passwords_are_never_shown() {
+        for (url, shown) in [
+            (
+                "postgres://tessera:s3cr%40t@db.example:5432/tessera",
+                "postgres://tessera:***@db.example:5432/tessera",
+            ),
+            (
+                "postgresql://u:p@h/db?sslmode=require&password=other",
+                "postgresql://u:***@h/db?sslmode=require&password=***",
+            ),
+            ("postgres://u@h/db", "postgres://u@h/db"),
+            ("postgres://u:p@ss@h/db", "postgres://u:***@h/db"),
+            (
+                "host=db user=t password=hunter2 dbname=t",
+                "host=db user=t password=*** dbname=t",
+            ),
+            (
+                "sqlite:///var/lib/tessera/tessera.db",
+                "sqlite:///var/lib/tessera/tessera.db",
+            ),
+            (
+                "sqlite://data/my_password=1.db",
+                "sqlite://data/my_password=1.db",
+            ),
+        ] {
+            assert_eq!(redact_url(url), shown, "{url}");
+        }
+        let cfg = NodeConfig::load(None, |k| {
+            (k == "TESSERA_STORAGE_URL").then(|| "postgres://u:hunter2@h/db".to_owned())
+        })
+        .unwrap();
+        let debug = format!("{cfg:?}");
+        assert!(!debug.contains("hunter2"), "{debug}");
+        assert!(debug.contains("postgres://u:***@h/db"), "{debug}");
     }
 
     #[test]

@@ -14,6 +14,7 @@ pub mod courier;
 pub mod dedup;
 pub mod directory;
 pub mod identity;
+pub mod notice;
 pub mod oauth;
 pub mod published;
 pub mod realm;

@@ -77,7 +77,7 @@ impl MasterKey {
             source,
         };
         if explicit.is_none() && !path.exists() {
-            std::fs::create_dir_all(data_dir).map_err(io)?;
+            crate::files::create_private_dir(data_dir).map_err(io)?;
             let key = Zeroizing::new(random::<32>());
             match create_private(&path) {
                 Ok(mut f) => {

@@ -5,12 +5,14 @@
 mod admin;
 mod cache;
 mod crypto;
+mod files;
 mod local;
 mod schema;
 mod sqlite;
 
 pub use admin::{Actor, AdminRecord, AuditEntry, Change, Role, SessionRecord};
 pub use crypto::{KeyError, MasterKey, OpenError, create_private};
+pub use files::{Tightened, create_private_dir, tighten_data_files};
 pub use local::{LocalDirectory, hash_password, verify_password};
 pub use sqlite::{
     AdminError, CACHE_USERS, IdentityEntry, LOCKED_FOREVER, MAX_COUNTER, NewToken, NewUser,

@@ -205,6 +205,30 @@ CREATE TABLE rate_limits (
 ) WITHOUT ROWID;
 "#,
     ),
+    (
+        9,
+        r#"
+-- RADIUS accounting sessions, remembered also after their Stop so that an old or replayed
+-- event cannot undo a later one (engine::accounting::decide). Forgotten when not heard of for
+-- the session memory; meta 'acct_forgotten_before' is the horizon of what was forgotten.
+CREATE TABLE acct_sessions (
+    client     TEXT NOT NULL,
+    session_id TEXT NOT NULL,
+    ip         TEXT,                             -- attached by the first event with one
+    user       TEXT,
+    domain     TEXT,
+    start_time INTEGER NOT NULL,                 -- arrival of the session's first event
+    last_stamp INTEGER,                          -- latest Event-Timestamp applied
+    stopped    INTEGER NOT NULL DEFAULT 0,
+    seen_at    INTEGER NOT NULL,                 -- arrival of the latest event applied
+    PRIMARY KEY (client, session_id)
+);
+CREATE INDEX acct_sessions_seen ON acct_sessions(seen_at);
+INSERT INTO meta (key, value) VALUES ('acct_forgotten_before', 0);
+-- The latest Event-Timestamp (gateway clock) of an accounting event that wrote the entry.
+ALTER TABLE identities ADD COLUMN event_time INTEGER;
+"#,
+    ),
 ];
 
 /// Bring the schema up to date.

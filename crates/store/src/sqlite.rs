@@ -15,7 +15,9 @@ use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use tessera_config::{Secret, SystemConfig};
-use tessera_engine::accounting::IdentityEvent;
+use tessera_engine::accounting::{
+    self, EntryChange, Holder, IdentityEvent, SessionEvent, SessionState, Source, Verdict,
+};
 use tessera_engine::challenge::DirectoryUser;
 use tessera_engine::identity::{BatchQuery, Start};
 use tessera_engine::oauth::{Grant, StoredToken};
@@ -294,9 +296,11 @@ impl SqliteStore {
     /// [`SqliteStore::open`] with a user cache of `user_cache` entries (0: no cache).
     pub fn open_with(path: &Path, key: MasterKey, user_cache: usize) -> Result<Self, StoreError> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir)
+            crate::files::create_private_dir(dir)
                 .map_err(|e| StoreError::Unavailable(format!("{}: {e}", dir.display())))?;
         }
+        crate::files::create_private_file(path)
+            .map_err(|e| StoreError::Unavailable(format!("{}: {e}", path.display())))?;
         let mut writer = open_conn(path).map_err(db_err)?;
         writer
             .execute_batch(
@@ -355,7 +359,8 @@ impl SqliteStore {
             Some(p) if !p.is_empty() => Ok(PathBuf::from(p)),
             _ if !url.contains("://") => Ok(PathBuf::from(url)),
             _ => Err(StoreError::Unavailable(format!(
-                "unsupported storage url {url:?}: this build supports sqlite://PATH"
+                "unsupported storage url {:?}: this build supports sqlite://PATH",
+                tessera_config::redact_url(url)
             ))),
         }
     }
@@ -1416,21 +1421,33 @@ fn next_identity_seq(t: &Connection) -> rusqlite::Result<i64> {
     .query_row([], |r| r.get(0))
 }
 
-/// Mark the sessions at `ips` logged off, each with its own change number.
-fn log_off(t: &Connection, ips: Vec<String>, now: u64) -> rusqlite::Result<()> {
+/// Mark the entries at `ips` logged off, each with its own change number. `event_time`: the
+/// Event-Timestamp of the Stop that ended them, if it had one (an entry keeps the latest
+/// Event-Timestamp its address has seen).
+fn log_off(
+    t: &Connection,
+    ips: Vec<String>,
+    now: u64,
+    event_time: Option<u64>,
+) -> rusqlite::Result<()> {
     for ip in ips {
         let seq = next_identity_seq(t)?;
         t.prepare_cached(
-            "UPDATE identities SET state = 'logoff', updated_at = ?1, seq = ?2 WHERE ip = ?3",
+            "UPDATE identities SET state = 'logoff', updated_at = ?1, seq = ?2,
+                    event_time = max(COALESCE(?4, event_time), COALESCE(event_time, ?4))
+             WHERE ip = ?3",
         )?
-        .execute(params![now as i64, seq, ip])?;
+        .execute(params![now as i64, seq, ip, event_time.map(|v| v as i64)])?;
     }
     Ok(())
 }
 
-fn apply_identity(t: &Connection, e: &IdentityEvent) -> rusqlite::Result<()> {
+/// Apply one identity change; `false` when freshness refused it (see
+/// [`tessera_engine::accounting::decide`]).
+fn apply_identity(t: &Connection, e: &IdentityEvent) -> rusqlite::Result<bool> {
     match e {
-        IdentityEvent::Nothing => Ok(()),
+        IdentityEvent::Nothing => {}
+        IdentityEvent::Session(e) => return apply_session(t, e),
         IdentityEvent::Logon {
             ip,
             user,
@@ -1466,31 +1483,6 @@ fn apply_identity(t: &Connection, e: &IdentityEvent) -> rusqlite::Result<()> {
                 source.as_str(),
                 groups
             ])?;
-            Ok(())
-        }
-        IdentityEvent::Logoff {
-            ip,
-            session_id,
-            client,
-            now,
-        } => {
-            // Only the session that holds the address ends: a late Stop for an older session
-            // must not log off the user who holds the address now.
-            let ips: Vec<String> = match ip {
-                Some(ip) => t
-                    .prepare_cached(
-                        "SELECT ip FROM identities WHERE ip = ?1 AND session_id = ?2 AND client = ?3 AND state = 'logon'",
-                    )?
-                    .query_map(params![ip.to_string(), session_id, client], |r| r.get(0))?
-                    .collect::<rusqlite::Result<_>>()?,
-                None => t
-                    .prepare_cached(
-                        "SELECT ip FROM identities WHERE session_id = ?1 AND client = ?2 AND state = 'logon'",
-                    )?
-                    .query_map(params![session_id, client], |r| r.get(0))?
-                    .collect::<rusqlite::Result<_>>()?,
-            };
-            log_off(t, ips, *now)
         }
         IdentityEvent::Release { ip, user, now } => {
             let ips: Vec<String> = t
@@ -1499,25 +1491,173 @@ fn apply_identity(t: &Connection, e: &IdentityEvent) -> rusqlite::Result<()> {
                 )?
                 .query_map(params![ip.to_string(), user], |r| r.get(0))?
                 .collect::<rusqlite::Result<_>>()?;
-            log_off(t, ips, *now)
+            log_off(t, ips, *now, None)?;
         }
-        IdentityEvent::Expire { idle_before, now } => {
+        IdentityEvent::Expire {
+            idle_before,
+            forget_before,
+            now,
+        } => {
             let ips: Vec<String> = t
                 .prepare_cached(
                     "SELECT ip FROM identities WHERE state = 'logon' AND updated_at < ?1",
                 )?
                 .query_map([*idle_before as i64], |r| r.get(0))?
                 .collect::<rusqlite::Result<_>>()?;
-            log_off(t, ips, *now)
+            log_off(t, ips, *now, None)?;
+            // Bounded: sessions not heard of for the session memory are forgotten, and events
+            // stamped before that horizon are refused from then on.
+            t.prepare_cached("DELETE FROM acct_sessions WHERE seen_at < ?1")?
+                .execute([*forget_before as i64])?;
+            t.prepare_cached(
+                "UPDATE meta SET value = max(value, ?1) WHERE key = 'acct_forgotten_before'",
+            )?
+            .execute([*forget_before as i64])?;
         }
         IdentityEvent::ClientReset { client, now } => {
             let ips: Vec<String> = t
                 .prepare_cached("SELECT ip FROM identities WHERE client = ?1 AND state = 'logon'")?
                 .query_map([client], |r| r.get(0))?
                 .collect::<rusqlite::Result<_>>()?;
-            log_off(t, ips, *now)
+            log_off(t, ips, *now, None)?;
+            // Every session of the gateway has ended: none of their events may revive them.
+            t.prepare_cached(
+                "UPDATE acct_sessions SET stopped = 1, seen_at = ?2 WHERE client = ?1 AND stopped = 0",
+            )?
+            .execute(params![client, *now as i64])?;
         }
     }
+    Ok(true)
+}
+
+fn parse_ip(text: Option<String>) -> Option<std::net::IpAddr> {
+    text.and_then(|s| s.parse().ok())
+}
+
+/// A RADIUS accounting session's event: read what is remembered of the session and the entry
+/// of its address, let the engine decide, write what it decided. The single writer makes the
+/// read and the write one step; a store with several writers (PostgreSQL) takes the session
+/// row and the entry `FOR UPDATE` first.
+fn apply_session(t: &Connection, e: &SessionEvent) -> rusqlite::Result<bool> {
+    let session: Option<SessionState> = t
+        .prepare_cached(
+            "SELECT ip, user, domain, start_time, last_stamp, stopped, seen_at
+             FROM acct_sessions WHERE client = ?1 AND session_id = ?2",
+        )?
+        .query_row(params![e.client, e.session_id], |r| {
+            Ok(SessionState {
+                ip: parse_ip(r.get(0)?),
+                user: r.get(1)?,
+                domain: r.get(2)?,
+                start_time: r.get::<_, i64>(3)?.max(0) as u64,
+                last_stamp: r.get::<_, Option<i64>>(4)?.map(|v| v.max(0) as u64),
+                stopped: r.get(5)?,
+                seen_at: r.get::<_, i64>(6)?.max(0) as u64,
+            })
+        })
+        .optional()?;
+    // The entry at the address; without one, the entry this session holds.
+    const HOLDER: &str = "SELECT ip, CASE WHEN source = 'radius-accounting' THEN client END,
+                CASE WHEN source = 'radius-accounting' THEN session_id END,
+                state, start_time, event_time
+         FROM identities";
+    fn holder_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Option<Holder>> {
+        let Some(ip) = parse_ip(r.get(0)?) else {
+            return Ok(None);
+        };
+        Ok(Some(Holder {
+            ip,
+            client: r.get(1)?,
+            session_id: r.get(2)?,
+            logon: r.get::<_, String>(3)? == "logon",
+            start_time: r.get::<_, i64>(4)?.max(0) as u64,
+            event_time: r.get::<_, Option<i64>>(5)?.map(|v| v.max(0) as u64),
+        }))
+    }
+    let holder = match accounting::address(e, session.as_ref()) {
+        Some(ip) => t
+            .prepare_cached(&format!("{HOLDER} WHERE ip = ?1"))?
+            .query_row([ip.to_string()], holder_row),
+        None => t
+            .prepare_cached(&format!(
+                "{HOLDER} WHERE client = ?1 AND session_id = ?2 AND state = 'logon'
+                 ORDER BY seq DESC LIMIT 1"
+            ))?
+            .query_row(params![e.client, e.session_id], holder_row),
+    }
+    .optional()?
+    .flatten();
+    let forgotten_before: i64 = t
+        .prepare_cached("SELECT value FROM meta WHERE key = 'acct_forgotten_before'")?
+        .query_row([], |r| r.get(0))?;
+    let d = accounting::decide(
+        e,
+        session.as_ref(),
+        holder.as_ref(),
+        forgotten_before.max(0) as u64,
+    );
+    if let Some(s) = &d.session {
+        t.prepare_cached(
+            "INSERT INTO acct_sessions (client, session_id, ip, user, domain, start_time, last_stamp, stopped, seen_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+             ON CONFLICT(client, session_id) DO UPDATE SET
+               ip = excluded.ip, user = excluded.user, domain = excluded.domain,
+               start_time = excluded.start_time, last_stamp = excluded.last_stamp,
+               stopped = excluded.stopped, seen_at = excluded.seen_at",
+        )?
+        .execute(params![
+            e.client,
+            e.session_id,
+            s.ip.map(|ip| ip.to_string()),
+            s.user,
+            s.domain,
+            s.start_time as i64,
+            s.last_stamp.map(|v| v as i64),
+            s.stopped,
+            s.seen_at as i64,
+        ])?;
+    }
+    match &d.entry {
+        None => {}
+        Some(EntryChange::Logoff { ip, event_time }) => {
+            log_off(t, vec![ip.to_string()], e.now, *event_time)?;
+        }
+        Some(EntryChange::Logon {
+            ip,
+            user,
+            domain,
+            start_time,
+            event_time,
+        }) => {
+            let seq = next_identity_seq(t)?;
+            let groups = serde_json::to_string(&e.groups).unwrap_or_else(|_| "[]".into());
+            t.prepare_cached(
+                "INSERT INTO identities (ip, user, domain, state, source, session_id, client, start_time, updated_at, seq, groups, event_time)
+                 VALUES (?1, ?2, ?3, 'logon', ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
+                 ON CONFLICT(ip) DO UPDATE SET
+                   user = excluded.user, domain = excluded.domain, groups = excluded.groups,
+                   state = 'logon', source = excluded.source, session_id = excluded.session_id,
+                   client = excluded.client, start_time = excluded.start_time,
+                   updated_at = excluded.updated_at, seq = excluded.seq,
+                   event_time = max(COALESCE(excluded.event_time, identities.event_time),
+                                    COALESCE(identities.event_time, excluded.event_time))",
+            )?
+            .execute(params![
+                ip.to_string(),
+                user,
+                domain,
+                Source::RadiusAccounting.as_str(),
+                e.session_id,
+                e.client,
+                *start_time as i64,
+                e.now as i64,
+                seq,
+                groups,
+                event_time.map(|v| v as i64),
+            ])?;
+        }
+    }
+    Ok(d.verdict == Verdict::Applied)
 }
 
 /// What a one-step accept proves: the code (with its PIN).
@@ -1703,9 +1843,13 @@ fn apply_challenge(t: &Connection, w: &Write) -> rusqlite::Result<WriteOutcome> 
 
 fn apply(t: &Connection, w: &Write) -> rusqlite::Result<WriteOutcome> {
     match w {
+        // Refused by freshness: nothing was written, which the caller may count.
         Write::Identity(e) => {
-            apply_identity(t, e)?;
-            return Ok(WriteOutcome::Done);
+            return Ok(if apply_identity(t, e)? {
+                WriteOutcome::Done
+            } else {
+                WriteOutcome::Conflict
+            });
         }
         Write::Identities(events) => {
             for e in events {

@@ -105,6 +105,28 @@ fn init_logging(format: LogFormat) {
     }
 }
 
+/// Data files only tessera's user may read (issue 11): tighten what an older version or an
+/// administrator left readable, and say so.
+fn tighten_data_files(node: &tessera_config::NodeConfig) {
+    let db = tessera_store::SqliteStore::path_from_url(&node.storage_url()).ok();
+    for t in tessera_store::tighten_data_files(&node.data_dir, db.as_deref()) {
+        match t.result {
+            Ok(()) => tracing::warn!(
+                path = %t.path.display(),
+                was = format_args!("{:04o}", t.was),
+                now = format_args!("{:04o}", t.now),
+                "tightened permissions: only tessera's own user may read its data"
+            ),
+            Err(e) => tracing::warn!(
+                path = %t.path.display(),
+                mode = format_args!("{:04o}", t.was),
+                error = %e,
+                "readable by other users, and the permissions could not be tightened"
+            ),
+        }
+    }
+}
+
 fn main() {
     // One TLS crypto provider for every rustls user (HTTPS, LDAP, SMTP, HTTP couriers).
     let _ = tokio_rustls::rustls::crypto::ring::default_provider().install_default();
@@ -131,6 +153,9 @@ fn run(args: Args) -> Result<()> {
         Command::Serve => {
             init_logging(args.log_format);
             let _only_server = server::lock_data_dir(&node.data_dir)?;
+            // Before anything else: a port held by another process stops here, in one line.
+            let bound = server::bind_listeners(&node)?;
+            tighten_data_files(&node);
             let store = cli::open_store(&node)?;
             // The RADIUS shards run their own runtimes; this one serves HTTPS and watches for
             // Publish and signals.
@@ -138,7 +163,7 @@ fn run(args: Args) -> Result<()> {
                 .thread_name("tessera-https")
                 .enable_all()
                 .build()?;
-            rt.block_on(server::serve(node, store))
+            rt.block_on(server::serve(node, store, bound))
         }
         cmd => {
             let store = cli::open_store(&node)?;

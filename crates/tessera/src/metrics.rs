@@ -121,6 +121,12 @@ pub fn render(core: &Shared, m: &HttpCounters, store: &SqliteStore) -> String {
     );
     counter(
         &mut out,
+        "tessera_radius_accounting_ignored_total",
+        "Accounting-Requests answered but not applied: older than what is recorded, or after their session's Stop.",
+        c.accounting_ignored.get(),
+    );
+    counter(
+        &mut out,
         "tessera_radius_retransmits_total",
         "Retransmissions answered from the reply cache.",
         c.retransmits.get(),

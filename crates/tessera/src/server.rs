@@ -13,8 +13,9 @@ use tessera_config::{MethodKind, NodeConfig, Replies};
 use tessera_engine::access::{self, DropReason, Engine, Outcome};
 use tessera_engine::accounting;
 use tessera_engine::dedup::{DuplicateCache, RequestKey, Seen};
+use tessera_engine::notice::OncePer;
 use tessera_engine::{CompiledMethod, Published};
-use tessera_engine::{Store as _, Write};
+use tessera_engine::{Store as _, Write, WriteOutcome};
 use tessera_radius::{Code, Packet, attr};
 use tessera_store::SqliteStore;
 use tokio::net::UdpSocket;
@@ -35,6 +36,9 @@ pub struct Counters {
     pub challenges: Counter,
     pub status: Counter,
     pub accounting: Counter,
+    /// Accounting-Requests answered but refused by freshness (older than what is recorded,
+    /// after their session's Stop: replays among them).
+    pub accounting_ignored: Counter,
     pub retransmits: Counter,
     drops: [Counter; DropReason::ALL.len()],
     /// Access-Request arrival to answer.
@@ -52,13 +56,14 @@ impl Counters {
     }
     fn summary(&self) -> String {
         let mut s = format!(
-            "requests={} accepts={} rejects={} challenges={} status_server={} accounting_recorded={} retransmits_answered={}",
+            "requests={} accepts={} rejects={} challenges={} status_server={} accounting_recorded={} accounting_ignored={} retransmits_answered={}",
             self.requests.get(),
             self.accepts.get(),
             self.rejects.get(),
             self.challenges.get(),
             self.status.get(),
             self.accounting.get(),
+            self.accounting_ignored.get(),
             self.retransmits.get(),
         );
         for r in DropReason::ALL {
@@ -82,7 +87,13 @@ pub struct Shared {
     pub counters: Counters,
     /// Directories and couriers for the published configuration.
     services: ArcSwap<Services>,
+    /// Warnings about clients whose requests lack Message-Authenticator: once a minute each.
+    missing_ma: OncePer,
 }
+
+/// How often a client whose Access-Requests are dropped for a missing Message-Authenticator is
+/// named in the log.
+const MISSING_MA_WARN_EVERY: u64 = 60;
 
 impl Shared {
     pub fn config(&self) -> Arc<Published> {
@@ -136,11 +147,11 @@ fn load_published(store: &SqliteStore) -> Result<Published> {
 }
 
 /// A UDP socket with SO_REUSEPORT, so that every shard thread can have its own socket on the
-/// same address and the kernel spreads clients over them.
+/// same address and the kernel spreads clients over them. No SO_REUSEADDR: on UDP it would let
+/// other sockets bind the same port too.
 fn bind_udp(addr: SocketAddr, recv_buffer: usize) -> Result<std::net::UdpSocket> {
     use socket2::{Domain, Protocol, Socket, Type};
     let sock = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
-    sock.set_reuse_address(true)?;
     #[cfg(unix)]
     sock.set_reuse_port(true)?;
     // The kernel may cap these (net.core.rmem_max); what we get is logged below.
@@ -153,24 +164,47 @@ fn bind_udp(addr: SocketAddr, recv_buffer: usize) -> Result<std::net::UdpSocket>
     Ok(sock.into())
 }
 
-/// One thread per core, each with a single-threaded runtime and its own socket per listener:
-/// a request is received, decided and answered on one thread, and only the database writer's
-/// answer crosses threads.
-fn start_shards(state: &Arc<Shared>, node: &NodeConfig) -> Result<()> {
-    let mut listeners: Vec<(String, Port)> = node
+/// Make sure no other process holds `addr` before this one shares it between its shards:
+/// SO_REUSEPORT would otherwise let a second server (same user) join the port silently, and
+/// the kernel would split the requests between the two. A plain bind, without any reuse
+/// option, fails whenever anything else is bound there. Returns the probe, bound to the port
+/// the kernel chose for port 0.
+fn claim_port(addr: SocketAddr, setting: &str) -> Result<std::net::UdpSocket> {
+    match std::net::UdpSocket::bind(addr) {
+        Ok(probe) => Ok(probe),
+        Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => anyhow::bail!(
+            "RADIUS port {addr} ([radius] {setting}) is already in use by another process \
+             (another tessera serve or RADIUS server?); stop it or listen on another port"
+        ),
+        Err(e) => Err(e).with_context(|| format!("binding UDP {addr} ([radius] {setting})")),
+    }
+}
+
+/// Every RADIUS socket, bound: one per listener per shard.
+pub struct Bound {
+    per_shard: Vec<Vec<(std::net::UdpSocket, Port)>>,
+    /// (address, what it serves) per listener, for the log once serving.
+    listeners: Vec<(SocketAddr, Port)>,
+}
+
+/// Bind every RADIUS listener before anything else starts, so that a port held by another
+/// process stops `serve` at once with one line naming it.
+pub fn bind_listeners(node: &NodeConfig) -> Result<Bound> {
+    let mut listeners: Vec<(String, Port, &str)> = node
         .radius
         .auth_listen
         .iter()
-        .map(|a| (a.clone(), Port::Auth(None)))
+        .map(|a| (a.clone(), Port::Auth(None), "auth_listen"))
         .collect();
     for l in &node.radius.listener {
         listeners.push((
             l.listen.clone(),
             Port::Auth(Some(Arc::from(l.method.as_str()))),
+            "listener",
         ));
     }
     for a in &node.radius.acct_listen {
-        listeners.push((a.clone(), Port::Acct));
+        listeners.push((a.clone(), Port::Acct, "acct_listen"));
     }
     let shards = std::env::var("TESSERA_RADIUS_THREADS")
         .ok()
@@ -179,18 +213,47 @@ fn start_shards(state: &Arc<Shared>, node: &NodeConfig) -> Result<()> {
         .max(1);
     let mut per_shard: Vec<Vec<(std::net::UdpSocket, Port)>> =
         (0..shards).map(|_| Vec::new()).collect();
-    for (addr, port) in listeners {
+    // Every port is claimed before any socket of ours is bound, so a conflict is always
+    // another process's (`[::]:1812` beside `0.0.0.0:1812` is fine). Port 0 picks a port once,
+    // held until every listener has its own; every shard then joins that port.
+    let mut claimed: Vec<(SocketAddr, Port)> = Vec::new();
+    let mut held = Vec::new();
+    for (addr, port, setting) in listeners {
         let addr: SocketAddr = addr
             .parse()
             .with_context(|| format!("listen address {addr:?}"))?;
-        let first = bind_udp(addr, node.radius.recv_buffer)?;
-        // Port 0 picks a port once; the other shards join that port.
-        let local = first.local_addr()?;
-        per_shard[0].push((first, port.clone()));
-        for shard in per_shard.iter_mut().skip(1) {
-            shard.push((bind_udp(local, node.radius.recv_buffer)?, port.clone()));
+        if addr.port() != 0 && claimed.iter().any(|(a, _)| *a == addr) {
+            anyhow::bail!("RADIUS port {addr} is configured twice in [radius]");
         }
-        match &port {
+        let probe = claim_port(addr, setting)?;
+        claimed.push((probe.local_addr()?, port));
+        if addr.port() == 0 {
+            held.push(probe);
+        }
+    }
+    drop(held);
+    for (local, port) in &claimed {
+        for shard in per_shard.iter_mut() {
+            shard.push((bind_udp(*local, node.radius.recv_buffer)?, port.clone()));
+        }
+    }
+    Ok(Bound {
+        per_shard,
+        listeners: claimed,
+    })
+}
+
+/// One thread per core, each with a single-threaded runtime and its own socket per listener:
+/// a request is received, decided and answered on one thread, and only the database writer's
+/// answer crosses threads.
+fn start_shards(state: &Arc<Shared>, bound: Bound) -> Result<()> {
+    let Bound {
+        per_shard,
+        listeners,
+    } = bound;
+    let shards = per_shard.len();
+    for (local, port) in &listeners {
+        match port {
             Port::Auth(forced) => {
                 info!(kind = "auth", addr = %local, method = forced.as_deref().unwrap_or("<client's>"), shards, "listening")
             }
@@ -236,12 +299,13 @@ fn start_shards(state: &Arc<Shared>, node: &NodeConfig) -> Result<()> {
 /// One `serve` per data directory: its user cache assumes that it is the only process making
 /// logins' writes to this database (the CLI beside it is fine). Held until the process exits.
 pub fn lock_data_dir(data_dir: &std::path::Path) -> Result<std::fs::File> {
-    std::fs::create_dir_all(data_dir).with_context(|| data_dir.display().to_string())?;
+    tessera_store::create_private_dir(data_dir).with_context(|| data_dir.display().to_string())?;
     let path = data_dir.join("serve.lock");
-    let file = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
+    let mut options = std::fs::OpenOptions::new();
+    options.create(true).truncate(false).write(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let file = options
         .open(&path)
         .with_context(|| path.display().to_string())?;
     match file.try_lock() {
@@ -254,8 +318,8 @@ pub fn lock_data_dir(data_dir: &std::path::Path) -> Result<std::fs::File> {
     }
 }
 
-/// Run the server until SIGINT or SIGTERM.
-pub async fn serve(node: NodeConfig, store: SqliteStore) -> Result<()> {
+/// Run the server on the listeners bound by [`bind_listeners`] until SIGINT or SIGTERM.
+pub async fn serve(node: NodeConfig, store: SqliteStore, bound: Bound) -> Result<()> {
     let published = load_published(&store)?;
     if published.clients().is_empty() {
         warn!(
@@ -275,9 +339,10 @@ pub async fn serve(node: NodeConfig, store: SqliteStore) -> Result<()> {
         dedup: DuplicateCache::new(node.radius.duplicate_window.to_std(), Instant::now()),
         acct_dedup: DuplicateCache::new(node.radius.duplicate_window.to_std(), Instant::now()),
         counters: Counters::default(),
+        missing_ma: OncePer::new(MISSING_MA_WARN_EVERY),
     });
 
-    start_shards(&state, &node)?;
+    start_shards(&state, bound)?;
     crate::http::start(Arc::clone(&state), store.clone(), &node).await?;
 
     tokio::spawn(expire_identities(Arc::clone(&state)));
@@ -322,18 +387,26 @@ async fn shutdown_signal() {
 }
 
 /// End logon entries whose gateway stopped sending accounting (a lost Stop), checking a few
-/// times per idle timeout and at least once a minute.
+/// times per idle timeout and at least once a minute; and forget accounting sessions not heard
+/// of for the session memory, so that what is remembered stays bounded.
 async fn expire_identities(state: Arc<Shared>) {
     loop {
         let idle = state.config().identity_idle_timeout;
-        let every = Duration::from_secs((idle / 4).clamp(1, 60));
+        let every = Duration::from_secs(if idle == 0 {
+            60
+        } else {
+            (idle / 4).clamp(1, 60)
+        });
         tokio::time::sleep(every).await;
-        if idle == 0 {
-            continue;
-        }
         let now = unix_now();
         let event = accounting::IdentityEvent::Expire {
-            idle_before: now.saturating_sub(idle),
+            // idle 0: entries never age out
+            idle_before: if idle == 0 {
+                0
+            } else {
+                now.saturating_sub(idle)
+            },
+            forget_before: now.saturating_sub(accounting::session_memory(idle)),
             now,
         };
         if let Err(e) = state.engine.store().commit(Write::Identity(event)).await {
@@ -493,12 +566,25 @@ async fn handle_accounting(state: &Shared, datagram: &[u8], src: SocketAddr) -> 
             return None;
         }
     };
-    if let accounting::IdentityEvent::Logon { user, groups, .. } = &mut event {
-        *groups = directory_groups(state, &client.method, user).await;
+    if let accounting::IdentityEvent::Session(e) = &mut event
+        && e.status != accounting::SessionStatus::Stop
+        && let Some(user) = &e.user
+    {
+        e.groups = directory_groups(state, &client.method, user).await;
     }
+    let session = match &event {
+        accounting::IdentityEvent::Session(e) => Some(e.session_id.clone()),
+        _ => None,
+    };
     match state.engine.store().commit(Write::Identity(event)).await {
-        Ok(_) => {
-            c.accounting.inc();
+        Ok(outcome) => {
+            if outcome == WriteOutcome::Conflict {
+                // Answered all the same: the gateway must not resend it for ever.
+                c.accounting_ignored.inc();
+                debug!(%src, client = %client.name, session = ?session, "accounting event older than what is recorded: ignored");
+            } else {
+                c.accounting.inc();
+            }
             let reply = accounting::build_accounting_response(&packet, client);
             state.acct_dedup.complete(key, Some(&reply));
             Some(reply)
@@ -546,6 +632,23 @@ async fn handle(
     let config = state.config();
     let (client, packet) = admit(state, &config, datagram, src)?;
     if let Err(reason) = access::check_request(&packet, client) {
+        if reason == DropReason::MissingMessageAuthenticator
+            && packet.code == Code::AccessRequest
+            && state.missing_ma.allow(&client.name, unix_now())
+        {
+            // Dropped silently otherwise: the administrator must learn why the NAS gets no
+            // answer (pam_radius_auth 2.0 and radcli/ocserv do not send it).
+            warn!(
+                client = %client.name,
+                %src,
+                "dropping Access-Requests without Message-Authenticator from client {:?} \
+                 (BlastRADIUS defence); if this NAS cannot send it, set \
+                 require_message_authenticator = false on the client \
+                 (tessera client add ... --no-require-message-authenticator) and publish; \
+                 said at most once a minute",
+                client.name
+            );
+        }
         c.drop(reason, src);
         return None;
     }

@@ -110,7 +110,7 @@ fn subject_names(node: &NodeConfig, listen: SocketAddr) -> Vec<String> {
 fn generate(dir: &Path, cert: &Path, key: &Path, names: &[String]) -> Result<()> {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
-    std::fs::create_dir_all(dir).with_context(|| dir.display().to_string())?;
+    tessera_store::create_private_dir(dir).with_context(|| dir.display().to_string())?;
     let mut params = rcgen::CertificateParams::new(names.to_vec())
         .context("building the self-signed certificate")?;
     params.distinguished_name = rcgen::DistinguishedName::new();
