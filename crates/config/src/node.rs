@@ -60,6 +60,23 @@ pub struct HttpSection {
     pub session_idle: Duration,
     /// ...and this long after login, whatever happens.
     pub session_lifetime: Duration,
+    /// A new connection must complete its TLS handshake and send a whole first request (all
+    /// its headers) within this time.
+    pub header_read_timeout: Duration,
+    /// A connection with no request in progress is closed after this long.
+    pub idle_timeout: Duration,
+    /// Connections at once, in total; lowered at start to what the file-descriptor limit
+    /// allows. When full, the longest-idle connection makes room for a new one.
+    pub max_connections: usize,
+    /// Connections at once from one source (an IPv4 address or an IPv6 /64).
+    pub max_connections_per_source: usize,
+    /// HTTP/2: streams one connection may have open at once.
+    pub http2_max_concurrent_streams: u32,
+    /// Largest request header block accepted, bytes (HTTP/1.1 and HTTP/2).
+    pub max_header_bytes: u32,
+    /// HTTP/2 keep-alive: a PING after this long without frames; closed if unanswered
+    /// within `header_read_timeout`.
+    pub http2_keep_alive_interval: Duration,
 }
 
 impl Default for NodeConfig {
@@ -97,6 +114,13 @@ impl Default for HttpSection {
             events_path: "/api/v1/events".into(),
             session_idle: Duration(30 * 60),
             session_lifetime: Duration(12 * 3600),
+            header_read_timeout: Duration(10),
+            idle_timeout: Duration(60),
+            max_connections: 4096,
+            max_connections_per_source: 256,
+            http2_max_concurrent_streams: 32,
+            max_header_bytes: 16 * 1024,
+            http2_keep_alive_interval: Duration(30),
         }
     }
 }

@@ -5,6 +5,7 @@
 mod admin;
 mod cache;
 mod crypto;
+pub mod kdf;
 mod local;
 mod schema;
 mod sqlite;

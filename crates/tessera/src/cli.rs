@@ -720,6 +720,8 @@ pub enum AdminCmd {
     /// Remove an administrator, ending their sessions and tokens (to reset a password or
     /// TOTP: remove, then add again).
     Remove { name: String },
+    /// Unlock an administrator locked by failed logins (clears the failure count; audited).
+    Unlock { name: String },
     /// Create an admin API token for automation (printed once; sent as a Bearer token).
     Token {
         name: String,
@@ -784,6 +786,10 @@ pub fn admin(store: &SqliteStore, cmd: AdminCmd) -> Result<()> {
         AdminCmd::Remove { name } => {
             store.remove_admin(&name)?;
             println!("administrator {name:?} removed; their sessions and tokens ended");
+        }
+        AdminCmd::Unlock { name } => {
+            store.unlock_admin(&name)?;
+            println!("administrator {name:?} unlocked");
         }
         AdminCmd::List => {
             println!("{:<24} {:<8} STATE", "ADMINISTRATOR", "ROLE");
