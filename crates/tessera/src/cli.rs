@@ -191,7 +191,8 @@ pub enum ApiClientCmd {
     /// Add an identity-API client to the draft and print its secret (shown only once).
     Add {
         client_id: String,
-        /// Scope to grant (repeatable): identity:read (the default), identity:write.
+        /// Scope to grant (repeatable): identity:read (the default), identity:write,
+        /// metrics:read (scrape /metrics).
         #[arg(long = "scope", value_name = "SCOPE")]
         scopes: Vec<String>,
         /// Access-token lifetime, e.g. 8h (the default) or 30m.
