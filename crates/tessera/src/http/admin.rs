@@ -407,12 +407,13 @@ pub async fn login(
     getrandom::fill(&mut csrf).map_err(|_| AdminApiError::Unavailable)?;
     let value = data_encoding::BASE64URL_NOPAD.encode(&raw);
     let csrf = data_encoding::BASE64URL_NOPAD.encode(&csrf);
+    // The session starts now, after the (possibly queued) password check.
     http.store.create_session(
         token_hash(&value),
         admin.id,
         csrf.clone(),
         Some(peer.ip().to_string()),
-        now,
+        super::now(),
         http.admin_session.absolute,
     )?;
     info!(admin = %admin.name, source = %peer.ip(), "admin logged in");
