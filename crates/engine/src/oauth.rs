@@ -675,10 +675,17 @@ mod tests {
         let attacker: IpAddr = "192.0.2.66".parse().unwrap();
         let firewall: IpAddr = "192.0.2.1".parse().unwrap();
         for _ in 0..2 {
-            t.attempt(&ThrottleKey::client_at("srx-1", attacker), 0).unwrap();
+            t.attempt(&ThrottleKey::client_at("srx-1", attacker), 0)
+                .unwrap();
         }
-        assert!(t.attempt(&ThrottleKey::client_at("srx-1", attacker), 0).is_err());
-        assert!(t.attempt(&ThrottleKey::client_at("srx-1", firewall), 0).is_ok());
+        assert!(
+            t.attempt(&ThrottleKey::client_at("srx-1", attacker), 0)
+                .is_err()
+        );
+        assert!(
+            t.attempt(&ThrottleKey::client_at("srx-1", firewall), 0)
+                .is_ok()
+        );
         // One IPv6 host is one /64; IPv4-mapped addresses are their IPv4 address.
         let a: IpAddr = "2001:db8:1:2::1".parse().unwrap();
         let b: IpAddr = "2001:db8:1:2:ffff::9".parse().unwrap();

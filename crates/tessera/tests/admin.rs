@@ -447,7 +447,12 @@ fn locked_administrators_are_unlocked_by_cli_and_api() {
     assert_eq!(r.status, 403, "a change needs the CSRF token: {}", r.body);
     let r = post(&admin, "/api/v1/admin/admins/bob/unlock", Some(&csrf), "");
     assert_eq!(r.status, 200, "{}", r.body);
-    let r = post(&admin, "/api/v1/admin/admins/nobody/unlock", Some(&csrf), "");
+    let r = post(
+        &admin,
+        "/api/v1/admin/admins/nobody/unlock",
+        Some(&csrf),
+        "",
+    );
     assert_eq!(r.status, 400, "{}", r.body);
     login(&t, https, "bob", &bob, "bob.jar");
 
@@ -467,7 +472,11 @@ fn locked_administrators_are_unlocked_by_cli_and_api() {
         .collect();
     assert_eq!(unlocks.len(), 2, "{log}");
     assert_eq!(
-        (unlocks[0].0.as_str(), unlocks[0].1.as_str(), unlocks[0].2.as_str()),
+        (
+            unlocks[0].0.as_str(),
+            unlocks[0].1.as_str(),
+            unlocks[0].2.as_str()
+        ),
         ("bob", "console", "alice")
     );
     assert_eq!(

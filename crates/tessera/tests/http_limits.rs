@@ -140,7 +140,7 @@ fn console_login_storm_runs_few_password_checks() {
 const SECRET: &str = "testing123-storm";
 
 /// 200 RADIUS password logins at once against the local directory (radclient -p 200), a mix
-/// of unknown users and a real user with wrong and right passwords: every argon2 check (also
+/// of unknown users and real users with wrong and right passwords: every argon2 check (also
 /// the dummy one for unknown users) goes through the bounded pool, so peak memory stays under
 /// 300 MB and threads stay few; past the pool's queue the answer is the usual Access-Reject.
 /// Afterwards the real user logs in. Before: one blocking thread and ~19 MiB per request.
@@ -157,13 +157,15 @@ fn radius_password_storm_stays_within_memory_and_threads() {
     t.cli(&["config", "import", cfg.to_str().unwrap()]);
     t.cli(&["publish"]);
     t.cli(&["user", "add", "alice", "--password", "correct horse"]);
+    t.cli(&["user", "add", "bob", "--password", "battery staple"]);
     let port = t.start();
     let pid = t.server_pid().expect("serving");
 
     let mut requests = String::new();
     for i in 0..200 {
         let (user, password) = match i % 4 {
-            0 => ("alice".to_owned(), format!("wrong {i}")),
+            // A user of its own for the wrong passwords: failures may lock a name.
+            0 => ("bob".to_owned(), format!("wrong {i}")),
             1 => ("alice".to_owned(), "correct horse".to_owned()),
             _ => (format!("ghost{i}"), format!("guess {i}")),
         };

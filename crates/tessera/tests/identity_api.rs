@@ -390,7 +390,12 @@ fn a_client_added_again_does_not_revive_old_tokens() {
     let fresh = api.token("srx-1", API_SECRET);
     assert_eq!(api.get("/api/v1/identities", &fresh).status, 200);
     let r = api.get("/api/v1/identities", &old);
-    assert_eq!((r.status, r.error()), (401, "invalid_token".into()), "{}", r.body);
+    assert_eq!(
+        (r.status, r.error()),
+        (401, "invalid_token".into()),
+        "{}",
+        r.body
+    );
     t.stop().assert_clean_exit();
 }
 

@@ -718,8 +718,8 @@ async fn metrics(
     let admin_token = header_str(&headers, header::AUTHORIZATION)
         .and_then(|h| h.trim().strip_prefix("Bearer "))
         .is_some_and(|t| t.trim().starts_with("tsa_"));
-    let session = headers.contains_key(header::COOKIE)
-        && !headers.contains_key(header::AUTHORIZATION);
+    let session =
+        headers.contains_key(header::COOKIE) && !headers.contains_key(header::AUTHORIZATION);
     let allowed = if admin_token || session {
         http.admin(&headers, peer.ip(), false)
             .map(drop)

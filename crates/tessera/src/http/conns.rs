@@ -70,7 +70,11 @@ impl Conn {
         } else {
             first_request_ms
         };
-        Some(self.last_active.load(Ordering::SeqCst).saturating_add(limit))
+        Some(
+            self.last_active
+                .load(Ordering::SeqCst)
+                .saturating_add(limit),
+        )
     }
 }
 
@@ -303,7 +307,10 @@ mod tests {
         // One IPv6 host is one /64.
         let _b1 = t.admit(ip("2001:db8::1")).unwrap();
         // Full: the longest-idle connection (a1, the oldest) makes room.
-        let busy = [InProgress::new(&t, &_a2.conn), InProgress::new(&t, &_b1.conn)];
+        let busy = [
+            InProgress::new(&t, &_a2.conn),
+            InProgress::new(&t, &_b1.conn),
+        ];
         let c = t.admit(ip("2001:db8::2")).unwrap();
         a1.conn.close.notified().await; // a1 was told to close
         assert_eq!(t.open(), 3);

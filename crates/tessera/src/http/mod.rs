@@ -6,8 +6,8 @@
 
 pub mod admin;
 pub mod api;
-mod console;
 mod conns;
+mod console;
 mod tls;
 
 use crate::server::{self, Shared};
