@@ -665,6 +665,8 @@ mod tests {
         assert_eq!(t.attempt(&k, 60), Ok(()));
         // A success gives its own slot back.
         t.succeeded(&k);
+        // At 61: the attempts of 2 and 61 hold slots, the one of 1 has left the window.
+        assert_eq!(t.attempt(&k, 61), Ok(()));
         assert_eq!(t.attempt(&k, 61), Ok(()));
         assert_eq!(t.attempt(&k, 61), Err(1));
     }
