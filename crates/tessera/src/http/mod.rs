@@ -281,10 +281,12 @@ async fn serve(
     });
     let mut builder =
         hyper_util::server::conn::auto::Builder::new(hyper_util::rt::TokioExecutor::new());
+    // hyper's header-read timer also runs while an HTTP/1.1 connection waits for its next
+    // request: there it is the idle timeout. The first request's deadline is the watchdog's.
     builder
         .http1()
         .timer(hyper_util::rt::TokioTimer::new())
-        .header_read_timeout(limits.header_read)
+        .header_read_timeout(limits.idle)
         .max_buf_size(limits.header_bytes as usize);
     builder
         .http2()
