@@ -193,6 +193,27 @@ mod tests {
     }
 
     #[test]
+    fn http_limits_have_defaults_and_keys() {
+        let d = HttpSection::default();
+        assert_eq!(
+            (d.header_read_timeout, d.idle_timeout, d.max_connections),
+            (Duration(10), Duration(60), 4096)
+        );
+        let src = "[http]\nheader_read_timeout = \"5s\"\nidle_timeout = \"2m\"\n\
+                   max_connections = 100\nmax_connections_per_source = 10\n\
+                   http2_max_concurrent_streams = 8\nmax_header_bytes = 8192\n\
+                   http2_keep_alive_interval = \"20s\"\n";
+        let n: NodeConfig = parse_toml(src, "node.toml").unwrap();
+        assert_eq!(n.http.header_read_timeout, Duration(5));
+        assert_eq!(n.http.idle_timeout, Duration(120));
+        assert_eq!(n.http.max_connections_per_source, 10);
+        assert_eq!(
+            n.http.listen, "127.0.0.1:8443",
+            "other keys keep their defaults"
+        );
+    }
+
+    #[test]
     fn unknown_key_names_line_and_column() {
         let src =
             "data_dir = \"x\"\n[radius]\nauth_listen = [\"127.0.0.1:1812\"]\nauth_lisen = []\n";
