@@ -1,5 +1,8 @@
 //! The HTTPS listener on `[http] listen`: the identity API (SPEC §7), `/metrics` and
 //! `/healthz`. TLS by rustls, HTTP/1.1 keep-alive and HTTP/2 by hyper, routing by axum.
+//! Every connection is admitted by the connection table (`conns.rs`: total and per-source
+//! limits within the file-descriptor budget) and watched for its deadlines (first request,
+//! idle), so idle connections cannot starve the API.
 //!
 //! I/O only: what a token request or a query means is decided in `tessera_engine::oauth` and
 //! `tessera_engine::identity`.
@@ -56,7 +59,7 @@ pub struct Http {
     /// Recent request counts for the console's chart.
     pub history: console::History,
     /// The HTTPS connections held.
-    pub conns: Arc<conns::Table>,
+    conns: Arc<conns::Table>,
 }
 
 /// Console session lifetimes, seconds.
