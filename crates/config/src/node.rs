@@ -63,7 +63,8 @@ pub struct HttpSection {
     /// A new connection must complete its TLS handshake and send a whole first request (all
     /// its headers) within this time.
     pub header_read_timeout: Duration,
-    /// A connection with no request in progress is closed after this long.
+    /// A connection on which no request started or finished for this long is closed (idle
+    /// keep-alive, or a request, body included, that takes longer).
     pub idle_timeout: Duration,
     /// Connections at once, in total; lowered at start to what the file-descriptor limit
     /// allows. When full, the longest-idle connection makes room for a new one.

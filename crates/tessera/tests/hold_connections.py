@@ -4,10 +4,11 @@ usage: hold_connections.py PORT CAFILE SPEC
 
 SPEC is groups of SOURCE:COUNT (a 127.0.0.x address to bind, and how many connections from it)
 separated by `,` within a group and `;` between groups: the groups run one after the other,
-the sources of a group at once (one thread each). Each connection is one of three kinds:
+the sources of a group at once (one thread each). Each connection is one of four kinds:
   tls     the TLS handshake, then nothing
   header  the handshake, then half of a request's headers
   h2      the handshake with ALPN h2, then the HTTP/2 preface and SETTINGS, then nothing
+  body    the handshake, a request's whole headers, then one byte of a 100,000-byte body
 Prints one JSON line {"opened": N, "refused": N, "open": N} once all were tried (a refused
 one was closed by the server before or during its handshake; "open" counts those still
 open then), then waits for a line on stdin, then waits up to WAIT seconds (the line's number)
@@ -54,14 +55,20 @@ def main():
 
     def open_from(source, n, first):
         for i in range(first, first + n):
-            kind = ("tls", "header", "h2")[i % 3]
+            kind = ("tls", "header", "h2", "body")[i % 4]
             raw = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
             raw.settimeout(10)
             try:
                 raw.bind((source, 0))
                 raw.connect(("127.0.0.1", port))
                 s = (h2 if kind == "h2" else plain).wrap_socket(raw, server_hostname="localhost")
-                if kind == "header":
+                if kind == "body":
+                    # Whole headers, then a body that never comes: a request in progress.
+                    s.sendall(
+                        b"POST /api/v1/events HTTP/1.1\r\nHost: localhost\r\n"
+                        b"Content-Type: application/json\r\nContent-Length: 100000\r\n\r\n{"
+                    )
+                elif kind == "header":
                     s.sendall(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\nX-Slow: ")
                 elif kind == "h2":
                     # Preface, then an empty SETTINGS frame.

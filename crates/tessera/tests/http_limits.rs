@@ -208,8 +208,8 @@ fn radius_password_storm_stays_within_memory_and_threads() {
 const API_SECRET: &str = "srx-secret-0123456789abcdef";
 const PROM_SECRET: &str = "prometheus-secret-0123456789";
 
-/// 2,000 connections that never send a request (idle after TLS, half-sent headers, bare
-/// HTTP/2 prefaces) from five addresses, against a server with only 1,024 file descriptors:
+/// 2,000 connections that never send a whole request (idle after TLS, half-sent headers, bare
+/// HTTP/2 prefaces, a body that never comes) from five addresses, against a server with only 1,024 file descriptors:
 /// the first address runs into the per-source limit, the others fill the table, and the
 /// longest-idle connections make room for new ones, so `/healthz` and a token request still
 /// answer at once; after `header_read_timeout` the server has closed every one of them.

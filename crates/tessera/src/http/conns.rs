@@ -2,7 +2,8 @@
 //! source network; when the table is full, the connection idle the longest (no request in
 //! progress: still in its TLS handshake, sending headers, between keep-alive requests, or an
 //! HTTP/2 connection without streams) is closed to make room, the way a web server drains
-//! keep-alive connections when it runs out. A connection is also closed when it has been idle
+//! keep-alive connections when it runs out, or else the one whose request has stalled the
+//! longest (a body trickling in). A connection is also closed when it has been idle
 //! too long ([`Conn::deadline`]). The table decides; the accept loop in `mod.rs` acts.
 
 use std::collections::HashMap;
@@ -12,6 +13,10 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 use tessera_engine::oauth::source_network;
+
+/// A request in progress this long without another starting or ending on its connection is
+/// stalled: when the table is full of requests in progress, the most stalled one makes room.
+const STALLED_MS: u64 = 5_000;
 
 /// The limits in force (after the file-descriptor budget).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -25,7 +30,7 @@ pub struct Limits {
 pub enum Refused {
     /// Its source holds `per_source` connections already.
     PerSource,
-    /// `total` connections, every one with a request in progress.
+    /// `total` connections, every one with a request in progress that is not stalled.
     Full,
 }
 
@@ -58,23 +63,20 @@ impl Conn {
         self.busy.load(Ordering::SeqCst) == 0
     }
 
-    /// When this connection is to be closed (ms since the epoch) if nothing happens before:
-    /// `first_request_ms` after accept until a first request arrives, `idle_ms` after the
-    /// last request otherwise; `None` while a request is in progress.
-    pub fn deadline(&self, first_request_ms: u64, idle_ms: u64) -> Option<u64> {
-        if !self.idle() {
-            return None;
-        }
+    /// When this connection is to be closed (ms since the epoch) if nothing starts or ends on
+    /// it before: `first_request_ms` after accept until a first request arrives (TLS
+    /// handshake, headers), then `idle_ms` after the last request started or ended. So a
+    /// request, its body included, must also finish within `idle_ms`: a body sent slowly
+    /// cannot hold a connection that the table may not evict.
+    pub fn deadline(&self, first_request_ms: u64, idle_ms: u64) -> u64 {
         let limit = if self.served.load(Ordering::SeqCst) {
             idle_ms
         } else {
             first_request_ms
         };
-        Some(
-            self.last_active
-                .load(Ordering::SeqCst)
-                .saturating_add(limit),
-        )
+        self.last_active
+            .load(Ordering::SeqCst)
+            .saturating_add(limit)
     }
 }
 
@@ -112,12 +114,16 @@ pub struct Table {
 
 impl Table {
     pub fn new(limits: Limits) -> Arc<Table> {
+        Table::with_epoch(limits, Instant::now())
+    }
+
+    fn with_epoch(limits: Limits, epoch: Instant) -> Arc<Table> {
         Arc::new(Table {
             limits: Limits {
                 total: limits.total.max(1),
                 per_source: limits.per_source.max(1),
             },
-            epoch: Instant::now(),
+            epoch,
             inner: Mutex::new(Inner::default()),
             refused_per_source: AtomicU64::new(0),
             refused_full: AtomicU64::new(0),
@@ -142,11 +148,20 @@ impl Table {
             return Err(Refused::PerSource);
         }
         if t.conns.len() >= self.limits.total {
+            // The longest-idle connection; if every one has a request in progress, the one
+            // whose request has been stalled the longest (a body sent slowly).
+            let last = |c: &Conn| c.last_active.load(Ordering::SeqCst);
             let victim = t
                 .conns
                 .iter()
                 .filter(|(_, (_, c))| c.idle())
-                .min_by_key(|(_, (_, c))| c.last_active.load(Ordering::SeqCst))
+                .min_by_key(|(_, (_, c))| last(c))
+                .or_else(|| {
+                    t.conns
+                        .iter()
+                        .filter(|(_, (_, c))| last(c).saturating_add(STALLED_MS) <= now)
+                        .min_by_key(|(_, (_, c))| last(c))
+                })
                 .map(|(id, _)| *id);
             let Some(victim) = victim else {
                 self.refused_full.fetch_add(1, Ordering::Relaxed);
@@ -324,6 +339,25 @@ mod tests {
     }
 
     #[test]
+    fn a_stalled_request_makes_room_when_all_are_busy() {
+        let minute_ago = Instant::now() - std::time::Duration::from_secs(60);
+        let t = Table::with_epoch(
+            Limits {
+                total: 1,
+                per_source: 10,
+            },
+            minute_ago,
+        );
+        let a = t.admit(ip("192.0.2.1")).unwrap();
+        let _busy = InProgress::new(&t, &a.conn);
+        // A request that just started is not stalled: refused.
+        assert_eq!(t.admit(ip("192.0.2.2")).unwrap_err(), Refused::Full);
+        // One that started a minute ago (and still runs) is.
+        a.conn.last_active.store(0, Ordering::SeqCst);
+        assert!(t.admit(ip("192.0.2.2")).is_ok());
+    }
+
+    #[test]
     fn deadlines_first_request_then_idle() {
         let t = Table::new(Limits {
             total: 10,
@@ -331,11 +365,13 @@ mod tests {
         });
         let s = t.admit(ip("192.0.2.1")).unwrap();
         let start = s.conn.last_active.load(Ordering::SeqCst);
-        assert_eq!(s.conn.deadline(10_000, 60_000), Some(start + 10_000));
+        assert_eq!(s.conn.deadline(10_000, 60_000), start + 10_000);
+        // A request in progress must finish within the idle timeout of its start.
         let r = InProgress::new(&t, &s.conn);
-        assert_eq!(s.conn.deadline(10_000, 60_000), None);
+        let began = s.conn.last_active.load(Ordering::SeqCst);
+        assert_eq!(s.conn.deadline(10_000, 60_000), began + 60_000);
         drop(r);
         let last = s.conn.last_active.load(Ordering::SeqCst);
-        assert_eq!(s.conn.deadline(10_000, 60_000), Some(last + 60_000));
+        assert_eq!(s.conn.deadline(10_000, 60_000), last + 60_000);
     }
 }

@@ -233,19 +233,17 @@ async fn accept_loop(
     }
 }
 
-/// Returns when the connection has been idle past its deadline.
+/// Returns when the connection is past its deadline (see `conns::Conn::deadline`).
 async fn watchdog(table: &conns::Table, conn: &conns::Conn, limits: ConnLimits) {
     let first = u64::try_from(limits.header_read.as_millis()).unwrap_or(u64::MAX);
     let idle = u64::try_from(limits.idle.as_millis()).unwrap_or(u64::MAX);
     loop {
+        let deadline = conn.deadline(first, idle);
         let now = table.now_ms();
-        let wait = match conn.deadline(first, idle) {
-            Some(deadline) if deadline <= now => return,
-            Some(deadline) => deadline - now,
-            // A request in progress: look again later.
-            None => first.min(idle),
-        };
-        tokio::time::sleep(Duration::from_millis(wait)).await;
+        if deadline <= now {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(deadline - now)).await;
     }
 }
 
