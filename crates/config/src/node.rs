@@ -121,6 +121,24 @@ pub struct HttpSection {
     pub session_idle: Duration,
     /// ...and this long after login, whatever happens.
     pub session_lifetime: Duration,
+    /// A new connection must complete its TLS handshake and send a whole first request (all
+    /// its headers) within this time.
+    pub header_read_timeout: Duration,
+    /// A connection on which no request started or finished for this long is closed (idle
+    /// keep-alive, or a request, body included, that takes longer).
+    pub idle_timeout: Duration,
+    /// Connections at once, in total; lowered at start to what the file-descriptor limit
+    /// allows. When full, the longest-idle connection makes room for a new one.
+    pub max_connections: usize,
+    /// Connections at once from one source (an IPv4 address or an IPv6 /64).
+    pub max_connections_per_source: usize,
+    /// HTTP/2: streams one connection may have open at once.
+    pub http2_max_concurrent_streams: u32,
+    /// Largest request header block accepted, bytes (HTTP/1.1 and HTTP/2).
+    pub max_header_bytes: u32,
+    /// HTTP/2 keep-alive: a PING after this long without frames; closed if unanswered
+    /// within `header_read_timeout`.
+    pub http2_keep_alive_interval: Duration,
 }
 
 impl Default for NodeConfig {
@@ -158,6 +176,13 @@ impl Default for HttpSection {
             events_path: "/api/v1/events".into(),
             session_idle: Duration(30 * 60),
             session_lifetime: Duration(12 * 3600),
+            header_read_timeout: Duration(10),
+            idle_timeout: Duration(60),
+            max_connections: 4096,
+            max_connections_per_source: 256,
+            http2_max_concurrent_streams: 32,
+            max_header_bytes: 16 * 1024,
+            http2_keep_alive_interval: Duration(30),
         }
     }
 }
@@ -264,6 +289,27 @@ mod tests {
         let debug = format!("{cfg:?}");
         assert!(!debug.contains("hunter2"), "{debug}");
         assert!(debug.contains("postgres://u:***@h/db"), "{debug}");
+    }
+
+    #[test]
+    fn http_limits_have_defaults_and_keys() {
+        let d = HttpSection::default();
+        assert_eq!(
+            (d.header_read_timeout, d.idle_timeout, d.max_connections),
+            (Duration(10), Duration(60), 4096)
+        );
+        let src = "[http]\nheader_read_timeout = \"5s\"\nidle_timeout = \"2m\"\n\
+                   max_connections = 100\nmax_connections_per_source = 10\n\
+                   http2_max_concurrent_streams = 8\nmax_header_bytes = 8192\n\
+                   http2_keep_alive_interval = \"20s\"\n";
+        let n: NodeConfig = parse_toml(src, "node.toml").unwrap();
+        assert_eq!(n.http.header_read_timeout, Duration(5));
+        assert_eq!(n.http.idle_timeout, Duration(120));
+        assert_eq!(n.http.max_connections_per_source, 10);
+        assert_eq!(
+            n.http.listen, "127.0.0.1:8443",
+            "other keys keep their defaults"
+        );
     }
 
     #[test]

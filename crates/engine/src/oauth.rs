@@ -15,8 +15,10 @@ use tessera_config::Secret;
 pub const SCOPE_READ: &str = "identity:read";
 /// Post logon/logoff events.
 pub const SCOPE_WRITE: &str = "identity:write";
+/// Scrape `/metrics` (Prometheus).
+pub const SCOPE_METRICS: &str = "metrics:read";
 /// Every scope an `api_client` may be given.
-pub const KNOWN_SCOPES: &[&str] = &[SCOPE_READ, SCOPE_WRITE];
+pub const KNOWN_SCOPES: &[&str] = &[SCOPE_READ, SCOPE_WRITE, SCOPE_METRICS];
 
 /// Token lifetime when an `api_client` names none (SPEC §5).
 pub const DEFAULT_TOKEN_LIFETIME: u64 = 8 * 3600;
@@ -333,23 +335,57 @@ pub fn check_token(
     Ok(())
 }
 
-/// Who a failed token request is counted against.
+/// Who a failed attempt is counted against. Never a client id alone: anyone can send a
+/// client id, so a count per id would let anyone lock the real client out.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum ThrottleKey {
-    /// A configured client id (unknown ids are not tracked: anyone can invent them).
-    Client(String),
+    /// A client id (known or not, so that the answers do not tell which ids exist) from one
+    /// source network; the id is kept as a digest, so a long id costs no memory.
+    ClientAt([u8; 16], IpAddr),
+    /// One source network: an IPv4 address, or an IPv6 /64 (what one host can easily hold).
     Source(IpAddr),
 }
 
-/// Brute-force throttling for the token endpoint: at most `limit` failures per key within
-/// `window` seconds; past that the key is refused without checking credentials until its
-/// oldest failure leaves the window.
+impl ThrottleKey {
+    pub fn source(ip: IpAddr) -> ThrottleKey {
+        ThrottleKey::Source(source_network(ip))
+    }
+
+    pub fn client_at(client_id: &str, ip: IpAddr) -> ThrottleKey {
+        let d = Sha256::digest(client_id.as_bytes());
+        let mut id = [0u8; 16];
+        id.copy_from_slice(&d[..16]);
+        ThrottleKey::ClientAt(id, source_network(ip))
+    }
+}
+
+/// The network an address stands for in limits: IPv4 as is (also IPv4-mapped IPv6), IPv6 by
+/// its /64.
+pub fn source_network(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V4(_) => ip,
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => {
+                let s = v6.segments();
+                IpAddr::V6(std::net::Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0))
+            }
+        },
+    }
+}
+
+/// Brute-force throttling: at most `limit` attempts per key within `window` seconds that have
+/// not proved themselves. An attempt takes its slot *before* the credential is checked
+/// ([`Throttle::attempt`]), so concurrent attempts cannot exceed the limit; a success gives
+/// the slot back ([`Throttle::succeeded`]). Past the limit a key is refused without checking
+/// anything until its oldest attempt leaves the window. The table holds at most `max_keys`
+/// keys.
 #[derive(Debug)]
 pub struct Throttle {
     limit: usize,
     window: u64,
     max_keys: usize,
-    failures: HashMap<ThrottleKey, VecDeque<u64>>,
+    attempts: HashMap<ThrottleKey, VecDeque<u64>>,
 }
 
 impl Throttle {
@@ -357,56 +393,66 @@ impl Throttle {
         Throttle {
             limit: limit.max(1),
             window,
-            max_keys,
-            failures: HashMap::new(),
+            max_keys: max_keys.max(1),
+            attempts: HashMap::new(),
         }
     }
 
-    /// `Err(seconds)` to wait when `key` is over its limit.
-    pub fn check(&mut self, key: &ThrottleKey, now: u64) -> Result<(), u64> {
-        let Some(q) = self.failures.get_mut(key) else {
+    /// Take a slot for an attempt by `key` now, or `Err(seconds)` to wait.
+    pub fn attempt(&mut self, key: &ThrottleKey, now: u64) -> Result<(), u64> {
+        let window = self.window;
+        if let Some(q) = self.attempts.get_mut(key) {
+            while q.front().is_some_and(|&t| t + window <= now) {
+                q.pop_front();
+            }
+            if q.len() >= self.limit {
+                let oldest = q.front().copied().unwrap_or(now);
+                return Err((oldest + window).saturating_sub(now).max(1));
+            }
+            q.push_back(now);
             return Ok(());
-        };
-        while q.front().is_some_and(|&t| t + self.window <= now) {
-            q.pop_front();
         }
-        match q.front() {
-            Some(&oldest) if q.len() >= self.limit => Err((oldest + self.window - now).max(1)),
-            None => {
-                self.failures.remove(key);
-                Ok(())
+        if self.attempts.len() >= self.max_keys {
+            self.make_room(now);
+        }
+        self.attempts.insert(key.clone(), VecDeque::from([now]));
+        Ok(())
+    }
+
+    /// The attempt proved itself: give its slot back.
+    pub fn succeeded(&mut self, key: &ThrottleKey) {
+        if let Some(q) = self.attempts.get_mut(key) {
+            q.pop_back();
+            if q.is_empty() {
+                self.attempts.remove(key);
             }
-            _ => Ok(()),
         }
     }
 
-    pub fn failure(&mut self, key: ThrottleKey, now: u64) {
-        if self.failures.len() >= self.max_keys && !self.failures.contains_key(&key) {
-            // Bounded memory: forget keys whose failures have all left the window, and if
-            // that frees nothing, the one with the oldest latest failure.
-            let window = self.window;
-            self.failures
-                .retain(|_, q| q.back().is_some_and(|&t| t + window > now));
-            if self.failures.len() >= self.max_keys
-                && let Some(k) = self
-                    .failures
-                    .iter()
-                    .min_by_key(|(_, q)| q.back().copied().unwrap_or(0))
-                    .map(|(k, _)| k.clone())
-            {
-                self.failures.remove(&k);
-            }
-        }
-        let q = self.failures.entry(key).or_default();
-        q.push_back(now);
-        while q.len() > self.limit {
-            q.pop_front();
+    /// Bounded memory: forget keys whose attempts have all left the window, and if that frees
+    /// nothing, the key with the oldest latest attempt.
+    fn make_room(&mut self, now: u64) {
+        let window = self.window;
+        self.attempts
+            .retain(|_, q| q.back().is_some_and(|&t| t + window > now));
+        if self.attempts.len() >= self.max_keys
+            && let Some(k) = self
+                .attempts
+                .iter()
+                .min_by_key(|(_, q)| q.back().copied().unwrap_or(0))
+                .map(|(k, _)| k.clone())
+        {
+            self.attempts.remove(&k);
         }
     }
 
-    /// A successful authentication clears the client's count (not its source's).
-    pub fn success(&mut self, key: &ThrottleKey) {
-        self.failures.remove(key);
+    /// Keys held now (for tests and metrics).
+    pub fn len(&self) -> usize {
+        self.attempts.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.attempts.is_empty()
     }
 }
 
@@ -609,23 +655,53 @@ mod tests {
     #[test]
     fn throttle_refuses_after_the_limit_until_the_window_passes() {
         let mut t = Throttle::new(3, 60, 100);
-        let k = ThrottleKey::Client("srx-1".into());
+        let ip: IpAddr = "192.0.2.1".parse().unwrap();
+        let k = ThrottleKey::client_at("srx-1", ip);
         for now in [0, 1, 2] {
-            assert_eq!(t.check(&k, now), Ok(()));
-            t.failure(k.clone(), now);
+            assert_eq!(t.attempt(&k, now), Ok(()));
         }
-        assert_eq!(t.check(&k, 10), Err(50));
-        assert_eq!(t.check(&k, 60), Ok(()));
-        t.success(&k);
-        assert_eq!(t.check(&k, 61), Ok(()));
+        // The slot is taken before the check: a fourth concurrent attempt is refused.
+        assert_eq!(t.attempt(&k, 10), Err(50));
+        assert_eq!(t.attempt(&k, 60), Ok(()));
+        // A success gives its own slot back.
+        t.succeeded(&k);
+        // At 61: the attempts of 2 and 61 hold slots, the one of 1 has left the window.
+        assert_eq!(t.attempt(&k, 61), Ok(()));
+        assert_eq!(t.attempt(&k, 61), Ok(()));
+        assert_eq!(t.attempt(&k, 61), Err(1));
+    }
+
+    #[test]
+    fn throttle_keys_never_name_a_client_alone() {
+        let mut t = Throttle::new(2, 60, 100);
+        let attacker: IpAddr = "192.0.2.66".parse().unwrap();
+        let firewall: IpAddr = "192.0.2.1".parse().unwrap();
+        for _ in 0..2 {
+            t.attempt(&ThrottleKey::client_at("srx-1", attacker), 0)
+                .unwrap();
+        }
+        assert!(
+            t.attempt(&ThrottleKey::client_at("srx-1", attacker), 0)
+                .is_err()
+        );
+        assert!(
+            t.attempt(&ThrottleKey::client_at("srx-1", firewall), 0)
+                .is_ok()
+        );
+        // One IPv6 host is one /64; IPv4-mapped addresses are their IPv4 address.
+        let a: IpAddr = "2001:db8:1:2::1".parse().unwrap();
+        let b: IpAddr = "2001:db8:1:2:ffff::9".parse().unwrap();
+        assert_eq!(ThrottleKey::source(a), ThrottleKey::source(b));
+        let mapped: IpAddr = "::ffff:192.0.2.1".parse().unwrap();
+        assert_eq!(ThrottleKey::source(mapped), ThrottleKey::source(firewall));
     }
 
     #[test]
     fn throttle_memory_is_bounded() {
         let mut t = Throttle::new(3, 60, 10);
         for i in 0..1000u32 {
-            t.failure(ThrottleKey::Source(IpAddr::from(i.to_be_bytes())), 5);
+            let _ = t.attempt(&ThrottleKey::source(IpAddr::from(i.to_be_bytes())), 5);
         }
-        assert!(t.failures.len() <= 10);
+        assert!(t.len() <= 10);
     }
 }

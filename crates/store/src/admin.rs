@@ -318,6 +318,23 @@ impl SqliteStore {
         })
     }
 
+    /// Clear an administrator's failed logins and lock (audited as `admin.unlock`).
+    pub fn unlock_admin(&self, name: &str) -> Result<(), AdminError> {
+        let name = name.trim().to_owned();
+        self.call_blocking(Change::new("admin.unlock", &name), move |t| {
+            let n = t.execute(
+                "UPDATE admins SET failures = 0, locked_until = NULL WHERE name_key = ?1",
+                [key(&name)],
+            )?;
+            if n == 0 {
+                return Err(AdminError::Invalid(format!(
+                    "no administrator named {name:?}"
+                )));
+            }
+            Ok(())
+        })
+    }
+
     /// The administrator named `name` (case-insensitive), TOTP secret opened.
     pub fn admin(&self, name: &str) -> Result<Option<AdminRecord>, StoreError> {
         let row = self.read(|c| {
@@ -545,4 +562,43 @@ impl SqliteStore {
             .map_err(db_err)
         })
     }
+}
+
+/// Inside the publish transaction: forget the identity-API tokens that the configuration
+/// being published no longer honours (its client removed, or its secret changed). Revoking
+/// them in the store, not only by comparing fingerprints at use, means that a client removed
+/// and later added again with the same secret does not bring its old tokens back.
+pub(crate) fn revoke_stale_api_tokens(
+    t: &Connection,
+    store: &SqliteStore,
+    cfg: &tessera_config::SystemConfig,
+) -> Result<(), AdminError> {
+    let current: std::collections::HashMap<String, [u8; 32]> = cfg
+        .api_clients
+        .iter()
+        .map(|c| {
+            (
+                c.client_id.clone(),
+                store.api_secret_fingerprint(&c.client_id, c.secret.expose()),
+            )
+        })
+        .collect();
+    let mut stale: Vec<Vec<u8>> = Vec::new();
+    {
+        let mut st = t.prepare_cached("SELECT hash, client_id, secret_fp FROM api_tokens")?;
+        let mut rows = st.query([])?;
+        while let Some(r) = rows.next()? {
+            let (hash, client, fp): (Vec<u8>, String, Vec<u8>) = (r.get(0)?, r.get(1)?, r.get(2)?);
+            // Keyed digests, compared inside the database's transaction: no timing to learn.
+            let honoured = current.get(&client).is_some_and(|c| c[..] == fp[..]);
+            if !honoured {
+                stale.push(hash);
+            }
+        }
+    }
+    let mut del = t.prepare_cached("DELETE FROM api_tokens WHERE hash = ?1")?;
+    for h in stale {
+        del.execute([h])?;
+    }
+    Ok(())
 }

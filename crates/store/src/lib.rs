@@ -6,6 +6,7 @@ mod admin;
 mod cache;
 mod crypto;
 mod files;
+pub mod kdf;
 mod local;
 mod schema;
 mod sqlite;

@@ -1141,7 +1141,9 @@ impl SqliteStore {
                     "there is no draft to publish; import or add configuration first".into(),
                 ));
             };
-            check(&store.unseal_config(&doc)?, version)?;
+            let cfg = store.unseal_config(&doc)?;
+            check(&cfg, version)?;
+            crate::admin::revoke_stale_api_tokens(t, &store, &cfg)?;
             t.execute(
                 "INSERT INTO config_published (version, document, published_at) VALUES (?1, ?2, ?3)",
                 params![version, doc, now as i64],

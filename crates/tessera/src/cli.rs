@@ -192,7 +192,8 @@ pub enum ApiClientCmd {
     /// Add an identity-API client to the draft and print its secret (shown only once).
     Add {
         client_id: String,
-        /// Scope to grant (repeatable): identity:read (the default), identity:write.
+        /// Scope to grant (repeatable): identity:read (the default), identity:write,
+        /// metrics:read (scrape /metrics).
         #[arg(long = "scope", value_name = "SCOPE")]
         scopes: Vec<String>,
         /// Access-token lifetime, e.g. 8h (the default) or 30m.
@@ -731,6 +732,8 @@ pub enum AdminCmd {
     /// Remove an administrator, ending their sessions and tokens (to reset a password or
     /// TOTP: remove, then add again).
     Remove { name: String },
+    /// Unlock an administrator locked by failed logins (clears the failure count; audited).
+    Unlock { name: String },
     /// Create an admin API token for automation (printed once; sent as a Bearer token).
     Token {
         name: String,
@@ -797,6 +800,10 @@ pub fn admin(store: &SqliteStore, cmd: AdminCmd) -> Result<()> {
         AdminCmd::Remove { name } => {
             store.remove_admin(&name)?;
             println!("administrator {name:?} removed; their sessions and tokens ended");
+        }
+        AdminCmd::Unlock { name } => {
+            store.unlock_admin(&name)?;
+            println!("administrator {name:?} unlocked");
         }
         AdminCmd::List => {
             println!("{:<24} {:<8} STATE", "ADMINISTRATOR", "ROLE");

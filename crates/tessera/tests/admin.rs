@@ -395,3 +395,93 @@ fn idle_sessions_expire() {
     assert!(r.body.contains("expired"), "{}", r.body);
     t.stop().assert_clean_exit();
 }
+
+/// Five failed logins lock an administrator (the right password and code are refused too);
+/// `tessera admin unlock` and the admin API unlock them, and the audit log says who did.
+/// Before: there was no way to unlock an administrator but to wait or remove and re-add them.
+#[test]
+fn locked_administrators_are_unlocked_by_cli_and_api() {
+    let mut t = Tessera::new("admin-unlock");
+    let alice = add_admin(&t, "alice", "admin");
+    let bob = add_admin(&t, "bob", "admin");
+    let https = t.start_with(&["serve"], 3)[2];
+    let api = Api::new(&t, https);
+    let attempt = |name: &str, password: &str, otp: &str| {
+        post(
+            &api,
+            "/api/v1/admin/login",
+            None,
+            &format!(r#"{{"name":"{name}","password":"{password}","otp":"{otp}"}}"#),
+        )
+        .status
+    };
+    let lock = |name: &str, seed: &str| {
+        for _ in 0..5 {
+            assert_eq!(attempt(name, "wrong password!!", "000000"), 401);
+        }
+        avoid_step_boundary(30, std::time::Duration::from_secs(5));
+        let code = totp(seed, &["--totp"]);
+        assert_eq!(
+            attempt(name, "correct horse battery", &code),
+            401,
+            "{name} is locked"
+        );
+    };
+    lock("alice", &alice);
+    let listed = t.cli(&["admin", "list"]);
+    assert!(
+        listed
+            .lines()
+            .any(|l| l.starts_with("alice") && l.contains("locked")),
+        "{listed}"
+    );
+    assert!(
+        t.cli_fails(&["admin", "unlock", "nobody"])
+            .contains("no administrator")
+    );
+    t.cli(&["admin", "unlock", "alice"]);
+    let (admin, csrf) = login(&t, https, "alice", &alice, "alice.jar");
+
+    lock("bob", &bob);
+    let r = post(&admin, "/api/v1/admin/admins/bob/unlock", None, "");
+    assert_eq!(r.status, 403, "a change needs the CSRF token: {}", r.body);
+    let r = post(&admin, "/api/v1/admin/admins/bob/unlock", Some(&csrf), "");
+    assert_eq!(r.status, 200, "{}", r.body);
+    let r = post(
+        &admin,
+        "/api/v1/admin/admins/nobody/unlock",
+        Some(&csrf),
+        "",
+    );
+    assert_eq!(r.status, 400, "{}", r.body);
+    login(&t, https, "bob", &bob, "bob.jar");
+
+    let log = admin.curl("/api/v1/admin/audit?limit=50", &[]).json();
+    let unlocks: Vec<(String, String, String)> = log
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["action"] == "admin.unlock")
+        .map(|e| {
+            (
+                e["target"].as_str().unwrap().to_owned(),
+                e["via"].as_str().unwrap().to_owned(),
+                e["actor"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(unlocks.len(), 2, "{log}");
+    assert_eq!(
+        (
+            unlocks[0].0.as_str(),
+            unlocks[0].1.as_str(),
+            unlocks[0].2.as_str()
+        ),
+        ("bob", "console", "alice")
+    );
+    assert_eq!(
+        (unlocks[1].0.as_str(), unlocks[1].1.as_str()),
+        ("alice", "cli")
+    );
+    t.stop().assert_clean_exit();
+}

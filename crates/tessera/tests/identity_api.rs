@@ -13,9 +13,10 @@ use std::process::Command;
 
 const SECRET: &str = "testing123-identity";
 const API_SECRET: &str = "srx-secret-0123456789abcdef";
+const PROM_SECRET: &str = "prometheus-secret-0123456789";
 
-/// A RADIUS client and method (for accounting), and two API clients: `srx-1` may read,
-/// `feeder` may also write.
+/// A RADIUS client and method (for accounting), and three API clients: `srx-1` may read,
+/// `feeder` may also write, `prometheus` may scrape /metrics.
 fn setup(t: &Tessera, extra: &str) {
     let cfg = t.write_file(
         "system.toml",
@@ -23,7 +24,8 @@ fn setup(t: &Tessera, extra: &str) {
             "[[method]]\nname = \"vpn\"\nkind = \"otp\"\n\n\
              [[client]]\nname = \"pulse\"\naddress = \"127.0.0.1/32\"\nsecret = \"{SECRET}\"\nmethod = \"vpn\"\n\n\
              [[api_client]]\nclient_id = \"srx-1\"\nsecret = \"{API_SECRET}\"\nscopes = [\"identity:read\"]\n\n\
-             [[api_client]]\nclient_id = \"feeder\"\nsecret = \"{API_SECRET}-feeder\"\nscopes = [\"identity:read\", \"identity:write\"]\n\n{extra}"
+             [[api_client]]\nclient_id = \"feeder\"\nsecret = \"{API_SECRET}-feeder\"\nscopes = [\"identity:read\", \"identity:write\"]\n\n\
+             [[api_client]]\nclient_id = \"prometheus\"\nsecret = \"{PROM_SECRET}\"\nscopes = [\"metrics:read\"]\n\n{extra}"
         ),
     );
     t.cli(&["config", "import", cfg.to_str().unwrap()]);
@@ -149,7 +151,9 @@ fn accounting_appears_in_the_api_over_tls() {
 
     let health = api.curl("/healthz", &[]);
     assert_eq!(health.status, 200);
-    let metrics = api.curl("/metrics", &[]).body;
+    let metrics = api
+        .get("/metrics", &api.token("prometheus", PROM_SECRET))
+        .body;
     assert!(
         metrics.contains("tessera_radius_accounting_total 3"),
         "{metrics}"
@@ -283,23 +287,162 @@ fn token_endpoint_speaks_rfc_6749() {
     t.stop().assert_clean_exit();
 }
 
-/// Guessing secrets is throttled per client id: after 5 failures in a minute even the right
-/// secret gets 429 with Retry-After, and nothing else is revealed.
+/// `n` token requests with a wrong secret for `id`, from `source` (one curl, one connection):
+/// their statuses.
+fn guesses(api: &Api, source: &str, id: &str, n: usize) -> Vec<u16> {
+    let port = api.base.rsplit(':').next().unwrap();
+    let mut c = Command::new("curl");
+    c.args(["-sS", "--cacert"])
+        .arg(&api.cacert)
+        .args(["--resolve", &format!("localhost:{port}:127.0.0.1")])
+        .args(["--interface", source])
+        .args(["-u", &format!("{id}:not-the-secret")])
+        .args(["-d", "grant_type=client_credentials"])
+        .args(["-w", "%{http_code}\n"]);
+    for _ in 0..n {
+        c.args(["-o", "/dev/null"])
+            .arg(format!("{}/api/v1/oauth/token", api.base));
+    }
+    let out = run_with_timeout(c, None);
+    String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .filter_map(|s| s.parse().ok())
+        .collect()
+}
+
+/// Guessing is throttled per (client id, source address) and per source address, never per
+/// client id alone: while 127.0.0.2 fails srx-1's secret 100 times, the real srx-1 (from
+/// 127.0.0.1) still gets its token. A made-up id gets exactly the answers a real one gets
+/// (401 five times, then 429 with Retry-After), so the throttle tells no one which ids exist.
+/// Before: 5 failures from anywhere locked the real client out, and only real ids were
+/// counted per id (429 after 5 for them, after 20 for made-up ones).
 #[test]
-fn token_guessing_is_throttled() {
+fn token_guessing_cannot_lock_out_the_real_client() {
     let mut t = Tessera::new("api-throttle");
     setup(&t, "");
     let (_, api) = start(&mut t);
-    for _ in 0..5 {
-        let r = api.token_basic("srx-1", "guess", "grant_type=client_credentials");
-        assert_eq!(r.status, 401);
-    }
-    let r = api.token_basic("srx-1", API_SECRET, "grant_type=client_credentials");
-    assert_eq!(r.status, 429, "{}", r.body);
-    let wait: u64 = r.header("retry-after").unwrap().parse().unwrap();
+    let known = guesses(&api, "127.0.0.2", "srx-1", 100);
+    assert_eq!(known.len(), 100, "{known:?}");
+    assert!(known[..5].iter().all(|&s| s == 401), "{known:?}");
+    assert!(known[5..].iter().all(|&s| s == 429), "{known:?}");
+    // The real client, from its own address, is not affected.
+    api.token("srx-1", API_SECRET);
+    let r = api.get("/api/v1/identities", &api.token("srx-1", API_SECRET));
+    assert_eq!(r.status, 200, "{}", r.body);
+    // Unknown ids: the same answers, the same bodies.
+    let unknown = guesses(&api, "127.0.0.3", "ghost", 100);
+    assert_eq!(unknown, known, "an unknown id is answered like a known one");
+    let wrong = |source: &str, id: &str| {
+        api.curl(
+            "/api/v1/oauth/token",
+            &[
+                "--interface",
+                source,
+                "-u",
+                &format!("{id}:not-the-secret"),
+                "-d",
+                "grant_type=client_credentials",
+            ],
+        )
+    };
+    let (a, b) = (wrong("127.0.0.4", "srx-1"), wrong("127.0.0.5", "ghost"));
+    assert_eq!((a.status, &a.body), (b.status, &b.body));
+    let (a, b) = (wrong("127.0.0.2", "srx-1"), wrong("127.0.0.3", "ghost"));
+    assert_eq!((a.status, b.status), (429, 429));
+    let wait: u64 = a.header("retry-after").unwrap().parse().unwrap();
     assert!((1..=60).contains(&wait));
-    // Another client is not affected.
-    api.token("feeder", &format!("{API_SECRET}-feeder"));
+    // The guessing address is refused without a check, even with the right secret.
+    let r = api.curl(
+        "/api/v1/oauth/token",
+        &[
+            "--interface",
+            "127.0.0.2",
+            "-u",
+            &format!("srx-1:{API_SECRET}"),
+            "-d",
+            "grant_type=client_credentials",
+        ],
+    );
+    assert_eq!(r.status, 429, "{}", r.body);
+    t.stop().assert_clean_exit();
+}
+
+/// An API client removed (and published) and then added again with the same secret does not
+/// bring its old tokens back: they were revoked with the publish that removed it. Before:
+/// tokens were checked only against the current secret's fingerprint, which is the same.
+#[test]
+fn a_client_added_again_does_not_revive_old_tokens() {
+    let mut t = Tessera::new("api-readd");
+    setup(&t, "");
+    let (_, api) = start(&mut t);
+    let old = api.token("srx-1", API_SECRET);
+    assert_eq!(api.get("/api/v1/identities", &old).status, 200);
+    t.cli(&["apiclient", "remove", "srx-1"]);
+    t.cli(&["publish"]);
+    wait_for(|| api.get("/api/v1/identities", &old).status == 401);
+    t.cli(&["apiclient", "add", "srx-1", "--secret", API_SECRET]);
+    t.cli(&["publish"]);
+    wait_for(|| {
+        api.token_basic("srx-1", API_SECRET, "grant_type=client_credentials")
+            .status
+            == 200
+    });
+    let fresh = api.token("srx-1", API_SECRET);
+    assert_eq!(api.get("/api/v1/identities", &fresh).status, 200);
+    let r = api.get("/api/v1/identities", &old);
+    assert_eq!(
+        (r.status, r.error()),
+        (401, "invalid_token".into()),
+        "{}",
+        r.body
+    );
+    t.stop().assert_clean_exit();
+}
+
+/// `/metrics` is not public: it needs a token with scope `metrics:read` (or an administrator's
+/// token); every HTTPS answer says `nosniff` and asks for HTTPS from now on (HSTS).
+#[test]
+fn metrics_need_a_token_and_answers_carry_security_headers() {
+    let mut t = Tessera::new("api-metrics");
+    setup(&t, "");
+    let (_, api) = start(&mut t);
+    let r = api.curl("/metrics", &[]);
+    assert_eq!(r.status, 401, "{}", r.body);
+    assert!(!r.body.contains("tessera_radius_requests_total"));
+    assert!(r.header("www-authenticate").unwrap().starts_with("Bearer"));
+    let reader = api.token("srx-1", API_SECRET);
+    let r = api.get("/metrics", &reader);
+    assert_eq!((r.status, r.error()), (403, "insufficient_scope".into()));
+    let prom = api.token("prometheus", PROM_SECRET);
+    let r = api.get("/metrics", &prom);
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(r.body.contains("tessera_radius_requests_total"));
+    assert!(r.body.contains("tessera_http_connections "));
+    // An administrator's token also reads them.
+    t.cli(&["admin", "add", "ops", "--role", "auditor"]);
+    let out = t.cli(&["admin", "token", "ops", "--label", "metrics"]);
+    let admin_token = out.lines().find(|l| l.starts_with("tsa_")).unwrap();
+    assert_eq!(api.get("/metrics", admin_token).status, 200);
+
+    for r in [
+        api.curl("/healthz", &[]),
+        api.curl("/no/such/path", &[]),
+        api.token_basic("srx-1", API_SECRET, "grant_type=client_credentials"),
+        api.get("/metrics", &prom),
+    ] {
+        assert_eq!(
+            r.header("x-content-type-options").as_deref(),
+            Some("nosniff"),
+            "{}",
+            r.headers
+        );
+        assert!(
+            r.header("strict-transport-security")
+                .is_some_and(|v| v.starts_with("max-age=")),
+            "{}",
+            r.headers
+        );
+    }
     t.stop().assert_clean_exit();
 }
 

@@ -59,6 +59,7 @@ pub fn routes() -> Router<Arc<Http>> {
         .route("/api/v1/admin/tokens/{id}", delete(remove_token))
         .route("/api/v1/admin/tokens/resync", post(resync_token))
         .route("/api/v1/admin/identities", get(identities))
+        .route("/api/v1/admin/admins/{name}/unlock", post(unlock_admin))
         .route("/api/v1/admin/audit", get(audit))
 }
 
@@ -336,28 +337,27 @@ pub async fn login(
     let req: LoginRequest = serde_json::from_slice(&body)
         .map_err(|e| AdminApiError::Invalid(format!("the body is not a login request: {e}")))?;
     let now = now();
-    let source = ThrottleKey::Source(peer.ip());
-    http.source_throttle
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .check(&source, now)
+    // The slot is taken before the password is checked, so concurrent logins cannot run more
+    // argon2 checks than the limit; only a successful login gives it back.
+    let source = ThrottleKey::source(peer.ip());
+    super::api::lock(&http.login_throttle)
+        .attempt(&source, now)
         .map_err(AdminApiError::Throttled)?;
     let record = http.store.admin(&req.name)?;
     // The password is checked even for an unknown name (against a dummy hash): same time,
-    // same answer.
+    // same answer. On the bounded pool: beyond it, 503 (nothing was checked).
     let hash = record.as_ref().map(|r| r.password_hash.clone());
     let password = req.password.clone();
-    let password_ok = tokio::task::spawn_blocking(move || {
-        tessera_store::verify_password(hash.as_deref(), password.expose())
-    })
-    .await
-    .unwrap_or(false);
+    let checked = tessera_store::kdf::global()
+        .run(move || tessera_store::verify_password(hash.as_deref(), password.expose()))
+        .await;
+    let Ok(password_ok) = checked else {
+        super::api::lock(&http.login_throttle).succeeded(&source);
+        warn!(source = %peer.ip(), "admin login: password checks are busy");
+        return Err(AdminApiError::Unavailable);
+    };
     let fail = |why: &'static str| {
         info!(admin = ?req.name, source = %peer.ip(), reason = why, "admin login refused");
-        http.source_throttle
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .failure(source.clone(), now);
         AdminApiError::Unauthenticated("wrong name, password or code")
     };
     let Some(admin) = record else {
@@ -400,18 +400,20 @@ pub async fn login(
     if !http.store.admin_login_succeeded(admin.id, step, now)? {
         return Err(fail("code already used, or locked meanwhile"));
     }
+    super::api::lock(&http.login_throttle).succeeded(&source);
     let mut raw = [0u8; 32];
     let mut csrf = [0u8; 24];
     getrandom::fill(&mut raw).map_err(|_| AdminApiError::Unavailable)?;
     getrandom::fill(&mut csrf).map_err(|_| AdminApiError::Unavailable)?;
     let value = data_encoding::BASE64URL_NOPAD.encode(&raw);
     let csrf = data_encoding::BASE64URL_NOPAD.encode(&csrf);
+    // The session starts now, after the (possibly queued) password check.
     http.store.create_session(
         token_hash(&value),
         admin.id,
         csrf.clone(),
         Some(peer.ip().to_string()),
-        now,
+        super::now(),
         http.admin_session.absolute,
     )?;
     info!(admin = %admin.name, source = %peer.ip(), "admin logged in");
@@ -855,6 +857,18 @@ pub async fn unlock_user(
 ) -> ApiResult<axum::Json<Done>> {
     a.store.unlock_user(&name)?;
     Ok(done(format!("user {name:?} unlocked")))
+}
+
+/// Unlock an administrator locked by failed logins (as `tessera admin unlock NAME`).
+#[utoipa::path(post, path = "/api/v1/admin/admins/{name}/unlock", tag = "admin",
+    params(("name" = String, Path)),
+    responses((status = 200, body = Done), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody)))]
+pub async fn unlock_admin(
+    Path(name): Path<String>,
+    AdminWithBody { admin: a, .. }: AdminWithBody,
+) -> ApiResult<axum::Json<Done>> {
+    a.store.unlock_admin(&name)?;
+    Ok(done(format!("administrator {name:?} unlocked")))
 }
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]

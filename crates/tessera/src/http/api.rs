@@ -11,6 +11,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::Arc;
 use tessera_engine::accounting::{IdentityEvent, Source, split_domain};
@@ -269,7 +270,7 @@ pub struct TokenResponse {
         (status = 200, description = "A new access token", body = TokenResponse),
         (status = 400, description = "invalid_request, unsupported_grant_type or invalid_scope", body = ErrorBody),
         (status = 401, description = "invalid_client (with WWW-Authenticate)", body = ErrorBody),
-        (status = 429, description = "Too many failed attempts from this client or address (Retry-After)", body = ErrorBody),
+        (status = 429, description = "Too many failed attempts from this address, or for this client id from this address (Retry-After)", body = ErrorBody),
     )
 )]
 async fn token(
@@ -293,14 +294,14 @@ async fn issue(
     body: &[u8],
 ) -> Result<Response, ApiError> {
     let now = now();
-    let source_key = ThrottleKey::Source(source);
-    {
-        let mut t = http
-            .source_throttle
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
-        t.check(&source_key, now).map_err(ApiError::Throttled)?;
-    }
+    // Every request takes its slot before anything is checked (so concurrent guesses cannot
+    // exceed the limit) and gives it back only once its credentials proved right. Counted
+    // per source and per (client id, source), never per client id alone, and the same way
+    // for every id, known or not: the answers tell nothing about which ids exist.
+    let source_key = ThrottleKey::source(source);
+    lock(&http.source_throttle)
+        .attempt(&source_key, now)
+        .map_err(ApiError::Throttled)?;
     let form: Vec<(String, String)> = form_urlencoded::parse(body).into_owned().collect();
     let config = http.core.config();
     let clients = config.api_clients();
@@ -309,45 +310,34 @@ async fn issue(
         header_str(headers, header::CONTENT_TYPE),
         &form,
     );
-    // Failures count against the source, and against the client id when it is a real one.
-    let client_key = req
-        .as_ref()
-        .ok()
-        .filter(|r| clients.contains_key(&r.client_id))
-        .map(|r| ThrottleKey::Client(r.client_id.clone()));
-    if let Some(k) = &client_key {
-        let mut t = http
-            .client_throttle
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
-        t.check(k, now).map_err(ApiError::Throttled)?;
-    }
-    let grant = req.and_then(|r| oauth::authorize(&r, clients, now));
-    let grant = match grant {
-        Ok(g) => g,
+    let req = match req {
+        Ok(r) => r,
         Err(e) => {
-            if e.code == oauth::ErrorCode::InvalidClient {
-                http.source_throttle
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .failure(source_key, now);
-                if let Some(k) = client_key {
-                    http.client_throttle
-                        .lock()
-                        .unwrap_or_else(|e| e.into_inner())
-                        .failure(k, now);
-                }
-                warn!(%source, "identity API: client authentication failed");
+            if e.code != oauth::ErrorCode::InvalidClient {
+                // Malformed, not a guess: its slot is given back.
+                lock(&http.source_throttle).succeeded(&source_key);
             }
             return Err(e.into());
         }
     };
-    if let Some(k) = &client_key {
-        http.client_throttle
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .success(k);
-    }
+    let client_key = ThrottleKey::client_at(&req.client_id, source);
+    lock(&http.client_throttle)
+        .attempt(&client_key, now)
+        .map_err(ApiError::Throttled)?;
+    let grant = match oauth::authorize(&req, clients, now) {
+        Ok(g) => g,
+        Err(e) => {
+            if e.code == oauth::ErrorCode::InvalidClient {
+                warn!(%source, "identity API: client authentication failed");
+            } else {
+                lock(&http.source_throttle).succeeded(&source_key);
+                lock(&http.client_throttle).succeeded(&client_key);
+            }
+            return Err(e.into());
+        }
+    };
+    lock(&http.source_throttle).succeeded(&source_key);
+    lock(&http.client_throttle).succeeded(&client_key);
     let mut random = [0u8; 32];
     getrandom::fill(&mut random).map_err(|_| ApiError::Unavailable)?;
     let token = oauth::new_token(&random);
@@ -370,17 +360,27 @@ async fn issue(
     Ok(r)
 }
 
+/// A mutex's guard, also after a panic elsewhere (the tables stay usable).
+pub(super) fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 impl Http {
     /// The stored token behind `Authorization: Bearer`, if it is good for `scope` now.
     fn bearer(&self, headers: &HeaderMap, scope: &'static str) -> Result<StoredToken, ApiError> {
         let token = oauth::parse_bearer(header_str(headers, header::AUTHORIZATION))?;
         let hash = oauth::token_hash(token);
-        let cached = self
-            .tokens
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(&hash)
-            .cloned();
+        // Tokens read under an older published configuration are read again: a publish may
+        // have revoked them in the store (a removed or re-keyed client).
+        let fps = self.secret_fingerprints();
+        let version = self.core.config().version;
+        let cached = {
+            let mut cache = lock(&self.tokens);
+            if cache.0 != version {
+                *cache = (version, HashMap::new());
+            }
+            cache.1.get(&hash).cloned()
+        };
         let stored = match cached {
             Some(t) => t,
             None => {
@@ -388,23 +388,21 @@ impl Http {
                     .store
                     .access_token(&hash)?
                     .ok_or(BearerError::InvalidToken("unknown access token"))?;
-                let mut cache = self.tokens.lock().unwrap_or_else(|e| e.into_inner());
-                if cache.len() >= super::TOKEN_CACHE {
-                    cache.clear();
+                let mut cache = lock(&self.tokens);
+                if cache.1.len() >= super::TOKEN_CACHE {
+                    cache.1.clear();
                 }
-                cache.insert(hash, t.clone());
+                if cache.0 == version {
+                    cache.1.insert(hash, t.clone());
+                }
                 t
             }
         };
-        let fps = self.secret_fingerprints();
         match oauth::check_token(&stored, fps.get(&stored.client_id), scope, now()) {
             Ok(()) => Ok(stored),
             Err(e) => {
                 if matches!(e, BearerError::InvalidToken(_)) {
-                    self.tokens
-                        .lock()
-                        .unwrap_or_else(|e| e.into_inner())
-                        .remove(&hash);
+                    lock(&self.tokens).1.remove(&hash);
                 }
                 Err(e.into())
             }
@@ -710,9 +708,32 @@ async fn openapi() -> Response {
     r
 }
 
-async fn metrics(State(http): State<Arc<Http>>) -> Response {
+/// Prometheus metrics. Not public: an identity-API token with scope `metrics:read` (what
+/// Prometheus's `oauth2` scrape setting obtains), or an administrator's token or session.
+async fn metrics(
+    State(http): State<Arc<Http>>,
+    axum::Extension(Peer(peer)): axum::Extension<Peer>,
+    headers: HeaderMap,
+) -> Response {
+    let admin_token = header_str(&headers, header::AUTHORIZATION)
+        .and_then(|h| h.trim().strip_prefix("Bearer "))
+        .is_some_and(|t| t.trim().starts_with("tsa_"));
+    let session =
+        headers.contains_key(header::COOKIE) && !headers.contains_key(header::AUTHORIZATION);
+    let allowed = if admin_token || session {
+        http.admin(&headers, peer.ip(), false)
+            .map(drop)
+            .map_err(IntoResponse::into_response)
+    } else {
+        http.bearer(&headers, oauth::SCOPE_METRICS)
+            .map(drop)
+            .map_err(IntoResponse::into_response)
+    };
+    if let Err(refused) = allowed {
+        return refused;
+    }
     let text = tokio::task::spawn_blocking(move || {
-        crate::metrics::render(&http.core, &http.metrics, &http.store)
+        crate::metrics::render(&http.core, &http.metrics, &http.store) + &http.conns.render()
     })
     .await
     .unwrap_or_default();
@@ -745,6 +766,7 @@ impl utoipa::Modify for SecuritySchemes {
                     Scopes::from_iter([
                         (oauth::SCOPE_READ, "Read the identity table"),
                         (oauth::SCOPE_WRITE, "Post logon/logoff events"),
+                        (oauth::SCOPE_METRICS, "Scrape /metrics"),
                     ]),
                 ),
             )])),
@@ -762,7 +784,7 @@ impl utoipa::Modify for SecuritySchemes {
         admin::login, admin::logout, admin::session, admin::get_config, admin::put_config,
         admin::diff, admin::publish, admin::add_client, admin::remove_client, admin::add_method,
         admin::remove_method, admin::remove_directory, admin::remove_courier, admin::add_api_client, admin::remove_api_client, admin::rotate_api_client, admin::set_password, admin::resync_token, admin::list_users,
-        admin::add_user, admin::remove_user, admin::unlock_user, admin::list_tokens,
+        admin::add_user, admin::remove_user, admin::unlock_user, admin::unlock_admin, admin::list_tokens,
         admin::add_token, admin::remove_token, admin::identities, admin::audit),
     components(schemas(ErrorBody, TokenForm, TokenResponse, Entry, Batch, EventsRequest, Event, EventsResponse, Health,
         admin::LoginRequest, admin::SessionInfo, admin::ConfigDocument,

@@ -1,11 +1,15 @@
 //! The HTTPS listener on `[http] listen`: the identity API (SPEC §7), `/metrics` and
 //! `/healthz`. TLS by rustls, HTTP/1.1 keep-alive and HTTP/2 by hyper, routing by axum.
+//! Every connection is admitted by the connection table (`conns.rs`: total and per-source
+//! limits within the file-descriptor budget) and watched for its deadlines (first request,
+//! idle), so idle connections cannot starve the API.
 //!
 //! I/O only: what a token request or a query means is decided in `tessera_engine::oauth` and
 //! `tessera_engine::identity`.
 
 pub mod admin;
 pub mod api;
+mod conns;
 mod console;
 mod tls;
 
@@ -23,9 +27,13 @@ use tracing::{debug, info, warn};
 
 /// How long a client may take to finish the TLS handshake.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
-/// Failed token requests allowed per client id, and per source address, in a minute.
+/// Failed token requests allowed per (client id, source) and per source in a minute.
 const CLIENT_FAILURES_PER_MINUTE: usize = 5;
 const SOURCE_FAILURES_PER_MINUTE: usize = 20;
+/// Console logins (each an argon2 check) allowed per source in a minute, unless they succeed.
+const LOGINS_PER_MINUTE: usize = 20;
+/// Keys each throttle table holds at most.
+const THROTTLE_KEYS: usize = 10_000;
 /// Access tokens kept in memory (the database holds them all).
 const TOKEN_CACHE: usize = 10_000;
 
@@ -37,15 +45,21 @@ pub struct Http {
     pub core: Arc<Shared>,
     pub store: SqliteStore,
     pub paths: api::Paths,
+    /// Token requests, per (client id, source) and per source.
     client_throttle: Mutex<Throttle>,
     source_throttle: Mutex<Throttle>,
-    tokens: Mutex<HashMap<[u8; 32], StoredToken>>,
+    /// Console/admin logins, per source.
+    login_throttle: Mutex<Throttle>,
+    /// Tokens read from the store, for the published version they were checked against.
+    tokens: Mutex<(i64, HashMap<[u8; 32], StoredToken>)>,
     /// Fingerprints of the published api_client secrets, for the version they were made for.
     fingerprints: Mutex<(i64, Fingerprints)>,
     pub metrics: crate::metrics::HttpCounters,
     pub admin_session: SessionLimits,
     /// Recent request counts for the console's chart.
     pub history: console::History,
+    /// The HTTPS connections held.
+    conns: Arc<conns::Table>,
 }
 
 /// Console session lifetimes, seconds.
@@ -78,6 +92,16 @@ impl Http {
     }
 }
 
+/// How the HTTPS listener limits its connections (`[http]` in the node file).
+#[derive(Clone, Copy, Debug)]
+struct ConnLimits {
+    header_read: Duration,
+    idle: Duration,
+    h2_streams: u32,
+    header_bytes: u32,
+    h2_keep_alive: Duration,
+}
+
 /// Bind the listener and serve until the process ends. Returns once listening.
 pub async fn start(core: Arc<Shared>, store: SqliteStore, node: &NodeConfig) -> Result<()> {
     let addr: SocketAddr = node
@@ -98,13 +122,36 @@ pub async fn start(core: Arc<Shared>, store: SqliteStore, node: &NodeConfig) -> 
         cert = %tls.cert_path.display(),
         "HTTPS certificate (SHA-256)"
     );
+    let h = &node.http;
+    let (fd_limit, fit) = conns::fd_budget();
+    let total = h.max_connections.min(fit);
+    if total < h.max_connections {
+        warn!(
+            max_connections = h.max_connections,
+            allowed = total,
+            fd_limit = fd_limit.unwrap_or(u64::MAX),
+            "[http] max_connections lowered to what the file-descriptor limit allows"
+        );
+    }
+    let table = conns::Table::new(conns::Limits {
+        total,
+        per_source: h.max_connections_per_source,
+    });
+    let limits = ConnLimits {
+        header_read: Duration::from_secs(h.header_read_timeout.secs().max(1)),
+        idle: Duration::from_secs(h.idle_timeout.secs().max(1)),
+        h2_streams: h.http2_max_concurrent_streams.max(1),
+        header_bytes: h.max_header_bytes.max(8192),
+        h2_keep_alive: Duration::from_secs(h.http2_keep_alive_interval.secs().max(1)),
+    };
     let http = Arc::new(Http {
         core,
         store,
         paths: api::Paths::from_node(node)?,
-        client_throttle: Mutex::new(Throttle::new(CLIENT_FAILURES_PER_MINUTE, 60, 10_000)),
-        source_throttle: Mutex::new(Throttle::new(SOURCE_FAILURES_PER_MINUTE, 60, 100_000)),
-        tokens: Mutex::new(HashMap::new()),
+        client_throttle: Mutex::new(Throttle::new(CLIENT_FAILURES_PER_MINUTE, 60, THROTTLE_KEYS)),
+        source_throttle: Mutex::new(Throttle::new(SOURCE_FAILURES_PER_MINUTE, 60, THROTTLE_KEYS)),
+        login_throttle: Mutex::new(Throttle::new(LOGINS_PER_MINUTE, 60, THROTTLE_KEYS)),
+        tokens: Mutex::new((i64::MIN, HashMap::new())),
         fingerprints: Mutex::new((i64::MIN, Arc::default())),
         metrics: crate::metrics::HttpCounters::default(),
         history: console::History::default(),
@@ -112,6 +159,7 @@ pub async fn start(core: Arc<Shared>, store: SqliteStore, node: &NodeConfig) -> 
             idle: node.http.session_idle.secs().max(1),
             absolute: node.http.session_lifetime.secs().max(1),
         },
+        conns: Arc::clone(&table),
     });
     let router = api::router(Arc::clone(&http));
     tokio::spawn({
@@ -124,9 +172,22 @@ pub async fn start(core: Arc<Shared>, store: SqliteStore, node: &NodeConfig) -> 
             }
         }
     });
+    let kdf = tessera_store::kdf::global().limits();
+    info!(
+        workers = kdf.workers,
+        queue = kdf.queue,
+        max_wait_ms = kdf.max_wait.as_millis() as u64,
+        "password checks (argon2) on a bounded pool"
+    );
     let acceptor = tokio_rustls::TlsAcceptor::from(tls.config);
-    info!(kind = "https", addr = %local, "listening");
-    tokio::spawn(accept_loop(listener, acceptor, router));
+    info!(
+        kind = "https",
+        addr = %local,
+        max_connections = total,
+        per_source = h.max_connections_per_source,
+        "listening"
+    );
+    tokio::spawn(accept_loop(listener, acceptor, router, table, limits));
     Ok(())
 }
 
@@ -134,6 +195,8 @@ async fn accept_loop(
     listener: TcpListener,
     acceptor: tokio_rustls::TlsAcceptor,
     router: axum::Router,
+    table: Arc<conns::Table>,
+    limits: ConnLimits,
 ) {
     loop {
         let (tcp, peer) = match listener.accept().await {
@@ -145,34 +208,114 @@ async fn accept_loop(
                 continue;
             }
         };
-        let _ = tcp.set_nodelay(true);
-        let (acceptor, router) = (acceptor.clone(), router.clone());
-        tokio::spawn(async move {
-            let stream = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
-                Ok(Ok(s)) => s,
-                Ok(Err(e)) => {
-                    debug!(%peer, error = %e, "TLS handshake failed");
-                    return;
-                }
-                Err(_) => {
-                    debug!(%peer, "TLS handshake timed out");
-                    return;
-                }
-            };
-            let service = hyper::service::service_fn(move |mut req| {
-                req.extensions_mut().insert(Peer(peer));
-                tower_service::Service::call(&mut router.clone(), req)
-            });
-            let builder =
-                hyper_util::server::conn::auto::Builder::new(hyper_util::rt::TokioExecutor::new());
-            if let Err(e) = builder
-                .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
-                .await
-            {
-                debug!(%peer, error = %e, "HTTPS connection ended with an error");
+        let slot = match table.admit(peer.ip()) {
+            Ok(s) => s,
+            Err(why) => {
+                debug!(%peer, reason = ?why, "HTTPS connection refused");
+                drop(tcp);
+                continue;
             }
+        };
+        let _ = tcp.set_nodelay(true);
+        let (acceptor, router, table) = (acceptor.clone(), router.clone(), Arc::clone(&table));
+        tokio::spawn(async move {
+            let conn = Arc::clone(&slot.conn);
+            tokio::select! {
+                () = serve(tcp, peer, acceptor, router, &table, &conn, limits) => {}
+                () = conn.close.notified() => debug!(%peer, "HTTPS connection closed to make room"),
+                () = watchdog(&table, &conn, limits) => {
+                    table.note_timeout();
+                    debug!(%peer, "HTTPS connection closed: idle too long");
+                }
+            }
+            drop(slot);
         });
     }
+}
+
+/// Returns when the connection is past its deadline (see `conns::Conn::deadline`).
+async fn watchdog(table: &conns::Table, conn: &conns::Conn, limits: ConnLimits) {
+    let first = u64::try_from(limits.header_read.as_millis()).unwrap_or(u64::MAX);
+    let idle = u64::try_from(limits.idle.as_millis()).unwrap_or(u64::MAX);
+    loop {
+        let deadline = conn.deadline(first, idle);
+        let now = table.now_ms();
+        if deadline <= now {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(deadline - now)).await;
+    }
+}
+
+async fn serve(
+    tcp: tokio::net::TcpStream,
+    peer: SocketAddr,
+    acceptor: tokio_rustls::TlsAcceptor,
+    router: axum::Router,
+    table: &Arc<conns::Table>,
+    conn: &Arc<conns::Conn>,
+    limits: ConnLimits,
+) {
+    let handshake = limits.header_read.min(HANDSHAKE_TIMEOUT);
+    let stream = match tokio::time::timeout(handshake, acceptor.accept(tcp)).await {
+        Ok(Ok(s)) => s,
+        Ok(Err(e)) => {
+            debug!(%peer, error = %e, "TLS handshake failed");
+            return;
+        }
+        Err(_) => {
+            debug!(%peer, "TLS handshake timed out");
+            return;
+        }
+    };
+    let (table, conn) = (Arc::clone(table), Arc::clone(conn));
+    let service = hyper::service::service_fn(move |mut req| {
+        req.extensions_mut().insert(Peer(peer));
+        let in_progress = conns::InProgress::new(&table, &conn);
+        let answer = tower_service::Service::call(&mut router.clone(), req);
+        async move {
+            let mut r = answer.await?;
+            drop(in_progress);
+            security_headers(r.headers_mut());
+            Ok::<_, std::convert::Infallible>(r)
+        }
+    });
+    let mut builder =
+        hyper_util::server::conn::auto::Builder::new(hyper_util::rt::TokioExecutor::new());
+    // hyper's header-read timer also runs while an HTTP/1.1 connection waits for its next
+    // request: there it is the idle timeout. The first request's deadline is the watchdog's.
+    builder
+        .http1()
+        .timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(limits.idle)
+        .max_buf_size(limits.header_bytes as usize);
+    builder
+        .http2()
+        .timer(hyper_util::rt::TokioTimer::new())
+        .max_concurrent_streams(limits.h2_streams)
+        .max_header_list_size(limits.header_bytes)
+        .max_pending_accept_reset_streams(limits.h2_streams as usize)
+        .keep_alive_interval(limits.h2_keep_alive)
+        .keep_alive_timeout(limits.header_read);
+    if let Err(e) = builder
+        .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+        .await
+    {
+        debug!(%peer, error = %e, "HTTPS connection ended with an error");
+    }
+}
+
+/// On every HTTPS answer: no MIME sniffing, and HTTPS only from now on (RFC 6797).
+fn security_headers(h: &mut axum::http::HeaderMap) {
+    use axum::http::{HeaderValue, header};
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(
+        header::STRICT_TRANSPORT_SECURITY,
+        HeaderValue::from_static("max-age=31536000"),
+    );
 }
 
 /// The client's address, for throttling and logs.

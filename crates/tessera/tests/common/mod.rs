@@ -645,3 +645,19 @@ pub fn random16() -> [u8; 16] {
         .expect("reading /dev/urandom");
     b
 }
+
+impl Tessera {
+    /// The running server's process id (to read its /proc status: memory, threads, fds).
+    pub fn server_pid(&self) -> Option<u32> {
+        self.server.as_ref().map(|s| s.child.id())
+    }
+}
+
+/// A field of /proc/PID/status as a number (kB for memory, e.g. `VmHWM`; `Threads`).
+pub fn proc_status(pid: u32, field: &str) -> u64 {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("reading /proc status");
+    s.lines()
+        .find_map(|l| l.strip_prefix(&format!("{field}:")))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .unwrap_or_else(|| panic!("no {field} in /proc/{pid}/status"))
+}
