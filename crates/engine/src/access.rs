@@ -95,11 +95,23 @@ pub enum Outcome {
 #[derive(Debug)]
 pub struct Engine<S> {
     store: S,
+    /// Warnings about services (a directory down, a courier failing, a limit reached) at most
+    /// once per cause every 10 s: an attack or an outage must not flood the log.
+    notices: crate::notice::OncePer,
 }
 
 impl<S: Store> Engine<S> {
     pub fn new(store: S) -> Self {
-        Engine { store }
+        Engine {
+            store,
+            notices: crate::notice::OncePer::new(10),
+        }
+    }
+
+    /// Whether a warning about `cause` may be logged now (see [`Engine::notices`]); the
+    /// per-request `reject` line at info level is logged either way.
+    pub(crate) fn notice(&self, cause: &str, now: u64) -> bool {
+        self.notices.allow(cause, now)
     }
 
     pub fn store(&self) -> &S {

@@ -257,7 +257,9 @@ impl<S: Store> crate::access::Engine<S> {
                 return Err("unknown user or wrong password");
             }
             Err(e) => {
-                warn!(user = ?r.user_name, method = %r.method.name, error = %e, "directory unavailable; rejecting");
+                if self.notice(&format!("directory/{}", r.method.name), r.now) {
+                    warn!(user = ?r.user_name, method = %r.method.name, error = %e, "directory unavailable; rejecting (repeats within 10 s not logged)");
+                }
                 self.barrier().await;
                 return Err("directory unavailable");
             }
@@ -327,7 +329,9 @@ impl<S: Store> crate::access::Engine<S> {
                 code_random.copy_from_slice(&r.random[24..32]);
                 let code = make_code(code_random, r.method.code_length);
                 if let Err(e) = courier.deliver(&to, &code, &found).await {
-                    warn!(user = ?found.name, method = %r.method.name, error = %e, "code not delivered; rejecting");
+                    if self.notice(&format!("courier/{}", r.method.name), r.now) {
+                        warn!(user = ?found.name, method = %r.method.name, error = %e, "code not delivered; rejecting (repeats within 10 s not logged)");
+                    }
                     self.barrier().await;
                     return Err("code not delivered");
                 }
@@ -371,8 +375,10 @@ impl<S: Store> crate::access::Engine<S> {
         match self.commit(Write::Reserve { limits, now: r.now }).await? {
             WriteOutcome::Done => Ok(()),
             WriteOutcome::Conflict => {
-                warn!(user = ?user, client = %r.client, method = %r.method.name,
-                    "code or challenge limit reached ([policy] codes_per_* / challenges_per_*); rejecting");
+                if self.notice(&format!("limit/{}/{user}", r.client), r.now) {
+                    warn!(user = ?user, client = %r.client, method = %r.method.name,
+                        "code or challenge limit reached ([policy] codes_per_* / challenges_per_*); rejecting");
+                }
                 Err("code or challenge limit reached")
             }
         }
