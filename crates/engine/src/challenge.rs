@@ -48,14 +48,27 @@ pub enum Authn {
     /// directory knows the user, so the failure is counted on the name that the user logs in
     /// as whichever spelling was asked (the reply is the same either way).
     Rejected { user: Option<String> },
+    /// The gate closed for the user's canonical name (it is locked): the password was not
+    /// checked at all.
+    Refused,
+}
+
+/// Asked by a directory with the canonical name of the user it found, *before* it checks the
+/// password. Whatever spelling reached the directory (case, width, spaces, another attribute
+/// of the filter), the lock of the name the user is counted under decides, and a locked user's
+/// password is never tried: no guessing, and no timing signal of a right guess, while locked.
+pub trait Gate: Send + Sync {
+    fn open<'a>(&'a self, canonical: &'a str) -> BoxFuture<'a, bool>;
 }
 
 /// Where passwords are checked: an LDAP/AD directory or tessera's own users.
 pub trait Directory: Send + Sync {
+    /// Find `user`, ask `gate` with the canonical name, and only if it opens check `password`.
     fn authenticate<'a>(
         &'a self,
         user: &'a str,
         password: &'a [u8],
+        gate: &'a dyn Gate,
     ) -> BoxFuture<'a, Result<Authn, ServiceError>>;
     /// The user's attributes and groups, without a password (for identity entries).
     fn lookup<'a>(
@@ -240,14 +253,18 @@ impl<S: Store> crate::access::Engine<S> {
             self.barrier().await;
             return Err("the method's directory is not available");
         };
-        // A locked name is refused before the directory is asked: no password guessing
-        // through tessera once the counter has run out, local record or not.
-        if self.locked(&bare, r.now).await? {
-            self.barrier().await;
-            return Err("user locked");
-        }
-        let found = match directory.authenticate(&bare, r.password).await {
+        // A locked name is refused before its password is checked: the directory finds the
+        // user, and the gate asks for the lock of the canonical name, whatever was typed.
+        let gate = LockGate {
+            engine: self,
+            now: r.now,
+        };
+        let found = match directory.authenticate(&bare, r.password, &gate).await {
             Ok(Authn::Accepted(f)) => f,
+            Ok(Authn::Refused) => {
+                self.barrier().await;
+                return Err("user locked");
+            }
             Ok(Authn::Rejected { user: Some(name) }) => {
                 self.fail(r, &name, Factor::Password).await;
                 return Err("wrong password");
@@ -264,8 +281,8 @@ impl<S: Store> crate::access::Engine<S> {
                 return Err("directory unavailable");
             }
         };
-        // From here on the directory's canonical name is the user; its lock counts too.
-        if !found.name.eq_ignore_ascii_case(&bare) && self.locked(&found.name, r.now).await? {
+        // Locked meanwhile? (The writes below check again, in their transaction.)
+        if self.locked(&found.name, r.now).await? {
             self.barrier().await;
             return Err("user locked");
         }
@@ -350,7 +367,22 @@ impl<S: Store> crate::access::Engine<S> {
             }
         }
     }
+}
 
+/// The [`Gate`] of round one: open unless the canonical name is locked (or its lock cannot
+/// be read: fail closed).
+struct LockGate<'e, S> {
+    engine: &'e crate::access::Engine<S>,
+    now: u64,
+}
+
+impl<S: Store> Gate for LockGate<'_, S> {
+    fn open<'a>(&'a self, canonical: &'a str) -> BoxFuture<'a, bool> {
+        Box::pin(async move { matches!(self.engine.locked(canonical, self.now).await, Ok(false)) })
+    }
+}
+
+impl<S: Store> crate::access::Engine<S> {
     /// Take a slot for a new challenge (and a sent code, when `code`) for the user and for the
     /// client, or refuse when any of the policy's limits is full.
     async fn reserve(&self, r: &TwoStep<'_>, user: &str, code: bool) -> Result<(), &'static str> {

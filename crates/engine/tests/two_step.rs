@@ -9,14 +9,18 @@ use std::sync::Mutex;
 use tessera_config::{MethodKind, Policy};
 use tessera_engine::access::{Engine, Outcome};
 use tessera_engine::challenge::{
-    Authn, BoxFuture, Channel, Courier, Directory, DirectoryUser, ServiceError, TwoStep,
+    Authn, BoxFuture, Channel, Courier, Directory, DirectoryUser, Gate, ServiceError, TwoStep,
 };
 use tessera_engine::{CompiledMethod, Store};
 use tessera_otp::{Algorithm, Code, hotp};
 
 /// alice / "correct horse"; the directory spells her "Alice"; `down` makes it unavailable.
+#[derive(Default)]
 struct FakeDirectory {
     down: bool,
+    /// Passwords checked, and logins refused by the gate before any check.
+    checked: std::sync::atomic::AtomicU32,
+    refused: std::sync::atomic::AtomicU32,
 }
 
 impl Directory for FakeDirectory {
@@ -24,17 +28,26 @@ impl Directory for FakeDirectory {
         &'a self,
         user: &'a str,
         password: &'a [u8],
+        gate: &'a dyn Gate,
     ) -> BoxFuture<'a, Result<Authn, ServiceError>> {
         Box::pin(async move {
             if self.down {
                 return Err(ServiceError::Unavailable("connection refused".into()));
             }
-            // Alice has a local record (tokens); Bob exists only in the directory.
+            // Alice has a local record (tokens); Bob exists only in the directory, also as
+            // "robert" (another attribute the filter matches).
             let (name, right) = match user.to_lowercase().as_str() {
                 "alice" => ("Alice", b"correct horse".as_slice()),
-                "bob" => ("Bob", b"battery staple".as_slice()),
+                "bob" | "robert" => ("Bob", b"battery staple".as_slice()),
                 _ => return Ok(Authn::Rejected { user: None }),
             };
+            if !gate.open(name).await {
+                self.refused
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                return Ok(Authn::Refused);
+            }
+            self.checked
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             if password != right {
                 return Ok(Authn::Rejected {
                     user: Some(name.into()),
@@ -95,7 +108,7 @@ impl World {
     fn new() -> World {
         World {
             engine: engine(),
-            directory: FakeDirectory { down: false },
+            directory: FakeDirectory::default(),
             courier: FakeCourier::default(),
             policy: policy(5, 0),
             seq: 0,
@@ -459,5 +472,45 @@ async fn a_state_answered_from_another_client_is_spent() {
         w.ask(&m, "gw", "alice", code.as_bytes(), Some(&state), 102)
             .await,
         Outcome::Reject
+    );
+}
+
+/// Review finding: a locked user is not password-guessed through another spelling that the
+/// directory maps to the same person; the password is not even checked while locked.
+#[tokio::test]
+async fn a_locked_user_is_not_password_checked_under_another_spelling() {
+    let mut w = World::new();
+    w.policy = policy(3, 0);
+    let m = kind(MethodKind::Password);
+    for i in 0..3 {
+        assert_eq!(
+            w.ask(&m, "gw", "bob", b"wrong", None, 100 + i).await,
+            Outcome::Reject
+        );
+    }
+    assert!(w.engine.store().lockout("bob").is_locked(200));
+    let checked = w
+        .directory
+        .checked
+        .load(std::sync::atomic::Ordering::Relaxed);
+    for spelling in ["robert", "ROBERT", "bob"] {
+        assert_eq!(
+            w.ask(&m, "gw", spelling, b"battery staple", None, 200)
+                .await,
+            Outcome::Reject
+        );
+    }
+    assert_eq!(
+        w.directory
+            .checked
+            .load(std::sync::atomic::Ordering::Relaxed),
+        checked,
+        "no password checked while locked"
+    );
+    assert_eq!(
+        w.directory
+            .refused
+            .load(std::sync::atomic::Ordering::Relaxed),
+        3
     );
 }

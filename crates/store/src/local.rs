@@ -5,7 +5,7 @@ use crate::sqlite::SqliteStore;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::{Algorithm, Argon2, Params, Version};
 use std::sync::LazyLock;
-use tessera_engine::challenge::{Authn, BoxFuture, Directory, DirectoryUser, ServiceError};
+use tessera_engine::challenge::{Authn, BoxFuture, Directory, DirectoryUser, Gate, ServiceError};
 
 fn argon2() -> Argon2<'static> {
     let params = Params::new(19 * 1024, 2, 1, None).unwrap_or_default();
@@ -57,12 +57,20 @@ impl Directory for LocalDirectory {
         &'a self,
         user: &'a str,
         password: &'a [u8],
+        gate: &'a dyn Gate,
     ) -> BoxFuture<'a, Result<Authn, ServiceError>> {
         Box::pin(async move {
             let row = self
                 .store
                 .directory_row(user)
                 .map_err(|e| ServiceError::Unavailable(e.to_string()))?;
+            // A locked user's password is not checked (an unknown one is, against a dummy
+            // hash, so that it costs what a real check costs).
+            if let Some((u, _)) = &row
+                && !gate.open(&u.name).await
+            {
+                return Ok(Authn::Refused);
+            }
             let password = zeroize::Zeroizing::new(password.to_vec());
             // argon2 takes ~19 MiB and tens of milliseconds of CPU: on the bounded pool.
             crate::kdf::global()

@@ -8,7 +8,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tessera_config::Directory as DirectoryConfig;
-use tessera_engine::challenge::{Authn, BoxFuture, Directory, DirectoryUser, ServiceError};
+use tessera_engine::challenge::{Authn, BoxFuture, Directory, DirectoryUser, Gate, ServiceError};
 use tessera_engine::directory as dir;
 use tokio_rustls::rustls;
 use tracing::debug;
@@ -189,16 +189,26 @@ impl LdapDirectory {
         }
     }
 
-    async fn authenticate_inner(&self, user: &str, password: &[u8]) -> Result<Authn, ServiceError> {
+    async fn authenticate_inner(
+        &self,
+        user: &str,
+        password: &[u8],
+        gate: &dyn Gate,
+    ) -> Result<Authn, ServiceError> {
         if user.is_empty() {
             return Ok(Authn::Rejected { user: None });
         }
         let Some(entry) = self.find(user).await? else {
             return Ok(Authn::Rejected { user: None });
         };
-        // The failure of a wrong password counts on the directory's spelling of the name.
+        // The lock of the directory's spelling of the name decides before any bind, and a
+        // wrong password counts on that name.
+        let canonical = self.canonical_name(user, &entry);
+        if !gate.open(&canonical).await {
+            return Ok(Authn::Refused);
+        }
         let wrong = || Authn::Rejected {
-            user: Some(self.canonical_name(user, &entry)),
+            user: Some(canonical.clone()),
         };
         // RFC 4513 §5.1.2: a simple bind with an empty password is an *unauthenticated* bind
         // that many servers answer with success. Never let one through as a login.
@@ -238,18 +248,22 @@ impl Directory for LdapDirectory {
         &'a self,
         user: &'a str,
         password: &'a [u8],
+        gate: &'a dyn Gate,
     ) -> BoxFuture<'a, Result<Authn, ServiceError>> {
         Box::pin(async move {
             // The whole exchange, not just each operation, is bounded.
-            tokio::time::timeout(self.timeout * 3, self.authenticate_inner(user, password))
-                .await
-                .unwrap_or_else(|_| {
-                    Err(ServiceError::Unavailable(format!(
-                        "{} did not answer within {:?}",
-                        self.cfg.url,
-                        self.timeout * 3
-                    )))
-                })
+            tokio::time::timeout(
+                self.timeout * 3,
+                self.authenticate_inner(user, password, gate),
+            )
+            .await
+            .unwrap_or_else(|_| {
+                Err(ServiceError::Unavailable(format!(
+                    "{} did not answer within {:?}",
+                    self.cfg.url,
+                    self.timeout * 3
+                )))
+            })
         })
     }
 
