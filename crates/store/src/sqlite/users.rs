@@ -1,0 +1,446 @@
+//! User and token administration: adding, importing and removing users and tokens (the
+//! enrolment rules, seeds sealed under the master key), listing them as administrators see
+//! them, unlocking, HOTP resync, and local users as directory entries with their passwords.
+
+use super::{AdminError, SqliteStore, db_err, encode_token_secret, name_key, token_aad};
+use crate::admin::Change;
+use rusqlite::{Connection, OptionalExtension, params};
+use tessera_config::Secret;
+use tessera_engine::challenge::DirectoryUser;
+use tessera_engine::{StoreError, TokenKind};
+use tessera_otp::Algorithm;
+
+/// A new user.
+#[derive(Clone, Debug, Default)]
+pub struct NewUser {
+    pub name: String,
+    pub email: Option<String>,
+    pub phone: Option<String>,
+    pub password_hash: Option<String>,
+}
+
+/// A user as administrators see it.
+#[derive(Clone, Debug)]
+pub struct UserInfo {
+    pub id: i64,
+    pub name: String,
+    pub email: Option<String>,
+    pub phone: Option<String>,
+    pub has_password: bool,
+    pub failures: u32,
+    pub locked_until: Option<i64>,
+    pub tokens: usize,
+}
+
+/// A new token; `counter` is the first HOTP counter to expect.
+#[derive(Clone, Debug)]
+pub struct NewToken {
+    pub kind: TokenKind,
+    pub algorithm: Algorithm,
+    pub digits: u32,
+    pub period: u64,
+    pub secret: Secret,
+    pub pin: Option<Secret>,
+    pub counter: u64,
+}
+
+/// The largest HOTP counter accepted at enrolment: far beyond any real token, and small enough
+/// that counter arithmetic can never overflow the database's 64-bit integers.
+pub const MAX_COUNTER: u64 = 1 << 53;
+
+impl NewToken {
+    /// The rules every enrolment path applies (CLI, CSV import, later the admin API).
+    pub fn validate(&self) -> Result<(), AdminError> {
+        let bad = |m: &str| Err(AdminError::Invalid(m.to_owned()));
+        if ![6, 8].contains(&self.digits) {
+            return bad("digits must be 6 or 8");
+        }
+        if ![30, 60].contains(&self.period) {
+            return bad("period must be 30 or 60 seconds");
+        }
+        if self.kind != TokenKind::Hotp && self.counter != 0 {
+            return bad("a counter applies to hotp tokens only");
+        }
+        if self.counter > MAX_COUNTER {
+            return bad("the counter must be at most 2^53");
+        }
+        if let Some(pin) = &self.pin {
+            let p = pin.expose();
+            if p.len() < 4 || p.len() > 32 || p.iter().any(|b| b.is_ascii_control()) {
+                return bad("a PIN must be 4 to 32 printable characters");
+            }
+        }
+        match self.kind {
+            TokenKind::Motp if self.pin.is_none() => {
+                bad("an motp token needs the PIN the user types on the device")
+            }
+            TokenKind::Motp if self.secret.expose().len() < 8 => {
+                bad("an mOTP init-secret needs at least 8 characters")
+            }
+            TokenKind::Hotp | TokenKind::Totp if self.secret.expose().len() < 10 => {
+                bad("an OATH seed needs at least 80 bits (16 base32 characters)")
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+/// A new user name (trimmed, as it is stored): the rule of every name
+/// ([`tessera_config::check_name`]). `@` is allowed (e-mail-like directory users); `\` is not
+/// (`DOMAIN\user` from RADIUS is mapped to the bare name before any lookup). Users stored
+/// before the rule keep working: only adding and importing check.
+pub fn validate_user_name(name: &str) -> Result<(), AdminError> {
+    tessera_config::check_name("user name", name.trim())
+        .map_err(|e| AdminError::Invalid(e.to_string()))
+}
+
+/// A token as administrators see it: never its secret or PIN.
+#[derive(Clone, Debug)]
+pub struct TokenInfo {
+    pub id: i64,
+    pub user: String,
+    pub kind: TokenKind,
+    pub algorithm: Algorithm,
+    pub digits: u32,
+    pub period: u64,
+    pub has_pin: bool,
+    pub next_counter: u64,
+    pub enabled: bool,
+}
+
+impl SqliteStore {
+    pub fn add_user(&self, u: NewUser, now: u64) -> Result<i64, AdminError> {
+        let name = u.name.trim().to_owned();
+        validate_user_name(&name)?;
+        let change = Change::new("user.add", &name).with(serde_json::json!({
+            "email": u.email, "phone": u.phone, "password": u.password_hash.is_some(),
+        }));
+        self.call_blocking(change, move |t| {
+            let n = t.execute(
+                "INSERT INTO users (name, name_key, email, phone, password_hash, created_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT(name_key) DO NOTHING",
+                params![
+                    name,
+                    name_key(&name),
+                    u.email,
+                    u.phone,
+                    u.password_hash,
+                    now as i64
+                ],
+            )?;
+            if n == 0 {
+                return Err(AdminError::UserExists(name));
+            }
+            Ok(t.last_insert_rowid())
+        })
+    }
+
+    fn user_id(t: &Connection, name: &str) -> Result<i64, AdminError> {
+        t.query_row(
+            "SELECT id FROM users WHERE name_key = ?1",
+            [name_key(name)],
+            |r| r.get(0),
+        )
+        .optional()?
+        .ok_or_else(|| AdminError::NoSuchUser(name.to_owned()))
+    }
+
+    /// Users matching `filter` (a SQL condition on `u`, with `?1` bound to `key`).
+    fn users_where(&self, filter: &str, key: &str) -> Result<Vec<UserInfo>, AdminError> {
+        let sql = format!(
+            "SELECT u.id, u.name, u.email, u.phone, u.password_hash IS NOT NULL,
+                    COALESCE(l.password_failures + l.code_failures, 0), l.locked_until,
+                    (SELECT COUNT(*) FROM tokens t WHERE t.user_id = u.id)
+             FROM users u LEFT JOIN lockouts l ON l.name_key = u.name_key
+             WHERE {filter} ORDER BY u.name_key"
+        );
+        Ok(self.read(|c| {
+            let mut st = c.prepare_cached(&sql).map_err(db_err)?;
+            let rows = st
+                .query_map([key], |r| {
+                    Ok(UserInfo {
+                        id: r.get(0)?,
+                        name: r.get(1)?,
+                        email: r.get(2)?,
+                        phone: r.get(3)?,
+                        has_password: r.get(4)?,
+                        failures: r.get(5)?,
+                        locked_until: r.get(6)?,
+                        tokens: r.get::<_, i64>(7)? as usize,
+                    })
+                })
+                .map_err(db_err)?;
+            rows.collect::<Result<Vec<_>, _>>().map_err(db_err)
+        })?)
+    }
+
+    pub fn list_users(&self) -> Result<Vec<UserInfo>, AdminError> {
+        self.users_where("?1 IS NOT NULL", "")
+    }
+
+    /// One user, by name (case-insensitive): an indexed lookup, not a scan of every user.
+    pub fn user(&self, name: &str) -> Result<UserInfo, AdminError> {
+        self.users_where("u.name_key = ?1", &name_key(name))?
+            .pop()
+            .ok_or_else(|| AdminError::NoSuchUser(name.to_owned()))
+    }
+
+    /// Clear the failure counters and lock of `name`: a local user, or a name known only to
+    /// a directory that has failures on record.
+    pub fn unlock_user(&self, name: &str) -> Result<(), AdminError> {
+        let name = name.to_owned();
+        self.call_blocking(Change::new("user.unlock", &name), move |t| {
+            let key = name_key(&name);
+            let cleared = t.execute("DELETE FROM lockouts WHERE name_key = ?1", [&key])?;
+            if cleared == 0 && !key.is_empty() {
+                Self::user_id(t, &name)?;
+            }
+            Ok(())
+        })
+    }
+    pub fn remove_user(&self, name: &str) -> Result<(), AdminError> {
+        let name = name.to_owned();
+        self.call_blocking(Change::new("user.remove", &name), move |t| {
+            let id = Self::user_id(t, &name)?;
+            t.execute("DELETE FROM users WHERE id = ?1", [id])?;
+            Ok(())
+        })
+    }
+
+    pub fn add_token(&self, user: &str, tok: NewToken, now: u64) -> Result<i64, AdminError> {
+        let user = user.to_owned();
+        let store = self.clone();
+        let change = Change::new("token.add", &user).with(serde_json::json!({
+            "kind": tok.kind.as_str(), "digits": tok.digits, "pin": tok.pin.is_some(),
+        }));
+        self.call_blocking(change, move |t| {
+            let uid = Self::user_id(t, &user)?;
+            store.insert_token(t, uid, &tok, now)
+        })
+    }
+
+    /// Add many users and tokens in one transaction: all of them, or none if any row fails.
+    /// Users that exist already get the new tokens.
+    pub fn import(
+        &self,
+        rows: Vec<(NewUser, Option<NewToken>)>,
+        now: u64,
+    ) -> Result<(usize, usize), AdminError> {
+        let store = self.clone();
+        let change = Change::new("user.import", "").with(serde_json::json!({ "rows": rows.len() }));
+        self.call_blocking(change, move |t| {
+            let (mut users, mut tokens) = (0, 0);
+            for (u, tok) in rows {
+                validate_user_name(&u.name)?;
+                let key = name_key(&u.name);
+                users += t.execute(
+                    "INSERT INTO users (name, name_key, email, phone, password_hash, created_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT(name_key) DO NOTHING",
+                    params![
+                        u.name.trim(),
+                        key,
+                        u.email,
+                        u.phone,
+                        u.password_hash,
+                        now as i64
+                    ],
+                )?;
+                if let Some(tok) = tok {
+                    let uid = Self::user_id(t, &u.name)?;
+                    store.insert_token(t, uid, &tok, now)?;
+                    tokens += 1;
+                }
+            }
+            Ok((users, tokens))
+        })
+    }
+
+    fn insert_token(
+        &self,
+        t: &Connection,
+        uid: i64,
+        tok: &NewToken,
+        now: u64,
+    ) -> Result<i64, AdminError> {
+        tok.validate()?;
+        let fingerprint = self.inner.key.fingerprint(&[
+            b"token-seed",
+            tok.kind.as_str().as_bytes(),
+            tok.secret.expose(),
+        ]);
+        let existing: Option<i64> = t
+            .prepare_cached("SELECT id FROM tokens WHERE fingerprint = ?1")?
+            .query_row([fingerprint.as_slice()], |r| r.get(0))
+            .optional()?;
+        if let Some(id) = existing {
+            return Err(AdminError::Invalid(format!(
+                "this secret is already enrolled as token {id}; remove that token first"
+            )));
+        }
+        let plain = encode_token_secret(tok.secret.expose(), tok.pin.as_ref().map(Secret::expose));
+        let sealed = self.inner.key.seal(&token_aad(uid), &plain);
+        // A seed enrolled before starts where its last token stopped: old codes stay spent.
+        t.prepare_cached(
+            "INSERT INTO tokens (user_id, kind, algorithm, digits, period, sealed, has_pin, next_counter,
+                                 created_at, fingerprint)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7,
+                     max(?8, COALESCE((SELECT next_counter FROM spent_seeds WHERE fingerprint = ?10), 0)),
+                     ?9, ?10)",
+        )?
+        .execute(params![
+            uid,
+            tok.kind.as_str(),
+            tok.algorithm.as_str(),
+            tok.digits,
+            tok.period as i64,
+            sealed,
+            tok.pin.is_some(),
+            tok.counter as i64,
+            now as i64,
+            fingerprint.as_slice()
+        ])?;
+        Ok(t.last_insert_rowid())
+    }
+
+    pub fn list_tokens(&self, user: Option<&str>) -> Result<Vec<TokenInfo>, AdminError> {
+        let key = user.map(name_key);
+        if let Some(u) = user {
+            self.user(u)?;
+        }
+        Ok(self.read(|c| {
+            let mut st = c
+                .prepare(
+                    "SELECT t.id, u.name, t.kind, t.algorithm, t.digits, t.period, t.has_pin, t.next_counter, t.enabled
+                     FROM tokens t JOIN users u ON u.id = t.user_id
+                     WHERE ?1 IS NULL OR u.name_key = ?1 ORDER BY u.name_key, t.id",
+                )
+                .map_err(db_err)?;
+            let rows = st
+                .query_map([key], |r| {
+                    Ok((
+                        r.get::<_, i64>(0)?,
+                        r.get::<_, String>(1)?,
+                        r.get::<_, String>(2)?,
+                        r.get::<_, String>(3)?,
+                        r.get::<_, u32>(4)?,
+                        r.get::<_, i64>(5)?,
+                        r.get::<_, bool>(6)?,
+                        r.get::<_, i64>(7)?,
+                        r.get::<_, bool>(8)?,
+                    ))
+                })
+                .map_err(db_err)?;
+            let mut out = Vec::new();
+            for row in rows {
+                let (id, user, kind, alg, digits, period, has_pin, next, enabled) = row.map_err(db_err)?;
+                out.push(TokenInfo {
+                    id,
+                    user,
+                    kind: kind.parse().map_err(StoreError::Corrupt)?,
+                    algorithm: alg.parse().map_err(|e| StoreError::Corrupt(format!("{e}")))?,
+                    digits,
+                    period: period as u64,
+                    has_pin,
+                    next_counter: next as u64,
+                    enabled,
+                });
+            }
+            Ok(out)
+        })?)
+    }
+
+    pub fn remove_token(&self, id: i64) -> Result<(), AdminError> {
+        self.call_blocking(
+            Change::new("token.remove", &id.to_string()),
+            move |t| match t.execute("DELETE FROM tokens WHERE id = ?1", [id])? {
+                0 => Err(AdminError::NoSuchToken(id)),
+                _ => Ok(()),
+            },
+        )
+    }
+
+    /// HOTP resync (RFC 4226 §7.4): find two consecutive codes within `range` counters of the
+    /// expected one on one of the user's HOTP tokens, and continue after the second.
+    pub fn resync_token(
+        &self,
+        user: &str,
+        otp1: &str,
+        otp2: &str,
+        range: u64,
+    ) -> Result<(i64, u64), AdminError> {
+        let (user, otp1, otp2) = (user.to_owned(), otp1.to_owned(), otp2.to_owned());
+        let store = self.clone();
+        self.call_blocking(Change::new("token.resync", &user), move |t| {
+            Self::user_id(t, &user)?;
+            let rec = match store.read_user(t, &name_key(&user))? {
+                Some(u) => store.open_user(&u, false)?.tokens,
+                None => Vec::new(),
+            };
+            for tok in rec.iter().filter(|t| t.kind == TokenKind::Hotp) {
+                let p = tessera_otp::OathParams {
+                    algorithm: tok.algorithm,
+                    digits: tok.digits,
+                };
+                let found = tessera_otp::resync_hotp(
+                    tok.secret.expose(),
+                    p,
+                    otp1.as_bytes(),
+                    otp2.as_bytes(),
+                    tok.next,
+                    range,
+                );
+                if let Some(second) = found {
+                    let next = second + 1;
+                    t.execute(
+                        "UPDATE tokens SET next_counter = ?1 WHERE id = ?2 AND next_counter <= ?1",
+                        params![next as i64, tok.id],
+                    )?;
+                    return Ok((tok.id, next));
+                }
+            }
+            Err(AdminError::Invalid(format!(
+                "no HOTP token of {user:?} produced these two consecutive codes within {range} counters"
+            )))
+        })
+    }
+    /// A local user as a directory entry, with the password hash (`directory = "local"`).
+    pub fn directory_row(
+        &self,
+        name: &str,
+    ) -> Result<Option<(DirectoryUser, Option<String>)>, StoreError> {
+        self.read(|c| {
+            c.prepare_cached(
+                "SELECT name, email, phone, password_hash FROM users WHERE name_key = ?1",
+            )
+            .map_err(db_err)?
+            .query_row([name_key(name)], |r| {
+                Ok((
+                    DirectoryUser {
+                        name: r.get(0)?,
+                        email: r.get(1)?,
+                        phone: r.get(2)?,
+                        groups: Vec::new(),
+                    },
+                    r.get(3)?,
+                ))
+            })
+            .optional()
+            .map_err(db_err)
+        })
+    }
+
+    /// Set (or with `None` clear) a local user's password hash.
+    pub fn set_password_hash(&self, name: &str, hash: Option<String>) -> Result<(), AdminError> {
+        let name = name.to_owned();
+        self.call_blocking(Change::new("user.password", &name), move |t| {
+            let n = t.execute(
+                "UPDATE users SET password_hash = ?1 WHERE name_key = ?2",
+                params![hash, name_key(&name)],
+            )?;
+            if n == 0 {
+                return Err(AdminError::NoSuchUser(name));
+            }
+            Ok(())
+        })
+    }
+}
