@@ -248,8 +248,9 @@ fn decide(
         }
     };
     let matched = one_step(method.kind, policy, checked, password, now);
-    // A failed check also looks for a replay (for the log), in every case alike.
-    let replay = matched.is_none() && replayed(method.kind, policy, checked, password, now);
+    // The check also looks for a replay (for the log), in every case alike: whether the
+    // passcode was right must not change the work a reject costs (a locked user's right code).
+    let replay = replayed(method.kind, policy, checked, password, now) && matched.is_none();
     let barrier = |why| Decision {
         write: Write::Barrier,
         why,
