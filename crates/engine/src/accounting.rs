@@ -42,8 +42,16 @@ pub enum IdentityEvent {
         user: Option<String>,
         now: u64,
     },
-    /// The gateway (re)started or is going down: every session it reported has ended.
-    ClientReset { client: String, now: u64 },
+    /// The gateway (re)started or is going down: every session it reported has ended. With an
+    /// Event-Timestamp `stamp`, only what the gateway stamped before it ends (a replayed old
+    /// Accounting-On cannot end sessions that have spoken since); without one, the entries
+    /// end but the sessions are not closed for good, so their next Interim-Update brings them
+    /// back (an unstamped replay must not wipe a gateway's users until they reconnect).
+    ClientReset {
+        client: String,
+        stamp: Option<u64>,
+        now: u64,
+    },
     /// Logon entries not updated since `idle_before` (unix seconds) have ended, and sessions
     /// not heard of since `forget_before` are forgotten (see [`session_memory`]).
     Expire {
@@ -289,7 +297,10 @@ pub fn decide(
             entry: None,
         };
     };
-    if let (Some(at), Some(seen)) = (e.stamp, holder.and_then(|h| h.event_time))
+    // Only the same gateway's stamps are compared: another gateway's clock (up to an hour
+    // ahead, or a compromised one) must not pin an address against this one.
+    let same_gateway = holder.filter(|h| h.client.as_deref() == Some(e.client.as_str()));
+    if let (Some(at), Some(seen)) = (e.stamp, same_gateway.and_then(|h| h.event_time))
         && at < seen
     {
         if own.is_some() {
@@ -419,9 +430,16 @@ pub fn read_accounting(
         None => return Err(DropReason::Malformed),
     };
     let client_name = client.name.clone();
+    // 0 is no time at all (some gateways send it before their clock is set), and a time far
+    // ahead of ours is a wrong clock: neither may order events (arrival order does).
+    let stamp = packet
+        .get_u32(attr::EVENT_TIMESTAMP)
+        .map(u64::from)
+        .filter(|&t| t != 0 && t <= now.saturating_add(MAX_CLOCK_AHEAD));
     if matches!(status, AcctStatus::AccountingOn | AcctStatus::AccountingOff) {
         return Ok(IdentityEvent::ClientReset {
             client: client_name,
+            stamp,
             now,
         });
     }
@@ -448,12 +466,7 @@ pub fn read_accounting(
         user,
         domain,
         groups: Vec::new(),
-        // 0 is no time at all (some gateways send it before their clock is set), and a time
-        // far ahead of ours is a wrong clock: neither may order events (arrival order does).
-        stamp: packet
-            .get_u32(attr::EVENT_TIMESTAMP)
-            .map(u64::from)
-            .filter(|&t| t != 0 && t <= now.saturating_add(MAX_CLOCK_AHEAD)),
+        stamp,
         now,
     }))
 }
@@ -562,6 +575,7 @@ mod packet_tests {
             read_accounting(&Packet::decode(&on).unwrap(), c, 5),
             Ok(IdentityEvent::ClientReset {
                 client: "gw".into(),
+                stamp: None,
                 now: 5
             })
         );

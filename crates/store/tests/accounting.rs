@@ -117,19 +117,44 @@ async fn sessions_survive_a_restart_and_are_forgotten_after_the_memory() {
     );
 }
 
+fn reset(stamp: Option<u64>, now: u64) -> Write {
+    Write::Identity(IdentityEvent::ClientReset {
+        client: "gw".into(),
+        stamp,
+        now,
+    })
+}
+
+/// Review finding: a captured Accounting-On replayed later must not wipe the gateway's users
+/// for good. Stamped: it ends only what was stamped before it. Unstamped: the entries end, but
+/// the next Interim-Update brings its session back.
+#[tokio::test]
+async fn a_replayed_gateway_reset_does_not_end_live_sessions_for_good() {
+    let dir = TempDir::new("reset-replay");
+    let s = open(&dir);
+    s.commit(ev(Start, "a", Some(1_000), 100)).await.unwrap();
+    s.commit(ev(Interim, "a", Some(2_000), 200)).await.unwrap();
+    // The Accounting-On of the gateway's boot, stamped 500, replayed now.
+    s.commit(reset(Some(500), 300)).await.unwrap();
+    assert_eq!(entry(&s).1, "logon");
+    // An unstamped reset: the entry ends, the next Interim brings it back.
+    s.commit(reset(None, 400)).await.unwrap();
+    assert_eq!(entry(&s).1, "logoff");
+    assert_eq!(
+        s.commit(ev(Interim, "a", Some(3_000), 500)).await.unwrap(),
+        WriteOutcome::Done
+    );
+    assert_eq!(entry(&s).1, "logon");
+}
+
 /// The identity API's events and the gateway's Accounting-On/Off keep working beside the
-/// sessions: a reset ends every session of the gateway, for good.
+/// sessions: a stamped reset ends every session the gateway stamped before it, for good.
 #[tokio::test]
 async fn a_gateway_reset_ends_its_sessions_for_good() {
     let dir = TempDir::new("reset");
     let s = open(&dir);
     s.commit(ev(Start, "a", None, 100)).await.unwrap();
-    s.commit(Write::Identity(IdentityEvent::ClientReset {
-        client: "gw".into(),
-        now: 200,
-    }))
-    .await
-    .unwrap();
+    s.commit(reset(Some(150), 200)).await.unwrap();
     assert_eq!(entry(&s).1, "logoff");
     assert_eq!(
         s.commit(ev(Interim, "a", None, 300)).await.unwrap(),

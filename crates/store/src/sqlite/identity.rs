@@ -315,17 +315,25 @@ pub(super) fn apply_identity(t: &Connection, e: &IdentityEvent) -> rusqlite::Res
             )?
             .execute([*forget_before as i64])?;
         }
-        IdentityEvent::ClientReset { client, now } => {
+        IdentityEvent::ClientReset { client, stamp, now } => {
+            // With the gateway's Event-Timestamp, only what it stamped before the reset ends
+            // (and for good); a replayed old reset leaves sessions that spoke since alone.
+            let stamp = stamp.map(|s| s as i64);
             let ips: Vec<String> = t
-                .prepare_cached("SELECT ip FROM identities WHERE client = ?1 AND state = 'logon'")?
-                .query_map([client], |r| r.get(0))?
+                .prepare_cached(
+                    "SELECT ip FROM identities WHERE client = ?1 AND state = 'logon'
+                     AND (?2 IS NULL OR event_time IS NULL OR event_time < ?2)",
+                )?
+                .query_map(params![client, stamp], |r| r.get(0))?
                 .collect::<rusqlite::Result<_>>()?;
             log_off(t, ips, *now, None)?;
-            // Every session of the gateway has ended: none of their events may revive them.
-            t.prepare_cached(
-                "UPDATE acct_sessions SET stopped = 1, seen_at = ?2 WHERE client = ?1 AND stopped = 0",
-            )?
-            .execute(params![client, *now as i64])?;
+            if stamp.is_some() {
+                t.prepare_cached(
+                    "UPDATE acct_sessions SET stopped = 1, seen_at = ?2
+                     WHERE client = ?1 AND stopped = 0 AND (last_stamp IS NULL OR last_stamp < ?3)",
+                )?
+                .execute(params![client, *now as i64, stamp])?;
+            }
         }
     }
     Ok(true)
