@@ -17,6 +17,10 @@ use tessera_engine::oauth::source_network;
 /// A request in progress this long without another starting or ending on its connection is
 /// stalled: when the table is full of requests in progress, the most stalled one makes room.
 const STALLED_MS: u64 = 5_000;
+/// A connection active this recently (a fresh one still in its TLS handshake, a client that
+/// just made a request) is never evicted: an attacker cycling connections must not be able
+/// to close real clients' connections before they get their answer.
+const EVICTION_GRACE_MS: u64 = 2_000;
 
 /// The limits in force (after the file-descriptor budget).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -148,14 +152,17 @@ impl Table {
             return Err(Refused::PerSource);
         }
         if t.conns.len() >= self.limits.total {
-            // The longest-idle connection; if every one has a request in progress, the one
-            // whose request has been stalled the longest (a body sent slowly).
+            // An idle connection of the source that holds the most (so that whoever fills the
+            // table pays for it, not the firewall with its one connection), the longest idle
+            // of those, and never one active within the grace period; if every one has a
+            // request in progress, the one whose request has been stalled the longest.
             let last = |c: &Conn| c.last_active.load(Ordering::SeqCst);
+            let held = |s: &IpAddr| t.per_source.get(s).copied().unwrap_or(0);
             let victim = t
                 .conns
                 .iter()
-                .filter(|(_, (_, c))| c.idle())
-                .min_by_key(|(_, (_, c))| last(c))
+                .filter(|(_, (_, c))| c.idle() && last(c).saturating_add(EVICTION_GRACE_MS) <= now)
+                .max_by_key(|(_, (src, c))| (held(src), std::cmp::Reverse(last(c))))
                 .or_else(|| {
                     t.conns
                         .iter()
@@ -312,11 +319,16 @@ mod tests {
 
     #[tokio::test]
     async fn per_source_and_total_limits_and_idle_eviction() {
-        let t = Table::new(Limits {
-            total: 3,
-            per_source: 2,
-        });
+        let minute_ago = Instant::now() - std::time::Duration::from_secs(60);
+        let t = Table::with_epoch(
+            Limits {
+                total: 3,
+                per_source: 2,
+            },
+            minute_ago,
+        );
         let a1 = t.admit(ip("192.0.2.1")).unwrap();
+        a1.conn.last_active.store(0, Ordering::SeqCst); // idle for a minute
         let _a2 = t.admit(ip("192.0.2.1")).unwrap();
         assert_eq!(t.admit(ip("192.0.2.1")).unwrap_err(), Refused::PerSource);
         // One IPv6 host is one /64.
@@ -373,5 +385,54 @@ mod tests {
         drop(r);
         let last = s.conn.last_active.load(Ordering::SeqCst);
         assert_eq!(s.conn.deadline(10_000, 60_000), last + 60_000);
+    }
+}
+
+#[cfg(test)]
+mod eviction_tests {
+    use super::*;
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    /// Review finding: whoever fills the table pays for it. A full table evicts from the
+    /// source that holds the most connections, never a connection active within the grace
+    /// period (a real client's fresh handshake).
+    #[test]
+    fn eviction_takes_from_the_source_that_holds_the_most() {
+        let minute_ago = Instant::now() - std::time::Duration::from_secs(60);
+        let t = Table::with_epoch(
+            Limits {
+                total: 4,
+                per_source: 3,
+            },
+            minute_ago,
+        );
+        let firewall = t.admit(ip("192.0.2.1")).unwrap();
+        let attacker: Vec<_> = (0..3)
+            .map(|_| t.admit(ip("198.51.100.7")).unwrap())
+            .collect();
+        for s in attacker.iter().chain([&firewall]) {
+            s.conn.last_active.store(0, Ordering::SeqCst); // all idle for a minute
+        }
+        // The firewall's connection is the oldest idle one, but the attacker's source holds 3.
+        let _new = t.admit(ip("203.0.113.9")).unwrap();
+        assert!(t.render().contains("reason=\"evicted\"} 1"));
+        assert_eq!(t.open(), 4);
+        let firewall_kept = t
+            .inner
+            .lock()
+            .unwrap()
+            .conns
+            .values()
+            .any(|(src, _)| *src == source_network(ip("192.0.2.1")));
+        assert!(firewall_kept);
+        // Everyone active just now: nobody is evicted, the newcomer is refused.
+        let now = t.now_ms();
+        for (_, c) in t.inner.lock().unwrap().conns.values() {
+            c.last_active.store(now, Ordering::SeqCst);
+        }
+        assert_eq!(t.admit(ip("203.0.113.10")).unwrap_err(), Refused::Full);
     }
 }
