@@ -170,6 +170,21 @@ pub fn global() -> &'static Pool {
     GLOBAL.get_or_init(|| Pool::new(Limits::from_system()))
 }
 
+static ADMINISTRATORS: OnceLock<Pool> = OnceLock::new();
+
+/// The pool of administrators' logins: one worker of their own, so that a flood of RADIUS
+/// password requests filling [`global`] cannot keep administrators out of the console (their
+/// logins are throttled per address before they get here).
+pub fn administrators() -> &'static Pool {
+    ADMINISTRATORS.get_or_init(|| {
+        Pool::new(Limits {
+            workers: 1,
+            queue: 32,
+            max_wait: Duration::from_secs(2),
+        })
+    })
+}
+
 /// Size the process's pool before its first use; `false` if it already exists.
 pub fn configure(limits: Limits) -> bool {
     GLOBAL.set(Pool::new(limits)).is_ok()

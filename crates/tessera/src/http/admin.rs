@@ -348,7 +348,7 @@ pub async fn login(
     // same answer. On the bounded pool: beyond it, 503 (nothing was checked).
     let hash = record.as_ref().map(|r| r.password_hash.clone());
     let password = req.password.clone();
-    let checked = tessera_store::kdf::global()
+    let checked = tessera_store::kdf::administrators()
         .run(move || tessera_store::verify_password(hash.as_deref(), password.expose()))
         .await;
     let Ok(password_ok) = checked else {
