@@ -248,9 +248,13 @@ fn decide(
         }
     };
     let matched = one_step(method.kind, policy, checked, password, now);
-    // The check also looks for a replay (for the log), in every case alike: whether the
+    let accepting = matched.is_some()
+        && user
+            .as_ref()
+            .is_some_and(|u| method.enabled && !u.is_locked(now));
+    // Every reject also looks for a replay (for the log), in every case alike: whether the
     // passcode was right must not change the work a reject costs (a locked user's right code).
-    let replay = replayed(method.kind, policy, checked, password, now) && matched.is_none();
+    let replay = !accepting && replayed(method.kind, policy, checked, password, now);
     let barrier = |why| Decision {
         write: Write::Barrier,
         why,
