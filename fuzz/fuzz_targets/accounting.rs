@@ -1,4 +1,5 @@
-//! Fuzzes an Accounting-Request into an identity change (`Packet::decode`, `engine::accounting::read_accounting`).
+//! Fuzzes an Accounting-Request into an identity change (`Packet::decode`,
+//! `engine::accounting::read_accounting`).
 //! The property is in `fuzz/checks/accounting.rs`, which `crates/engine/tests/fuzz_corpus.rs` also
 //! runs on stable over the seed corpus and mutations of it.
 //!
