@@ -119,3 +119,50 @@ fn to_change(e: Event, client: &str, now: u64) -> Result<IdentityEvent, String> 
         other => Err(format!("state {other:?} must be logon or logoff")),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_body_is_applied_whole_or_refused_with_the_event_named() {
+        let body = br#"{"events":[
+            {"state":"logon","ip":"10.8.0.5","user":"EXAMPLE\\alice","groups":["vpn"]},
+            {"state":"logoff","ip":"10.8.0.6","user":"bob@example.com"}]}"#;
+        let changes = decode_events(body, "feeder", 7).unwrap();
+        assert_eq!(
+            changes,
+            vec![
+                IdentityEvent::Logon {
+                    ip: "10.8.0.5".parse().unwrap(),
+                    user: "alice".into(),
+                    domain: Some("EXAMPLE".into()),
+                    groups: vec!["vpn".into()],
+                    source: Source::Api,
+                    session_id: String::new(),
+                    client: "feeder".into(),
+                    now: 7,
+                },
+                IdentityEvent::Release {
+                    ip: "10.8.0.6".parse().unwrap(),
+                    user: Some("bob".into()),
+                    now: 7,
+                },
+            ]
+        );
+        let bad = br#"{"events":[{"state":"logoff","ip":"10.0.0.1"},{"state":"logon","ip":"nope","user":"a"}]}"#;
+        let e = decode_events(bad, "feeder", 7).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "events[1]: ip \"nope\" is not an IPv4 or IPv6 address"
+        );
+        assert_eq!(
+            decode_events(br#"{"events":[]}"#, "f", 0),
+            Err(EventsError::Count(0))
+        );
+        assert!(matches!(
+            decode_events(br#"{"events":[],"extra":1}"#, "f", 0),
+            Err(EventsError::Json(_))
+        ));
+    }
+}
