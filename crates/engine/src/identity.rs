@@ -89,6 +89,9 @@ pub fn encode_cursor(seq: i64) -> String {
     data_encoding::BASE64URL_NOPAD.encode(format!("v1:{seq}").as_bytes())
 }
 
+/// The change number of a cursor this server issued. Only the exact text [`encode_cursor`]
+/// gives is one: `v1:+5`, `v1:05` or `v1:-0` were never issued, so they are refused, not
+/// read as 5 or 0.
 pub fn decode_cursor(cursor: &str) -> Option<i64> {
     let raw = data_encoding::BASE64URL_NOPAD
         .decode(cursor.as_bytes())
@@ -97,7 +100,7 @@ pub fn decode_cursor(cursor: &str) -> Option<i64> {
     text.strip_prefix("v1:")?
         .parse::<i64>()
         .ok()
-        .filter(|&s| s >= 0)
+        .filter(|&s| s >= 0 && encode_cursor(s) == cursor)
 }
 
 /// Unix seconds as RFC 3339 UTC (`2026-11-23T08:00:00Z`).
@@ -245,10 +248,10 @@ mod tests {
         }
         assert_eq!(decode_cursor("2500"), None);
         assert_eq!(decode_cursor(""), None);
-        assert_eq!(
-            decode_cursor(&data_encoding::BASE64URL_NOPAD.encode(b"v1:-4")),
-            None
-        );
+        for never_issued in ["v1:-4", "v1:+5", "v1:05", "v1:-0", "v1: 5", "v2:5"] {
+            let c = data_encoding::BASE64URL_NOPAD.encode(never_issued.as_bytes());
+            assert_eq!(decode_cursor(&c), None, "{never_issued}");
+        }
     }
 
     #[test]

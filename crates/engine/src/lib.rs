@@ -13,6 +13,7 @@ pub mod challenge;
 pub mod courier;
 pub mod dedup;
 pub mod directory;
+pub mod events;
 pub mod identity;
 pub mod notice;
 pub mod oauth;

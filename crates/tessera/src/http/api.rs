@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::Arc;
-use tessera_engine::accounting::{IdentityEvent, Source, split_domain};
+use tessera_engine::events::{self, Event, EventsRequest};
 use tessera_engine::identity::{self, QueryError};
 use tessera_engine::oauth::{self, BearerError, StoredToken, ThrottleKey, TokenError};
 use tessera_engine::{Store as _, Write};
@@ -542,38 +542,11 @@ async fn by_ip(
 // ---------------------------------------------------------------------------------------------
 // Events.
 
-/// Logon and logoff events from another source, applied together or not at all.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct EventsRequest {
-    /// 1 to 1000 events, applied in order.
-    pub events: Vec<Event>,
-}
-
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct Event {
-    /// `logon` or `logoff`.
-    pub state: String,
-    pub ip: String,
-    /// Required for logon; for logoff, only that user's logon ends.
-    pub user: Option<String>,
-    /// When absent, taken from `DOMAIN\user` or `user@domain`.
-    pub domain: Option<String>,
-    #[serde(default)]
-    pub groups: Vec<String>,
-    pub session_id: Option<String>,
-}
-
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct EventsResponse {
     /// Events applied.
     pub applied: usize,
 }
-
-const MAX_EVENTS: usize = 1000;
-const MAX_GROUPS: usize = 256;
-const MAX_TEXT: usize = 256;
 
 /// Post logon/logoff events (scope `identity:write`).
 #[utoipa::path(
@@ -595,23 +568,8 @@ async fn events(
     body: Bytes,
 ) -> Result<axum::Json<EventsResponse>, ApiError> {
     let token = http.bearer(&headers, oauth::SCOPE_WRITE)?;
-    let req: EventsRequest = serde_json::from_slice(&body).map_err(|e| {
-        ApiError::BadRequest(format!("the body is not a valid events document: {e}"))
-    })?;
-    if req.events.is_empty() || req.events.len() > MAX_EVENTS {
-        return Err(ApiError::BadRequest(format!(
-            "send 1 to {MAX_EVENTS} events, not {}",
-            req.events.len()
-        )));
-    }
-    let now = now();
-    let changes = req
-        .events
-        .into_iter()
-        .enumerate()
-        .map(|(i, e)| to_change(e, &token.client_id, now).map_err(|m| format!("events[{i}]: {m}")))
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(ApiError::BadRequest)?;
+    let changes = events::decode_events(&body, &token.client_id, now())
+        .map_err(|e| ApiError::BadRequest(e.to_string()))?;
     let applied = changes.len();
     http.core
         .engine
@@ -620,54 +578,6 @@ async fn events(
         .await?;
     http.metrics.events.add(applied as u64);
     Ok(axum::Json(EventsResponse { applied }))
-}
-
-fn text_ok(s: &str) -> bool {
-    !s.is_empty() && s.len() <= MAX_TEXT && !s.chars().any(char::is_control)
-}
-
-fn to_change(e: Event, client: &str, now: u64) -> Result<IdentityEvent, String> {
-    let ip: IpAddr =
-        e.ip.parse()
-            .map_err(|_| format!("ip {:?} is not an IPv4 or IPv6 address", e.ip))?;
-    if let Some(u) = &e.user
-        && !text_ok(u)
-    {
-        return Err("user must be 1 to 256 characters without control characters".into());
-    }
-    match e.state.as_str() {
-        "logon" => {
-            let name = e.user.ok_or("a logon needs a user")?;
-            let (user, split) = split_domain(&name);
-            let domain = e.domain.or(split);
-            if e.groups.len() > MAX_GROUPS || !e.groups.iter().all(|g| text_ok(g)) {
-                return Err(format!(
-                    "groups: at most {MAX_GROUPS} names of 1 to 256 characters"
-                ));
-            }
-            if !domain.as_deref().is_none_or(text_ok)
-                || !e.session_id.as_deref().is_none_or(text_ok)
-            {
-                return Err("domain and session_id must be 1 to 256 characters".into());
-            }
-            Ok(IdentityEvent::Logon {
-                ip,
-                user,
-                domain,
-                groups: e.groups,
-                source: Source::Api,
-                session_id: e.session_id.unwrap_or_default(),
-                client: client.to_owned(),
-                now,
-            })
-        }
-        "logoff" => Ok(IdentityEvent::Release {
-            ip,
-            user: e.user.map(|u| split_domain(&u).0),
-            now,
-        }),
-        other => Err(format!("state {other:?} must be logon or logoff")),
-    }
 }
 
 // ---------------------------------------------------------------------------------------------
