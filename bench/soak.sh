@@ -9,15 +9,21 @@ dir=$(mktemp -d /tmp/tessera-soak.XXXXXX)
 port=${BENCH_PORT:-18141}
 export TESSERA_DATA_DIR=$dir/data TESSERA_AUTH_LISTEN=127.0.0.1:$port TESSERA_ACCT_LISTEN=127.0.0.1:0 TESSERA_HTTP_LISTEN=127.0.0.1:0
 $T bench --generate "$dir/gen" --users "$users" --mode hotp >/dev/null
-$T user import "$dir/gen/tessera-users.csv" >/dev/null
-$T method add bench --kind pin-otp >/dev/null
-$T client add bench --address 127.0.0.1 --secret testing123 --method bench >/dev/null
-$T publish >/dev/null
-TESSERA_LOG=${TESSERA_LOG:-warn} $T serve 2>"$dir/serve.log" & pid=$!
+setup() {   # a fresh database: every user's HOTP counter at 0, as the load generator expects
+  rm -rf "$dir/data"
+  $T user import "$dir/gen/tessera-users.csv" >/dev/null
+  $T method add bench --kind pin-otp >/dev/null
+  $T client add bench --address 127.0.0.1 --secret testing123 --method bench >/dev/null
+  $T publish >/dev/null
+  TESSERA_LOG=${TESSERA_LOG:-warn} $T serve 2>>"$dir/serve.log" & pid=$!
+  sleep 1
+}
 trap 'kill $sampler 2>/dev/null || true; kill $pid 2>/dev/null; wait $pid 2>/dev/null; rm -rf "$dir"' EXIT
-sleep 1
+setup
 peak=$($T bench --target 127.0.0.1:$port --users "$users" --concurrency "$conc" --duration 10 --warmup 2 --mode hotp \
   | tail -1 | python3 -c 'import json,sys; print(json.load(sys.stdin)["accepts_per_s"])')
+kill $pid; wait $pid 2>/dev/null || true
+setup
 rate=$(python3 -c "print(int($peak * 0.8))")
 echo "soak: peak ${peak}/s, holding ${rate}/s for ${secs} s; samples every 10 s" >&2
 echo "t_s,rss_kb,fds,threads"

@@ -12,7 +12,7 @@
 
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::LazyLock;
-use tessera_engine::accounting::{self, IdentityEvent, Source, split_domain};
+use tessera_engine::accounting::{self, IdentityEvent, SessionStatus, split_domain};
 use tessera_engine::{CompiledClient, Published, access::DropReason};
 use tessera_radius::{Code, Packet, PacketBuilder, attr, verify_response};
 
@@ -56,46 +56,34 @@ fn event_property(p: &Packet<'_>, read: &Result<IdentityEvent, DropReason>) {
     };
     assert_eq!(p.code, Code::AccountingRequest);
     match event {
-        IdentityEvent::Logon {
-            ip,
-            user,
-            domain,
-            groups,
-            source,
-            session_id,
-            client,
-            now,
-        } => {
-            assert!(
-                matches!(status, Some(1 | 3)),
-                "logon from status {status:?}"
-            );
-            let name = text(p, attr::USER_NAME).expect("a logon has a User-Name");
-            assert_eq!(split_domain(&name), (user.clone(), domain.clone()));
-            assert!(!user.is_empty() && domain.as_deref().is_none_or(|d| !d.is_empty()));
-            assert!(groups.is_empty());
-            assert_eq!(Some(session_id), text(p, attr::ACCT_SESSION_ID).as_ref());
-            assert_eq!(
-                (client.as_str(), *now, *source),
-                ("gw", NOW, Source::RadiusAccounting)
-            );
-            if let IpAddr::V4(v4) = ip {
+        IdentityEvent::Session(e) => {
+            let expected = match status {
+                Some(1) => SessionStatus::Start,
+                Some(2) => SessionStatus::Stop,
+                Some(3) => SessionStatus::Interim,
+                other => panic!("a session event from status {other:?}"),
+            };
+            assert_eq!(e.status, expected);
+            match text(p, attr::USER_NAME) {
+                Some(name) => {
+                    let (user, domain) = split_domain(&name);
+                    assert_eq!((e.user.clone(), e.domain.clone()), (Some(user), domain));
+                }
+                None => assert!(e.user.is_none() && e.domain.is_none()),
+            }
+            assert!(e.groups.is_empty());
+            assert_eq!(Some(&e.session_id), text(p, attr::ACCT_SESSION_ID).as_ref());
+            assert_eq!((e.client.as_str(), e.now), ("gw", NOW));
+            // A stamp of 0 or far ahead of this server's clock orders nothing.
+            assert!(e.stamp.is_none_or(|t| t != 0 && t <= NOW + 3600));
+            if let Some(IpAddr::V4(v4)) = e.ip {
                 assert!(!v4.is_unspecified() && !v4.is_broadcast());
             }
         }
-        IdentityEvent::Logoff {
-            session_id,
-            client,
-            now,
-            ..
-        } => {
-            assert_eq!(status, Some(2));
-            assert_eq!(Some(session_id), text(p, attr::ACCT_SESSION_ID).as_ref());
-            assert_eq!((client.as_str(), *now), ("gw", NOW));
-        }
-        IdentityEvent::ClientReset { client, now } => {
+        IdentityEvent::ClientReset { client, stamp, now } => {
             assert!(matches!(status, Some(7 | 8)));
             assert_eq!((client.as_str(), *now), ("gw", NOW));
+            assert!(stamp.is_none_or(|t| t != 0 && t <= NOW + 3600));
         }
         IdentityEvent::Nothing => {}
         other => panic!("accounting cannot say {other:?}"),
@@ -146,8 +134,6 @@ pub fn check(data: &[u8]) -> bool {
     event_property(&p, &read);
     matches!(
         read,
-        Ok(IdentityEvent::Logon { .. }
-            | IdentityEvent::Logoff { .. }
-            | IdentityEvent::ClientReset { .. })
+        Ok(IdentityEvent::Session(_) | IdentityEvent::ClientReset { .. })
     )
 }
