@@ -125,7 +125,7 @@ fn generate(a: &BenchArgs, dir: &PathBuf) -> Result<()> {
     std::fs::write(dir.join("ldap-users.ldif"), ldif)?;
     std::fs::write(dir.join("tessera-users.csv"), csv)?;
     std::fs::write(dir.join("freeradius-users"), fr)?;
-    println!("wrote {} users to {}", a.users, dir.display());
+    out!("wrote {} users to {}", a.users, dir.display());
     Ok(())
 }
 

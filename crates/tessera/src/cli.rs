@@ -107,14 +107,14 @@ pub fn config(store: &SqliteStore, cmd: ConfigCmd) -> Result<()> {
             let old = store.draft()?;
             check(&old, &cfg, Some((&text, &origin)))?;
             crate::ops::save_draft(store, &old, &cfg, None, "config.import", &origin)?;
-            println!(
+            out!(
                 "draft updated from {origin}; review with `tessera config diff`, make it live with `tessera publish`"
             );
         }
         ConfigCmd::Export { with_secrets } => {
             let cfg = store.draft()?;
             let cfg = if with_secrets { cfg } else { cfg.redacted() };
-            print!("{}", cfg.to_toml());
+            out_part!("{}", cfg.to_toml());
         }
         ConfigCmd::Diff => {
             let published = store.published()?;
@@ -122,11 +122,11 @@ pub fn config(store: &SqliteStore, cmd: ConfigCmd) -> Result<()> {
             let new = store.draft()?;
             let changed = crate::ops::draft_diff(&old, &new);
             if changed.is_empty() {
-                println!("the draft is the same as published version {version}");
+                out!("the draft is the same as published version {version}");
             } else {
-                println!("--- published (version {version})\n+++ draft");
+                out!("--- published (version {version})\n+++ draft");
                 for l in changed {
-                    println!("{l}");
+                    out!("{l}");
                 }
             }
         }
@@ -136,7 +136,7 @@ pub fn config(store: &SqliteStore, cmd: ConfigCmd) -> Result<()> {
 
 pub fn publish(store: &SqliteStore) -> Result<()> {
     let version = crate::ops::publish(store)?;
-    println!("published version {version}; running servers pick it up within 2 seconds");
+    out!("published version {version}; running servers pick it up within 2 seconds");
     Ok(())
 }
 
@@ -181,7 +181,7 @@ pub fn client(store: &SqliteStore, cmd: ClientCmd) -> Result<()> {
                     require_message_authenticator: !no_require_message_authenticator,
                 },
             )?;
-            println!("client {name:?} added to the draft; run `tessera publish` to make it live");
+            out!("client {name:?} added to the draft; run `tessera publish` to make it live");
         }
     }
     Ok(())
@@ -212,13 +212,13 @@ pub enum ApiClientCmd {
 }
 
 fn print_api_secret(client_id: &str, secret: &Secret) {
-    println!("client_id:     {client_id}");
-    println!(
+    out!("client_id:     {client_id}");
+    out!(
         "client_secret: {}",
         String::from_utf8_lossy(secret.expose())
     );
-    println!("(the secret is shown only this once; it is stored encrypted)");
-    println!("run `tessera publish` to make the change live");
+    out!("(the secret is shown only this once; it is stored encrypted)");
+    out!("run `tessera publish` to make the change live");
 }
 
 pub fn api_client(store: &SqliteStore, cmd: ApiClientCmd) -> Result<()> {
@@ -244,7 +244,7 @@ pub fn api_client(store: &SqliteStore, cmd: ApiClientCmd) -> Result<()> {
             if show {
                 print_api_secret(&client_id, &secret);
             } else {
-                println!(
+                out!(
                     "api client {client_id:?} added to the draft; run `tessera publish` to make it live"
                 );
             }
@@ -255,12 +255,12 @@ pub fn api_client(store: &SqliteStore, cmd: ApiClientCmd) -> Result<()> {
         }
         ApiClientCmd::Remove { client_id } => {
             crate::ops::remove_named(store, "api_client", &client_id)?;
-            println!(
+            out!(
                 "api client {client_id:?} removed from the draft; run `tessera publish` to make it live"
             );
         }
         ApiClientCmd::List => {
-            println!("{:<24} {:<32} TOKEN LIFETIME", "CLIENT ID", "SCOPES");
+            out!("{:<24} {:<32} TOKEN LIFETIME", "CLIENT ID", "SCOPES");
             for a in store.draft()?.api_clients {
                 let scopes = if a.scopes.is_empty() {
                     tessera_engine::oauth::SCOPE_READ.to_owned()
@@ -268,7 +268,7 @@ pub fn api_client(store: &SqliteStore, cmd: ApiClientCmd) -> Result<()> {
                     a.scopes.join(" ")
                 };
                 let lifetime = a.token_lifetime.map_or("8h".to_owned(), |d| d.to_string());
-                println!("{:<24} {:<32} {lifetime}", a.client_id, scopes);
+                out!("{:<24} {:<32} {lifetime}", a.client_id, scopes);
             }
         }
     }
@@ -339,7 +339,7 @@ pub fn method(store: &SqliteStore, cmd: MethodCmd) -> Result<()> {
                     reply_attributes: Default::default(),
                 },
             )?;
-            println!("method {name:?} added to the draft; run `tessera publish` to make it live");
+            out!("method {name:?} added to the draft; run `tessera publish` to make it live");
         }
     }
     Ok(())
@@ -396,17 +396,17 @@ pub fn user(store: &SqliteStore, cmd: UserCmd) -> Result<()> {
         } => {
             let password = password.map(|p| secret_arg(&p, "password")).transpose()?;
             crate::ops::add_user(store, &name, password, email, phone)?;
-            println!("user {name:?} added");
+            out!("user {name:?} added");
         }
         UserCmd::Password { name, password } => {
             crate::ops::set_password(store, &name, secret_arg(&password, "password")?)?;
-            println!("password of {name:?} set");
+            out!("password of {name:?} set");
         }
         UserCmd::List => {
             let users = store.list_users()?;
-            println!("{:<24} {:>6} {:>8}  STATE", "USER", "TOKENS", "FAILURES");
+            out!("{:<24} {:>6} {:>8}  STATE", "USER", "TOKENS", "FAILURES");
             for u in users {
-                println!(
+                out!(
                     "{:<24} {:>6} {:>8}  {}",
                     u.name,
                     u.tokens,
@@ -420,35 +420,35 @@ pub fn user(store: &SqliteStore, cmd: UserCmd) -> Result<()> {
             if let (Err(tessera_store::AdminError::NoSuchUser(_)), Some(l)) =
                 (store.user(&name), store.lockout(&name)?)
             {
-                println!("user:     {name} (no local record; directory user)");
-                println!("failures: {}", l.failures());
+                out!("user:     {name} (no local record; directory user)");
+                out!("failures: {}", l.failures());
                 let until = l.locked_until.map(|t| i64::try_from(t).unwrap_or(i64::MAX));
-                println!("state:    {}", lock_text(until, now()));
+                out!("state:    {}", lock_text(until, now()));
                 return Ok(());
             }
             let u = store.user(&name)?;
-            println!("user:     {}", u.name);
-            println!("email:    {}", u.email.as_deref().unwrap_or("-"));
-            println!("phone:    {}", u.phone.as_deref().unwrap_or("-"));
-            println!("failures: {}", u.failures);
-            println!("state:    {}", lock_text(u.locked_until, now()));
+            out!("user:     {}", u.name);
+            out!("email:    {}", u.email.as_deref().unwrap_or("-"));
+            out!("phone:    {}", u.phone.as_deref().unwrap_or("-"));
+            out!("failures: {}", u.failures);
+            out!("state:    {}", lock_text(u.locked_until, now()));
             print_tokens(&store.list_tokens(Some(&u.name))?);
         }
         UserCmd::Unlock { name } => {
             store.unlock_user(&name)?;
-            println!("user {name:?} unlocked");
+            out!("user {name:?} unlocked");
         }
         UserCmd::Import { file } => {
             let rows = parse_user_csv(&file)?;
             let (users, tokens) = store.import(rows, now())?;
-            println!(
+            out!(
                 "imported {users} new users and {tokens} tokens from {}",
                 file.display()
             );
         }
         UserCmd::Remove { name } => {
             store.remove_user(&name)?;
-            println!("user {name:?} and their tokens removed");
+            out!("user {name:?} and their tokens removed");
         }
     }
     Ok(())
@@ -497,12 +497,19 @@ pub enum TokenCmd {
 }
 
 fn print_tokens(tokens: &[TokenInfo]) {
-    println!(
+    out!(
         "{:>6}  {:<20} {:<5} {:<7} {:>6} {:>6} {:<4} {:>10}",
-        "ID", "USER", "KIND", "ALG", "DIGITS", "PERIOD", "PIN", "NEXT"
+        "ID",
+        "USER",
+        "KIND",
+        "ALG",
+        "DIGITS",
+        "PERIOD",
+        "PIN",
+        "NEXT"
     );
     for t in tokens {
-        println!(
+        out!(
             "{:>6}  {:<20} {:<5} {:<7} {:>6} {:>6} {:<4} {:>10}",
             t.id,
             t.user,
@@ -539,21 +546,21 @@ fn token_add(store: &SqliteStore, a: TokenAdd) -> Result<()> {
         },
     )?;
     let (id, uri, secret) = (enrolled.id, enrolled.uri, enrolled.secret);
-    println!("token {id} added for {:?}", a.user);
+    out!("token {id} added for {:?}", a.user);
     match &uri {
         Some(uri) => {
-            println!("{uri}");
+            out!("{uri}");
             if let Some(path) = &a.qr {
                 qr::write_png(uri, path)?;
-                println!("QR code written to {}", path.display());
+                out!("QR code written to {}", path.display());
             }
             if std::io::stdout().is_terminal() {
-                print!("{}", qr::terminal(uri)?);
+                out_part!("{}", qr::terminal(uri)?);
             }
         }
         None => {
             let s = String::from_utf8_lossy(secret.expose()).into_owned();
-            println!("mOTP init-secret (enter on the device): {s}");
+            out!("mOTP init-secret (enter on the device): {s}");
         }
     }
     Ok(())
@@ -565,11 +572,11 @@ pub fn token(store: &SqliteStore, cmd: TokenCmd) -> Result<()> {
         TokenCmd::List { user } => print_tokens(&store.list_tokens(user.as_deref())?),
         TokenCmd::Resync { user, otp1, otp2 } => {
             let (id, next) = store.resync_token(&user, &otp1, &otp2, 1000)?;
-            println!("token {id} resynchronised; next expected counter {next}");
+            out!("token {id} resynchronised; next expected counter {next}");
         }
         TokenCmd::Remove { token_id } => {
             store.remove_token(token_id)?;
-            println!("token {token_id} removed");
+            out!("token {token_id} removed");
         }
     }
     Ok(())
@@ -669,12 +676,17 @@ pub fn rfc3339(unix: i64) -> String {
 pub fn identity(store: &SqliteStore, cmd: IdentityCmd) -> Result<()> {
     match cmd {
         IdentityCmd::List => {
-            println!(
+            out!(
                 "{:<39} {:<20} {:<16} {:<6} {:<20} {:<12} UPDATED",
-                "IP", "USER", "DOMAIN", "STATE", "SESSION", "CLIENT"
+                "IP",
+                "USER",
+                "DOMAIN",
+                "STATE",
+                "SESSION",
+                "CLIENT"
             );
             for e in store.identities(0, usize::MAX)? {
-                println!(
+                out!(
                     "{:<39} {:<20} {:<16} {:<6} {:<20} {:<12} {}",
                     e.ip,
                     e.user,
@@ -690,16 +702,16 @@ pub fn identity(store: &SqliteStore, cmd: IdentityCmd) -> Result<()> {
             let e = store
                 .identity(ip)?
                 .ok_or_else(|| anyhow!("no identity entry for {ip}"))?;
-            println!("ip:         {}", e.ip);
-            println!("user:       {}", e.user);
-            println!("domain:     {}", e.domain.as_deref().unwrap_or("-"));
-            println!("groups:     {}", e.groups.join(", "));
-            println!("state:      {}", e.state);
-            println!("source:     {}", e.source);
-            println!("session_id: {}", e.session_id.as_deref().unwrap_or("-"));
-            println!("client:     {}", e.client.as_deref().unwrap_or("-"));
-            println!("start_time: {}", rfc3339(e.start_time));
-            println!("updated_at: {}", rfc3339(e.updated_at));
+            out!("ip:         {}", e.ip);
+            out!("user:       {}", e.user);
+            out!("domain:     {}", e.domain.as_deref().unwrap_or("-"));
+            out!("groups:     {}", e.groups.join(", "));
+            out!("state:      {}", e.state);
+            out!("source:     {}", e.source);
+            out!("session_id: {}", e.session_id.as_deref().unwrap_or("-"));
+            out!("client:     {}", e.client.as_deref().unwrap_or("-"));
+            out!("start_time: {}", rfc3339(e.start_time));
+            out!("updated_at: {}", rfc3339(e.updated_at));
         }
     }
     Ok(())
@@ -784,31 +796,31 @@ pub fn admin(store: &SqliteStore, cmd: AdminCmd) -> Result<()> {
                     digits: 6,
                 },
             );
-            println!("administrator {name:?} added ({})", role.as_str());
+            out!("administrator {name:?} added ({})", role.as_str());
             if shown {
-                println!(
+                out!(
                     "password: {} (shown only this once)",
                     String::from_utf8_lossy(password.expose())
                 );
             }
-            println!("TOTP enrolment (scan or type into an authenticator app):");
-            println!("{uri}");
+            out!("TOTP enrolment (scan or type into an authenticator app):");
+            out!("{uri}");
             if std::io::stdout().is_terminal() {
-                print!("{}", qr::terminal(&uri)?);
+                out_part!("{}", qr::terminal(&uri)?);
             }
         }
         AdminCmd::Remove { name } => {
             store.remove_admin(&name)?;
-            println!("administrator {name:?} removed; their sessions and tokens ended");
+            out!("administrator {name:?} removed; their sessions and tokens ended");
         }
         AdminCmd::Unlock { name } => {
             store.unlock_admin(&name)?;
-            println!("administrator {name:?} unlocked");
+            out!("administrator {name:?} unlocked");
         }
         AdminCmd::List => {
-            println!("{:<24} {:<8} STATE", "ADMINISTRATOR", "ROLE");
+            out!("{:<24} {:<8} STATE", "ADMINISTRATOR", "ROLE");
             for (name, role, locked) in store.list_admins()? {
-                println!(
+                out!(
                     "{name:<24} {:<8} {}",
                     role.as_str(),
                     lock_text(locked.map(|l| i64::try_from(l).unwrap_or(i64::MAX)), now())
@@ -830,20 +842,25 @@ pub fn admin(store: &SqliteStore, cmd: AdminCmd) -> Result<()> {
             let token = format!("tsa_{}", random_text(32)?);
             let hash = tessera_engine::oauth::token_hash(&token);
             store.add_admin_token(&name, hash, &label, now(), expires)?;
-            println!("admin API token for {name:?} ({label}), shown only this once:");
-            println!("{token}");
+            out!("admin API token for {name:?} ({label}), shown only this once:");
+            out!("{token}");
         }
     }
     Ok(())
 }
 
 pub fn audit(store: &SqliteStore, limit: usize) -> Result<()> {
-    println!(
+    out!(
         "{:<20} {:<16} {:<8} {:<16} {:<18} {:<20} DETAIL",
-        "WHEN", "WHO", "VIA", "FROM", "ACTION", "TARGET"
+        "WHEN",
+        "WHO",
+        "VIA",
+        "FROM",
+        "ACTION",
+        "TARGET"
     );
     for e in store.audit_log(None, limit)? {
-        println!(
+        out!(
             "{:<20} {:<16} {:<8} {:<16} {:<18} {:<20} {}",
             rfc3339(e.at),
             e.actor,

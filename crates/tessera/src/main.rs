@@ -1,6 +1,34 @@
 //! `tessera`: two-factor RADIUS and identity server.
 #![forbid(unsafe_code)]
 
+/// `println!` for command output. A reader that has gone away (`tessera user list | head -1`,
+/// `| grep -q`) ends the command quietly with success instead of a panic and a backtrace.
+macro_rules! out {
+    () => { out!("") };
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        if let Err(e) = writeln!(std::io::stdout().lock(), $($arg)*) {
+            if e.kind() == std::io::ErrorKind::BrokenPipe {
+                std::process::exit(0);
+            }
+            panic!("failed printing to stdout: {e}");
+        }
+    }};
+}
+
+/// `print!` with [`out!`]'s handling of a reader that has gone away.
+macro_rules! out_part {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        if let Err(e) = write!(std::io::stdout().lock(), $($arg)*) {
+            if e.kind() == std::io::ErrorKind::BrokenPipe {
+                std::process::exit(0);
+            }
+            panic!("failed printing to stdout: {e}");
+        }
+    }};
+}
+
 mod bench;
 mod cli;
 mod connector;
@@ -147,7 +175,7 @@ fn run(args: Args) -> Result<()> {
     match command {
         Command::Bench(a) => bench::run(a),
         Command::Openapi => {
-            print!("{}", http::api::document());
+            out_part!("{}", http::api::document());
             Ok(())
         }
         Command::Serve => {

@@ -1072,3 +1072,22 @@ fn one_step_methods_accept_both_domain_forms() {
         stopped.log
     );
 }
+
+/// A reader that goes away (`tessera user list | head -1`) ends the command quietly and
+/// successfully: no panic, no backtrace on the administrator's terminal.
+#[test]
+fn cli_output_to_a_closed_pipe_ends_quietly() {
+    let t = Tessera::new("epipe");
+    for i in 0..200 {
+        t.cli(&["user", "add", &format!("user{i:03}")]);
+    }
+    let mut cmd = t.command(&["user", "list"]);
+    cmd.stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let mut child = cmd.spawn().expect("tessera user list");
+    drop(child.stdout.take()); // the reader is gone before anything is written
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{:?}: {stderr}", out.status);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}

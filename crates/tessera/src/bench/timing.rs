@@ -86,10 +86,16 @@ pub fn run(
             }
         }
     }
-    println!("tessera bench: mode=timing target={target} samples={samples} per class, interleaved");
-    println!(
+    out!("tessera bench: mode=timing target={target} samples={samples} per class, interleaved");
+    out!(
         "{:<14} {:>7} {:>10} {:>22} {:>10} {:>10} {:>12}",
-        "class", "n", "median µs", "95% CI of median", "p10 µs", "p90 µs", "Δ median µs"
+        "class",
+        "n",
+        "median µs",
+        "95% CI of median",
+        "p10 µs",
+        "p90 µs",
+        "Δ median µs"
     );
     let mut first = None;
     let mut json = Vec::new();
@@ -98,7 +104,7 @@ pub fn run(
         let (m, lo, hi) = median_ci(&c.rtt_us);
         let n = c.rtt_us.len();
         let base = *first.get_or_insert(m);
-        println!(
+        out!(
             "{:<14} {:>7} {:>10.1} {:>10.1} .. {:>8.1} {:>10.1} {:>10.1} {:>+12.1}",
             c.name,
             n,
@@ -114,7 +120,7 @@ pub fn run(
             c.name
         ));
     }
-    println!("[{}]", json.join(","));
+    out!("[{}]", json.join(","));
     Ok(())
 }
 

@@ -139,7 +139,7 @@ fn ask(common: &Common, request: Request, format: Format, wait: Duration) -> Res
     if let Some(e) = reply.error {
         bail!("{e}");
     }
-    print!("{}", reply.output.unwrap_or_default());
+    out_part!("{}", reply.output.unwrap_or_default());
     Ok(())
 }
 
@@ -175,12 +175,12 @@ fn check(path: &Path) -> Result<()> {
     }
     let warnings = report.warnings().count();
     if warnings > 0 {
-        println!(
+        out!(
             "configuration check succeeds ({warnings} warning{})",
             if warnings == 1 { "" } else { "s" }
         );
     } else {
-        println!("configuration check succeeds");
+        out!("configuration check succeeds");
     }
     Ok(())
 }
