@@ -414,6 +414,17 @@ pub fn user(store: &SqliteStore, cmd: UserCmd) -> Result<()> {
                     lock_text(u.locked_until, now())
                 );
             }
+            // Users known only to a directory appear once they have failures on record.
+            for (name, l) in store.directory_lockouts()? {
+                let until = l.locked_until.map(|t| i64::try_from(t).unwrap_or(i64::MAX));
+                out!(
+                    "{:<24} {:>6} {:>8}  {} (directory user)",
+                    name,
+                    "-",
+                    l.failures(),
+                    lock_text(until, now())
+                );
+            }
         }
         UserCmd::Show { name } => {
             // A name known only to a directory has no record here, but may have failures.

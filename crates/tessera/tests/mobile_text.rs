@@ -405,6 +405,16 @@ fn a_directory_only_user_is_locked_across_challenges() {
     assert!(guesses <= 12, "{guesses} wrong codes before the lock");
     let show = t.cli(&["user", "show", "bob"]);
     assert!(show.contains("locked"), "{show}");
+    // The administrator sees the directory user among the users, with its lock.
+    let list = t.cli(&["user", "list"]);
+    let row = list
+        .lines()
+        .find(|l| l.starts_with("bob "))
+        .unwrap_or_default();
+    assert!(
+        row.contains("locked") && row.contains("(directory user)"),
+        "{list}"
+    );
 
     // Locked: the right password gets the same reject and no mail goes out.
     let sent = mails(&maildir).len();

@@ -23,6 +23,34 @@ impl SqliteStore {
         self.read(|c| read_lockout(c, &key).map_err(db_err))
     }
 
+    /// Names with failures or a lock on record that have no local user: users known only to
+    /// a directory (`tessera user list` shows them, `user unlock` clears them).
+    pub fn directory_lockouts(&self) -> Result<Vec<(String, Lockout)>, StoreError> {
+        self.read(|c| {
+            let mut st = c
+                .prepare_cached(
+                    "SELECT l.name_key, l.password_failures, l.code_failures, l.locked_until
+                     FROM lockouts l WHERE l.name_key <> ''
+                       AND NOT EXISTS (SELECT 1 FROM users u WHERE u.name_key = l.name_key)
+                     ORDER BY l.name_key LIMIT 10000",
+                )
+                .map_err(db_err)?;
+            let rows = st
+                .query_map([], |r| {
+                    Ok((
+                        r.get::<_, String>(0)?,
+                        Lockout {
+                            password_failures: r.get(1)?,
+                            code_failures: r.get(2)?,
+                            locked_until: r.get::<_, Option<i64>>(3)?.map(lock_from_db),
+                        },
+                    ))
+                })
+                .map_err(db_err)?;
+            rows.collect::<Result<Vec<_>, _>>().map_err(db_err)
+        })
+    }
+
     fn admin_generation(c: &Connection) -> Result<i64, StoreError> {
         c.prepare_cached("SELECT value FROM meta WHERE key = 'admin_generation'")
             .map_err(db_err)?
