@@ -281,11 +281,8 @@ impl<S: Store> crate::access::Engine<S> {
                 return Err("directory unavailable");
             }
         };
-        // Locked meanwhile? (The writes below check again, in their transaction.)
-        if self.locked(&found.name, r.now).await? {
-            self.barrier().await;
-            return Err("user locked");
-        }
+        // The gate checked the lock of this name; the writes below check it again in their
+        // transaction (Complete) or in round two, so no read is repeated here.
         match r.method.kind {
             MethodKind::Password => {
                 let local = self.local_user(&found.name).await?;

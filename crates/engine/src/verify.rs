@@ -24,16 +24,7 @@ pub fn check_passcode(
 ) -> Option<Match> {
     let mut found = None;
     for token in user.tokens.iter().filter(|t| t.enabled) {
-        let m = match (kind, token.kind) {
-            (MethodKind::Otp, TokenKind::Totp | TokenKind::Hotp) => {
-                oath(token, policy, passcode, now)
-            }
-            (MethodKind::PinOtp, TokenKind::Totp | TokenKind::Hotp) => {
-                pin_then_oath(token, policy, passcode, now)
-            }
-            (MethodKind::Motp, TokenKind::Motp) => motp(token, policy, passcode, now),
-            _ => None,
-        };
+        let m = check_token(kind, policy, token, passcode, now);
         if found.is_none() {
             found = m.map(|matched| Match {
                 token_id: token.id,
@@ -65,13 +56,6 @@ pub fn replayed(
             },
             ..token.clone()
         };
-        let one = UserRecord {
-            id: user.id,
-            name: String::new(),
-            lock: user.lock,
-            tokens: vec![unspent],
-            cached: user.cached,
-        };
         let policy = match token.kind {
             TokenKind::Hotp => &Policy {
                 hotp_window: REPLAY_LOOK_BACK.saturating_sub(1),
@@ -79,11 +63,29 @@ pub fn replayed(
             },
             _ => policy,
         };
-        if let Some(m) = check_passcode(kind, policy, &one, passcode, now) {
-            seen |= m.matched < token.next;
+        if let Some(matched) = check_token(kind, policy, &unspent, passcode, now) {
+            seen |= matched < token.next;
         }
     }
     seen
+}
+
+/// The value of `token` that `passcode` matches under a method of `kind`, if any.
+fn check_token(
+    kind: MethodKind,
+    policy: &Policy,
+    token: &TokenRecord,
+    passcode: &[u8],
+    now: u64,
+) -> Option<u64> {
+    match (kind, token.kind) {
+        (MethodKind::Otp, TokenKind::Totp | TokenKind::Hotp) => oath(token, policy, passcode, now),
+        (MethodKind::PinOtp, TokenKind::Totp | TokenKind::Hotp) => {
+            pin_then_oath(token, policy, passcode, now)
+        }
+        (MethodKind::Motp, TokenKind::Motp) => motp(token, policy, passcode, now),
+        _ => None,
+    }
 }
 
 /// HOTP counters before the next expected one that [`replayed`] recognises.
