@@ -23,6 +23,10 @@ command -v chromium  >/dev/null 2>&1 || need+=(chromium)
 command -v node      >/dev/null 2>&1 || need+=(nodejs npm)
 command -v nft       >/dev/null 2>&1 || [ -x /usr/sbin/nft ] || need+=(nftables)
 command -v ip        >/dev/null 2>&1 || [ -x /usr/sbin/ip ]  || need+=(iproute2)
+# PostgreSQL server binaries (initdb, pg_ctl, postgres, psql) for the throw-away clusters the
+# storage and cluster tests start; setpriv (util-linux) runs them as nobody under root.
+compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || need+=(postgresql)
+command -v setpriv   >/dev/null 2>&1 || need+=(util-linux)
 # playwright-core (no browser download: the console test drives Debian's chromium).
 install_playwright() {
   local dir
@@ -47,5 +51,9 @@ $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-rec
 # The tests start their own slapd on loopback; the package's system service is not wanted.
 if [[ " ${need[*]} " == *" slapd "* ]]; then
   $SUDO service slapd stop >/dev/null 2>&1 || true
+fi
+# Nor is the cluster the postgresql package creates and starts on port 5432.
+if [[ " ${need[*]} " == *" postgresql "* ]]; then
+  $SUDO service postgresql stop >/dev/null 2>&1 || true
 fi
 install_playwright

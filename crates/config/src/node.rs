@@ -17,10 +17,19 @@ pub struct NodeConfig {
 #[derive(Clone, Default, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct StorageSection {
-    /// `sqlite://PATH`; defaults to `sqlite://<data_dir>/tessera.db`.
+    /// `sqlite://PATH` (default `sqlite://<data_dir>/tessera.db`) or
+    /// `postgres://USER@HOST:PORT/DB?sslmode=disable|prefer|require|verify-ca|verify-full`.
     pub url: Option<String>,
     /// Users kept in memory for the request path (0 turns the cache off); default 200,000.
     pub user_cache: Option<usize>,
+    /// PostgreSQL: a file holding the database password (first line), so that it is
+    /// never in the URL, the node file or the environment.
+    pub password_file: Option<PathBuf>,
+    /// PostgreSQL: the CA certificates (PEM) that sign the database server's certificate,
+    /// for `sslmode=verify-ca|verify-full`; default: the system's roots.
+    pub ca_file: Option<PathBuf>,
+    /// PostgreSQL: connections this node keeps to the database (default 16).
+    pub pool_size: Option<usize>,
 }
 
 impl std::fmt::Debug for StorageSection {
@@ -28,6 +37,9 @@ impl std::fmt::Debug for StorageSection {
         f.debug_struct("StorageSection")
             .field("url", &self.url.as_deref().map(redact_url))
             .field("user_cache", &self.user_cache)
+            .field("password_file", &self.password_file)
+            .field("ca_file", &self.ca_file)
+            .field("pool_size", &self.pool_size)
             .finish()
     }
 }
@@ -214,6 +226,9 @@ impl NodeConfig {
         }
         if let Some(v) = env("TESSERA_ACCT_LISTEN") {
             cfg.radius.acct_listen = list(v);
+        }
+        if let Some(v) = env("TESSERA_STORAGE_PASSWORD_FILE") {
+            cfg.storage.password_file = Some(v.into());
         }
         if let Some(v) = env("TESSERA_USER_CACHE") {
             cfg.storage.user_cache = v.trim().parse().ok();

@@ -317,6 +317,11 @@ pub enum StoreError {
     Unavailable(String),
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
+    /// The node's master key is not the one the database's secrets were sealed with.
+    #[error(
+        "the master key does not match this database's (its key check value differs): every node must use the same master key"
+    )]
+    KeyMismatch,
 }
 
 /// Storage as the engine uses it. Implementations must make a [`Write`] durable before its

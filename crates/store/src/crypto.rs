@@ -65,6 +65,18 @@ impl MasterKey {
         hmac_sha256(self.fingerprint_key.as_slice(), parts)
     }
 
+    /// Keyed fingerprint of an `api_client`'s secret: stored with each access token, so that a
+    /// changed secret revokes the tokens issued under the old one.
+    pub fn api_secret_fingerprint(&self, client_id: &str, secret: &[u8]) -> [u8; 32] {
+        self.fingerprint(&[b"tessera/api-client/v1", client_id.as_bytes(), &[0], secret])
+    }
+
+    /// What a database records to tell whether a node's master key is the one its secrets
+    /// were sealed with (it says nothing about the key itself).
+    pub fn check_value(&self) -> [u8; 32] {
+        self.fingerprint(&[b"tessera/key-check/v1"])
+    }
+
     /// Load the key from `explicit` (from `TESSERA_MASTER_KEY_FILE`), or from
     /// `data_dir/master.key`, creating that file (mode 0600) with a fresh key if absent.
     pub fn load_or_create(data_dir: &Path, explicit: Option<&Path>) -> Result<Self, KeyError> {

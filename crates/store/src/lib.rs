@@ -1,5 +1,6 @@
-//! tessera's storage: the engine's [`tessera_engine::Store`] over SQLite, administrative
-//! operations for the CLI, and secrets sealed with the node's master key.
+//! tessera's storage: [`Storage`], the one interface to all state (the engine's
+//! [`tessera_engine::Store`], administrative operations, identities), over SQLite for one node
+//! or PostgreSQL for several, and secrets sealed with the node's master key.
 #![forbid(unsafe_code)]
 
 mod admin;
@@ -8,8 +9,10 @@ mod crypto;
 mod files;
 pub mod kdf;
 mod local;
+mod postgres;
 mod schema;
 mod sqlite;
+mod storage;
 
 pub use admin::{Actor, AdminRecord, AuditEntry, Change, Role, SessionRecord};
 pub use crypto::{KeyError, MasterKey, OpenError, create_private};
@@ -17,5 +20,6 @@ pub use files::{Tightened, create_private_dir, tighten_data_files};
 pub use local::{LocalDirectory, hash_password, verify_password};
 pub use sqlite::{
     AdminError, CACHE_USERS, IdentityEntry, LOCKED_FOREVER, MAX_COUNTER, NewToken, NewUser,
-    SqliteStore, TokenInfo, UserInfo, WriterStats, validate_user_name,
+    TokenInfo, UserInfo, WriterStats, validate_user_name,
 };
+pub use storage::{Storage, StorageOptions};

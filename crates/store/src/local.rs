@@ -1,7 +1,7 @@
 //! `directory = "local"`: tessera's own user database as the password directory (SPEC §5),
 //! with argon2id password hashes (RFC 9106; the OWASP parameters m=19 MiB, t=2, p=1).
 
-use crate::sqlite::SqliteStore;
+use crate::storage::Storage;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::{Algorithm, Argon2, Params, Version};
 use std::sync::LazyLock;
@@ -43,11 +43,11 @@ pub fn verify_password(hash: Option<&str>, password: &[u8]) -> bool {
 /// The local user database as a [`Directory`].
 #[derive(Clone, Debug)]
 pub struct LocalDirectory {
-    store: SqliteStore,
+    store: Storage,
 }
 
 impl LocalDirectory {
-    pub fn new(store: SqliteStore) -> Self {
+    pub fn new(store: Storage) -> Self {
         LocalDirectory { store }
     }
 }

@@ -229,6 +229,14 @@ INSERT INTO meta (key, value) VALUES ('acct_forgotten_before', 0);
 ALTER TABLE identities ADD COLUMN event_time INTEGER;
 "#,
     ),
+    (
+        10,
+        r#"
+-- Facts about the store itself; 'key_check' tells whether the master key a process opens the
+-- database with is the one its secrets were sealed with (issue 12).
+CREATE TABLE store_info (key TEXT PRIMARY KEY, value BLOB NOT NULL);
+"#,
+    ),
 ];
 
 /// Bring the schema up to date.

@@ -98,12 +98,12 @@ impl SqliteStore {
             };
             let cfg = store.unseal_config(&doc)?;
             check(&cfg, version)?;
-            crate::admin::revoke_stale_api_tokens(t, &store, &cfg)?;
+            super::admin::revoke_stale_api_tokens(t, &store, &cfg)?;
             t.execute(
                 "INSERT INTO config_published (version, document, published_at) VALUES (?1, ?2, ?3)",
                 params![version, doc, now as i64],
             )?;
-            crate::admin::record(t, &store.actor, &Change::new("publish", &version.to_string()))?;
+            super::admin::record(t, &store.actor, &Change::new("publish", &version.to_string()))?;
             Ok(version)
         })
     }

@@ -19,6 +19,7 @@
 //!
 //! Administrators and the audit log live in `crate::admin`.
 
+mod admin;
 mod auth;
 mod config;
 mod identity;
@@ -159,6 +160,21 @@ fn open_conn(path: &Path) -> rusqlite::Result<Connection> {
     Ok(conn)
 }
 
+/// Whether `key` is the database's: its check value is recorded by the first open.
+fn key_matches(conn: &Connection, key: &MasterKey) -> rusqlite::Result<bool> {
+    let check = key.check_value();
+    conn.execute(
+        "INSERT OR IGNORE INTO store_info (key, value) VALUES ('key_check', ?1)",
+        [&check[..]],
+    )?;
+    let stored: Vec<u8> = conn.query_row(
+        "SELECT value FROM store_info WHERE key = 'key_check'",
+        [],
+        |r| r.get(0),
+    )?;
+    Ok(stored == check[..])
+}
+
 impl SqliteStore {
     /// Open (creating if needed) the database at `path`, migrate it, and start the writer.
     pub fn open(path: &Path, key: MasterKey) -> Result<Self, StoreError> {
@@ -180,6 +196,9 @@ impl SqliteStore {
             )
             .map_err(db_err)?;
         crate::schema::migrate(&mut writer).map_err(db_err)?;
+        if !key_matches(&writer, &key).map_err(db_err)? {
+            return Err(StoreError::KeyMismatch);
+        }
         let (tx, rx) = mpsc::channel();
         let stats = Arc::new(WriterStats::default());
         std::thread::Builder::new()
@@ -296,7 +315,7 @@ impl SqliteStore {
                 let r = f(&t)?;
                 if let Some(change) = &audit {
                     // In the change's own transaction: recorded if and only if it happened.
-                    crate::admin::record(&t, &store.actor, change)?;
+                    admin::record(&t, &store.actor, change)?;
                     t.execute(
                         "UPDATE meta SET value = value + 1 WHERE key = 'admin_generation'",
                         [],

@@ -1,0 +1,4 @@
+//! Conformance: admin.
+
+#[allow(unused_imports)]
+use crate::{Backend, Kind, conformance};

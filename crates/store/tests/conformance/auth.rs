@@ -1,0 +1,4 @@
+//! Conformance: auth.
+
+#[allow(unused_imports)]
+use crate::{Backend, Kind, conformance};

@@ -1,0 +1,4 @@
+//! Conformance: config_users.
+
+#[allow(unused_imports)]
+use crate::{Backend, Kind, conformance};

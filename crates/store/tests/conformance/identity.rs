@@ -1,0 +1,4 @@
+//! Conformance: identity.
+
+#[allow(unused_imports)]
+use crate::{Backend, Kind, conformance};
