@@ -10,6 +10,7 @@ mod files;
 pub mod kdf;
 mod local;
 mod postgres;
+mod records;
 mod schema;
 mod sqlite;
 mod storage;
@@ -18,8 +19,9 @@ pub use admin::{Actor, AdminRecord, AuditEntry, Change, Role, SessionRecord};
 pub use crypto::{KeyError, MasterKey, OpenError, create_private};
 pub use files::{Tightened, create_private_dir, tighten_data_files};
 pub use local::{LocalDirectory, hash_password, verify_password};
-pub use sqlite::{
-    AdminError, CACHE_USERS, IdentityEntry, LOCKED_FOREVER, MAX_COUNTER, NewToken, NewUser,
-    TokenInfo, UserInfo, WriterStats, validate_user_name,
+pub use records::{
+    AdminError, IdentityEntry, LOCKED_FOREVER, MAX_COUNTER, NewToken, NewUser, TokenInfo, UserInfo,
+    validate_user_name,
 };
+pub use sqlite::{CACHE_USERS, WriterStats};
 pub use storage::{Storage, StorageOptions};

@@ -7,10 +7,8 @@
 use crate::admin::{Actor, AdminRecord, AuditEntry, Change, Role, SessionRecord};
 use crate::crypto::MasterKey;
 use crate::postgres::{DEFAULT_POOL_SIZE, PgOptions, PgStore};
-use crate::sqlite::{
-    AdminError, CACHE_USERS, IdentityEntry, NewToken, NewUser, SqliteStore, TokenInfo, UserInfo,
-    WriterStats,
-};
+use crate::records::{AdminError, IdentityEntry, NewToken, NewUser, TokenInfo, UserInfo};
+use crate::sqlite::{CACHE_USERS, SqliteStore, WriterStats};
 use std::path::{Path, PathBuf};
 use tessera_config::SystemConfig;
 use tessera_engine::challenge::DirectoryUser;

@@ -2,7 +2,7 @@
 
 use super::PgStore;
 use crate::admin::{Actor, AdminRecord, AuditEntry, Change, Role, SessionRecord, unix_now};
-use crate::sqlite::AdminError;
+use crate::records::AdminError;
 use tessera_engine::StoreError;
 use tokio_postgres::Transaction;
 

@@ -2,7 +2,7 @@
 
 use super::PgStore;
 use crate::admin::Change;
-use crate::sqlite::AdminError;
+use crate::records::AdminError;
 use tessera_config::SystemConfig;
 use tessera_engine::StoreError;
 

@@ -2,7 +2,7 @@
 //! over PostgreSQL.
 
 use super::PgStore;
-use crate::sqlite::{AdminError, IdentityEntry};
+use crate::records::{AdminError, IdentityEntry};
 use tessera_engine::StoreError;
 use tessera_engine::identity::BatchQuery;
 use tessera_engine::oauth::{Grant, StoredToken};

@@ -27,7 +27,8 @@ mod users;
 
 use crate::admin::{Actor, Change};
 use crate::crypto::MasterKey;
-use crate::sqlite::{AdminError, WriterStats};
+use crate::records::AdminError;
+use crate::sqlite::WriterStats;
 use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod};
 use std::future::Future;
 use std::path::PathBuf;

@@ -1,7 +1,7 @@
 //! User and token administration over PostgreSQL.
 
 use super::PgStore;
-use crate::sqlite::{AdminError, NewToken, NewUser, TokenInfo, UserInfo};
+use crate::records::{AdminError, NewToken, NewUser, TokenInfo, UserInfo};
 use tessera_engine::StoreError;
 use tessera_engine::challenge::DirectoryUser;
 

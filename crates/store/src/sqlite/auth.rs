@@ -4,17 +4,15 @@
 //! challenges, and the conditional writes that spend an OTP, applied by the writer thread
 //! ([`apply`]).
 
-use super::{Job, SqliteStore, db_err, decode_token_secret, name_key, token_aad};
+use super::{Job, SqliteStore, db_err};
 use crate::cache::{CachedToken, CachedUser};
+use crate::records::{decode_token_secret, lock_from_db, lock_to_db, name_key, token_aad};
 use rusqlite::{Connection, OptionalExtension, params};
 use tessera_engine::{
     BARRIER_NAME, Challenge, Factor, Lockout, Proved, RateLimit, Store, StoreError, TokenRecord,
     UserRecord, Write, WriteOutcome,
 };
 use tokio::sync::oneshot;
-
-/// `locked_until` value meaning "until an administrator unlocks".
-pub const LOCKED_FOREVER: i64 = i64::MAX;
 
 impl SqliteStore {
     /// The failure counters and lock of `name` (local record or not), if any are on record.
@@ -256,18 +254,6 @@ impl Store for SqliteStore {
         }
         outcome
     }
-}
-
-fn lock_from_db(t: i64) -> u64 {
-    if t == LOCKED_FOREVER {
-        u64::MAX
-    } else {
-        t.max(0) as u64
-    }
-}
-
-fn lock_to_db(t: u64) -> i64 {
-    i64::try_from(t).unwrap_or(LOCKED_FOREVER)
 }
 
 /// What a one-step accept proves: the code (with its PIN).

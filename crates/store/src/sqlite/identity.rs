@@ -3,7 +3,8 @@
 //! and the other sources' into entries ([`apply_identity`]); and the access tokens of the
 //! HTTPS API's clients (OAuth 2.0 client credentials).
 
-use super::{AdminError, SqliteStore, db_err};
+use super::{SqliteStore, db_err};
+use crate::records::{AdminError, IdentityEntry};
 use rusqlite::{Connection, OptionalExtension, params};
 use tessera_engine::StoreError;
 use tessera_engine::accounting::{
@@ -12,22 +13,6 @@ use tessera_engine::accounting::{
 use tessera_engine::identity::{BatchQuery, Start};
 use tessera_engine::oauth::{Grant, StoredToken};
 use tokio::sync::oneshot;
-
-/// One row of the identity table (SPEC §7 entry).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct IdentityEntry {
-    pub ip: String,
-    pub user: String,
-    pub domain: Option<String>,
-    pub groups: Vec<String>,
-    pub state: String,
-    pub source: String,
-    pub session_id: Option<String>,
-    pub client: Option<String>,
-    pub start_time: i64,
-    pub updated_at: i64,
-    pub seq: i64,
-}
 
 const IDENTITY_COLUMNS: &str =
     "ip, user, domain, groups, state, source, session_id, client, start_time, updated_at, seq";

@@ -25,18 +25,14 @@ mod config;
 mod identity;
 mod users;
 
-pub use auth::LOCKED_FOREVER;
-pub use identity::IdentityEntry;
-pub use users::{MAX_COUNTER, NewToken, NewUser, TokenInfo, UserInfo, validate_user_name};
-
 use crate::admin::{Actor, Change};
 use crate::cache::UserCache;
 use crate::crypto::{MasterKey, OpenError};
+use crate::records::AdminError;
 use rusqlite::{Connection, OpenFlags, Transaction, TransactionBehavior};
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
-use tessera_config::Secret;
 use tessera_engine::{StoreError, Write, WriteOutcome};
 use tokio::sync::oneshot;
 use tracing::error;
@@ -45,21 +41,6 @@ const MAX_BATCH: usize = 4096;
 const MAX_READERS: usize = 8;
 /// Users kept in the hot-path cache (each a few hundred bytes, secrets still sealed).
 pub const CACHE_USERS: usize = 200_000;
-
-/// Errors of administrative operations, worded for the person who asked.
-#[derive(Debug, thiserror::Error)]
-pub enum AdminError {
-    #[error("no user named {0:?}")]
-    NoSuchUser(String),
-    #[error("a user named {0:?} already exists")]
-    UserExists(String),
-    #[error("no token with id {0}")]
-    NoSuchToken(i64),
-    #[error("{0}")]
-    Invalid(String),
-    #[error(transparent)]
-    Store(#[from] StoreError),
-}
 
 pub(crate) fn db_err(e: rusqlite::Error) -> StoreError {
     StoreError::Unavailable(e.to_string())
@@ -104,48 +85,6 @@ impl std::fmt::Debug for SqliteStore {
             .field("path", &self.inner.path)
             .finish_non_exhaustive()
     }
-}
-
-// Shared by the files below: the key a user name is looked up by, and the sealed layout of a
-// token's secret and PIN (written at enrolment in `users`, opened for every login in `auth`).
-
-fn name_key(name: &str) -> String {
-    name.trim().to_lowercase()
-}
-
-fn token_aad(user_id: i64) -> Vec<u8> {
-    format!("tessera/token/v1/user:{user_id}").into_bytes()
-}
-
-fn encode_token_secret(secret: &[u8], pin: Option<&[u8]>) -> zeroize::Zeroizing<Vec<u8>> {
-    let mut v = zeroize::Zeroizing::new(Vec::with_capacity(4 + secret.len() + 16));
-    v.extend_from_slice(&(secret.len() as u16).to_be_bytes());
-    v.extend_from_slice(secret);
-    if let Some(p) = pin {
-        v.push(1);
-        v.extend_from_slice(p);
-    } else {
-        v.push(0);
-    }
-    v
-}
-
-fn decode_token_secret(plain: &[u8]) -> Result<(Secret, Option<Secret>), StoreError> {
-    let bad = || StoreError::Corrupt("token secret has an invalid layout".into());
-    let len = u16::from_be_bytes(
-        plain
-            .get(..2)
-            .ok_or_else(bad)?
-            .try_into()
-            .map_err(|_| bad())?,
-    ) as usize;
-    let secret = plain.get(2..2 + len).ok_or_else(bad)?;
-    let pin = match plain.get(2 + len) {
-        Some(1) => Some(Secret::new(plain[3 + len..].to_vec())),
-        Some(0) => None,
-        _ => return Err(bad()),
-    };
-    Ok((Secret::new(secret.to_vec()), pin))
 }
 
 fn open_conn(path: &Path) -> rusqlite::Result<Connection> {

@@ -2,111 +2,16 @@
 //! enrolment rules, seeds sealed under the master key), listing them as administrators see
 //! them, unlocking, HOTP resync, and local users as directory entries with their passwords.
 
-use super::{AdminError, SqliteStore, db_err, encode_token_secret, name_key, token_aad};
+use super::{SqliteStore, db_err};
 use crate::admin::Change;
+use crate::records::{
+    AdminError, NewToken, NewUser, TokenInfo, UserInfo, encode_token_secret, name_key, token_aad,
+    validate_user_name,
+};
 use rusqlite::{Connection, OptionalExtension, params};
 use tessera_config::Secret;
 use tessera_engine::challenge::DirectoryUser;
 use tessera_engine::{StoreError, TokenKind};
-use tessera_otp::Algorithm;
-
-/// A new user.
-#[derive(Clone, Debug, Default)]
-pub struct NewUser {
-    pub name: String,
-    pub email: Option<String>,
-    pub phone: Option<String>,
-    pub password_hash: Option<String>,
-}
-
-/// A user as administrators see it.
-#[derive(Clone, Debug)]
-pub struct UserInfo {
-    pub id: i64,
-    pub name: String,
-    pub email: Option<String>,
-    pub phone: Option<String>,
-    pub has_password: bool,
-    pub failures: u32,
-    pub locked_until: Option<i64>,
-    pub tokens: usize,
-}
-
-/// A new token; `counter` is the first HOTP counter to expect.
-#[derive(Clone, Debug)]
-pub struct NewToken {
-    pub kind: TokenKind,
-    pub algorithm: Algorithm,
-    pub digits: u32,
-    pub period: u64,
-    pub secret: Secret,
-    pub pin: Option<Secret>,
-    pub counter: u64,
-}
-
-/// The largest HOTP counter accepted at enrolment: far beyond any real token, and small enough
-/// that counter arithmetic can never overflow the database's 64-bit integers.
-pub const MAX_COUNTER: u64 = 1 << 53;
-
-impl NewToken {
-    /// The rules every enrolment path applies (CLI, CSV import, later the admin API).
-    pub fn validate(&self) -> Result<(), AdminError> {
-        let bad = |m: &str| Err(AdminError::Invalid(m.to_owned()));
-        if ![6, 8].contains(&self.digits) {
-            return bad("digits must be 6 or 8");
-        }
-        if ![30, 60].contains(&self.period) {
-            return bad("period must be 30 or 60 seconds");
-        }
-        if self.kind != TokenKind::Hotp && self.counter != 0 {
-            return bad("a counter applies to hotp tokens only");
-        }
-        if self.counter > MAX_COUNTER {
-            return bad("the counter must be at most 2^53");
-        }
-        if let Some(pin) = &self.pin {
-            let p = pin.expose();
-            if p.len() < 4 || p.len() > 32 || p.iter().any(|b| b.is_ascii_control()) {
-                return bad("a PIN must be 4 to 32 printable characters");
-            }
-        }
-        match self.kind {
-            TokenKind::Motp if self.pin.is_none() => {
-                bad("an motp token needs the PIN the user types on the device")
-            }
-            TokenKind::Motp if self.secret.expose().len() < 8 => {
-                bad("an mOTP init-secret needs at least 8 characters")
-            }
-            TokenKind::Hotp | TokenKind::Totp if self.secret.expose().len() < 10 => {
-                bad("an OATH seed needs at least 80 bits (16 base32 characters)")
-            }
-            _ => Ok(()),
-        }
-    }
-}
-
-/// A new user name (trimmed, as it is stored): the rule of every name
-/// ([`tessera_config::check_name`]). `@` is allowed (e-mail-like directory users); `\` is not
-/// (`DOMAIN\user` from RADIUS is mapped to the bare name before any lookup). Users stored
-/// before the rule keep working: only adding and importing check.
-pub fn validate_user_name(name: &str) -> Result<(), AdminError> {
-    tessera_config::check_name("user name", name.trim())
-        .map_err(|e| AdminError::Invalid(e.to_string()))
-}
-
-/// A token as administrators see it: never its secret or PIN.
-#[derive(Clone, Debug)]
-pub struct TokenInfo {
-    pub id: i64,
-    pub user: String,
-    pub kind: TokenKind,
-    pub algorithm: Algorithm,
-    pub digits: u32,
-    pub period: u64,
-    pub has_pin: bool,
-    pub next_counter: u64,
-    pub enabled: bool,
-}
 
 impl SqliteStore {
     pub fn add_user(&self, u: NewUser, now: u64) -> Result<i64, AdminError> {
