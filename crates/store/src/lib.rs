@@ -5,6 +5,7 @@
 
 mod admin;
 mod cache;
+mod copy;
 mod crypto;
 mod files;
 pub mod kdf;
@@ -16,6 +17,7 @@ mod sqlite;
 mod storage;
 
 pub use admin::{Actor, AdminRecord, AuditEntry, Change, Role, SessionRecord};
+pub use copy::CopyReport;
 pub use crypto::{KeyError, MasterKey, OpenError, create_private};
 pub use files::{Tightened, create_private_dir, tighten_data_files};
 pub use local::{LocalDirectory, hash_password, verify_password};

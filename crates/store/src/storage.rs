@@ -107,6 +107,42 @@ impl Storage {
         }
     }
 
+    pub(crate) fn sqlite_store(&self) -> Option<&SqliteStore> {
+        match &self.0 {
+            Backend::Sqlite(s) => Some(s),
+            Backend::Postgres(_) => None,
+        }
+    }
+
+    pub(crate) fn postgres_store(&self) -> Option<&PgStore> {
+        match &self.0 {
+            Backend::Postgres(s) => Some(s),
+            Backend::Sqlite(_) => None,
+        }
+    }
+
+    /// Where the state is, as it may be shown: the SQLite file, or the database URL with
+    /// any password replaced.
+    pub fn describe(&self) -> String {
+        match &self.0 {
+            Backend::Sqlite(s) => format!("sqlite://{}", s.path().display()),
+            Backend::Postgres(s) => s.shown_url().to_owned(),
+        }
+    }
+
+    /// The schema version (the last migration applied).
+    pub fn schema_version(&self) -> Result<i64, StoreError> {
+        match &self.0 {
+            Backend::Sqlite(s) => s.read(|c| {
+                c.query_row("SELECT max(version) FROM schema_migrations", [], |r| {
+                    r.get(0)
+                })
+                .map_err(crate::sqlite::db_err)
+            }),
+            Backend::Postgres(s) => Ok(s.schema_version()),
+        }
+    }
+
     /// Whether several nodes may serve from this storage at once.
     pub fn is_shared(&self) -> bool {
         matches!(self.0, Backend::Postgres(_))

@@ -12,7 +12,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use tessera_config::{Client, Method, MethodKind, NodeConfig, Secret, SystemConfig};
 use tessera_engine::TokenKind;
 use tessera_otp::{Algorithm, OathParams, OtpauthKind};
-use tessera_store::{MasterKey, NewToken, NewUser, SqliteStore, TokenInfo};
+use tessera_store::{MasterKey, NewToken, NewUser, Storage, StorageOptions, TokenInfo};
 
 fn now() -> u64 {
     SystemTime::now()
@@ -20,16 +20,80 @@ fn now() -> u64 {
         .map_or(0, |d| d.as_secs())
 }
 
-pub fn open_store(node: &NodeConfig) -> Result<SqliteStore> {
+/// Where the node's state lives, from `[storage]`.
+pub fn storage_options(node: &NodeConfig) -> StorageOptions {
+    StorageOptions {
+        url: node.storage_url(),
+        user_cache: node.storage.user_cache,
+        password_file: node.storage.password_file.clone(),
+        ca_file: node.storage.ca_file.clone(),
+        pool_size: node.storage.pool_size,
+    }
+}
+
+pub fn open_store(node: &NodeConfig) -> Result<Storage> {
     let key_file = std::env::var_os("TESSERA_MASTER_KEY_FILE").map(PathBuf::from);
     let key = MasterKey::load_or_create(&node.data_dir, key_file.as_deref())?;
-    let path = SqliteStore::path_from_url(&node.storage_url())?;
-    let cache = node
-        .storage
-        .user_cache
-        .unwrap_or(tessera_store::CACHE_USERS);
     // Changes made through the CLI are recorded as the operating-system user's.
-    Ok(SqliteStore::open_with(&path, key, cache)?.acting_as(tessera_store::Actor::cli()))
+    Ok(Storage::open(&storage_options(node), key)?.acting_as(tessera_store::Actor::cli()))
+}
+
+#[derive(Subcommand)]
+pub enum StorageCmd {
+    /// Create or upgrade the schema (`serve` does this too, under the same advisory lock) and
+    /// print its version.
+    Migrate,
+    /// Copy this node's SQLite storage into an empty PostgreSQL database, everything included
+    /// (users, tokens and what they spent, configuration, administrators, identities, audit
+    /// log), in one transaction. Stop `serve` first; use the same master key on the new nodes.
+    Copy {
+        /// The destination: postgres://USER@HOST:PORT/DB[?sslmode=verify-full].
+        #[arg(long, value_name = "URL")]
+        to: String,
+        /// A file whose first line is the destination's password.
+        #[arg(long, value_name = "FILE")]
+        password_file: Option<PathBuf>,
+        /// PEM CA certificates for the destination's TLS certificate.
+        #[arg(long, value_name = "FILE")]
+        ca_file: Option<PathBuf>,
+    },
+}
+
+pub fn storage(store: &Storage, node: &NodeConfig, cmd: StorageCmd) -> Result<()> {
+    match cmd {
+        StorageCmd::Migrate => {
+            out!(
+                "{}: schema at version {}",
+                store.describe(),
+                store.schema_version()?
+            );
+        }
+        StorageCmd::Copy {
+            to,
+            password_file,
+            ca_file,
+        } => {
+            let key_file = std::env::var_os("TESSERA_MASTER_KEY_FILE").map(PathBuf::from);
+            let key = MasterKey::load_or_create(&node.data_dir, key_file.as_deref())?;
+            let dest = Storage::open(
+                &StorageOptions {
+                    url: to,
+                    password_file,
+                    ca_file,
+                    pool_size: Some(2),
+                    ..StorageOptions::default()
+                },
+                key,
+            )?
+            .acting_as(store.actor().clone());
+            let report = store.copy_to(&dest)?;
+            for (table, rows) in &report.tables {
+                out!("{table:<16} {rows:>8} rows");
+            }
+            out!("copied {} to {}", store.describe(), dest.describe());
+        }
+    }
+    Ok(())
 }
 
 /// A secret from the command line, or from standard input when given as `-`.
@@ -97,7 +161,7 @@ fn resolve_secret_files(cfg: &mut SystemConfig, base: &Path) -> Result<()> {
     Ok(())
 }
 
-pub fn config(store: &SqliteStore, cmd: ConfigCmd) -> Result<()> {
+pub fn config(store: &Storage, cmd: ConfigCmd) -> Result<()> {
     match cmd {
         ConfigCmd::Import { file } => {
             let origin = file.display().to_string();
@@ -134,7 +198,7 @@ pub fn config(store: &SqliteStore, cmd: ConfigCmd) -> Result<()> {
     Ok(())
 }
 
-pub fn publish(store: &SqliteStore) -> Result<()> {
+pub fn publish(store: &Storage) -> Result<()> {
     let version = crate::ops::publish(store)?;
     out!("published version {version}; running servers pick it up within 2 seconds");
     Ok(())
@@ -160,7 +224,7 @@ pub enum ClientCmd {
     },
 }
 
-pub fn client(store: &SqliteStore, cmd: ClientCmd) -> Result<()> {
+pub fn client(store: &Storage, cmd: ClientCmd) -> Result<()> {
     match cmd {
         ClientCmd::Add {
             name,
@@ -221,7 +285,7 @@ fn print_api_secret(client_id: &str, secret: &Secret) {
     out!("run `tessera publish` to make the change live");
 }
 
-pub fn api_client(store: &SqliteStore, cmd: ApiClientCmd) -> Result<()> {
+pub fn api_client(store: &Storage, cmd: ApiClientCmd) -> Result<()> {
     match cmd {
         ApiClientCmd::Add {
             client_id,
@@ -303,7 +367,7 @@ pub enum MethodCmd {
     },
 }
 
-pub fn method(store: &SqliteStore, cmd: MethodCmd) -> Result<()> {
+pub fn method(store: &Storage, cmd: MethodCmd) -> Result<()> {
     match cmd {
         MethodCmd::Add {
             name,
@@ -386,7 +450,7 @@ fn lock_text(locked_until: Option<i64>, now: u64) -> String {
     }
 }
 
-pub fn user(store: &SqliteStore, cmd: UserCmd) -> Result<()> {
+pub fn user(store: &Storage, cmd: UserCmd) -> Result<()> {
     match cmd {
         UserCmd::Add {
             name,
@@ -538,7 +602,7 @@ fn print_tokens(tokens: &[TokenInfo]) {
     }
 }
 
-fn token_add(store: &SqliteStore, a: TokenAdd) -> Result<()> {
+fn token_add(store: &Storage, a: TokenAdd) -> Result<()> {
     let pin = a.pin.as_deref().map(|p| secret_arg(p, "PIN")).transpose()?;
     if a.kind.eq_ignore_ascii_case("motp") && a.qr.is_some() {
         bail!("mOTP devices are set up by typing the init-secret; there is no QR code (drop --qr)");
@@ -577,7 +641,7 @@ fn token_add(store: &SqliteStore, a: TokenAdd) -> Result<()> {
     Ok(())
 }
 
-pub fn token(store: &SqliteStore, cmd: TokenCmd) -> Result<()> {
+pub fn token(store: &Storage, cmd: TokenCmd) -> Result<()> {
     match cmd {
         TokenCmd::Add(a) => token_add(store, a)?,
         TokenCmd::List { user } => print_tokens(&store.list_tokens(user.as_deref())?),
@@ -684,7 +748,7 @@ pub fn rfc3339(unix: i64) -> String {
     tessera_engine::identity::format_rfc3339(unix)
 }
 
-pub fn identity(store: &SqliteStore, cmd: IdentityCmd) -> Result<()> {
+pub fn identity(store: &Storage, cmd: IdentityCmd) -> Result<()> {
     match cmd {
         IdentityCmd::List => {
             out!(
@@ -776,7 +840,7 @@ fn random_text(bytes: usize) -> Result<String> {
     Ok(data_encoding::BASE64URL_NOPAD.encode(&crate::ops::random_bytes(bytes)?))
 }
 
-pub fn admin(store: &SqliteStore, cmd: AdminCmd) -> Result<()> {
+pub fn admin(store: &Storage, cmd: AdminCmd) -> Result<()> {
     match cmd {
         AdminCmd::Add {
             name,
@@ -860,7 +924,7 @@ pub fn admin(store: &SqliteStore, cmd: AdminCmd) -> Result<()> {
     Ok(())
 }
 
-pub fn audit(store: &SqliteStore, limit: usize) -> Result<()> {
+pub fn audit(store: &Storage, limit: usize) -> Result<()> {
     out!(
         "{:<20} {:<16} {:<8} {:<16} {:<18} {:<20} DETAIL",
         "WHEN",

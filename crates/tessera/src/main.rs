@@ -104,6 +104,9 @@ enum Command {
     /// Administrators of the console and the admin API.
     #[command(subcommand)]
     Admin(cli::AdminCmd),
+    /// The storage: schema migrations, and moving an SQLite install to PostgreSQL.
+    #[command(subcommand)]
+    Storage(cli::StorageCmd),
     /// The audit log: every administrative change and publish, newest first.
     Audit {
         /// Entries to show.
@@ -136,7 +139,7 @@ fn init_logging(format: LogFormat) {
 /// Data files only tessera's user may read (issue 11): tighten what an older version or an
 /// administrator left readable, and say so.
 fn tighten_data_files(node: &tessera_config::NodeConfig) {
-    let db = tessera_store::SqliteStore::path_from_url(&node.storage_url()).ok();
+    let db = cli::storage_options(node).sqlite_path();
     for t in tessera_store::tighten_data_files(&node.data_dir, db.as_deref()) {
         match t.result {
             Ok(()) => tracing::warn!(
@@ -206,6 +209,7 @@ fn run(args: Args) -> Result<()> {
                 Command::ApiClient(c) => cli::api_client(&store, c),
                 Command::Admin(c) => cli::admin(&store, c),
                 Command::Audit { limit } => cli::audit(&store, limit),
+                Command::Storage(c) => cli::storage(&store, &node, c),
                 Command::Serve | Command::Bench(_) | Command::Openapi | Command::Connector(_) => {
                     unreachable!("handled above")
                 }

@@ -7,7 +7,7 @@ use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 use tessera_engine::access::DropReason;
-use tessera_store::SqliteStore;
+use tessera_store::Storage;
 
 /// A monotonically increasing count.
 #[derive(Debug, Default)]
@@ -80,7 +80,7 @@ impl Histogram {
 }
 
 /// The whole `/metrics` page.
-pub fn render(core: &Shared, m: &HttpCounters, store: &SqliteStore) -> String {
+pub fn render(core: &Shared, m: &HttpCounters, store: &Storage) -> String {
     let c = &core.counters;
     let mut out = String::with_capacity(4096);
     counter(

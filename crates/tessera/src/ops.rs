@@ -2,12 +2,12 @@
 //! the console: one implementation of each, with one validation and one audit record.
 //!
 //! The store records the audit entry in the change's own transaction, as the actor of the
-//! handle it is given (`SqliteStore::acting_as`).
+//! handle it is given (`Storage::acting_as`).
 
 use crate::diff;
 use anyhow::{Result, bail};
 use tessera_config::SystemConfig;
-use tessera_store::{Change, SqliteStore};
+use tessera_store::{Change, Storage};
 
 fn now() -> u64 {
     crate::server::unix_now()
@@ -71,7 +71,7 @@ const AUDIT_DIFF_LINES: usize = 200;
 /// Save `cfg` as the draft if it is valid and the draft has not moved since `base` (its
 /// revision when read). The audit entry carries the redacted diff.
 pub fn save_draft(
-    store: &SqliteStore,
+    store: &Storage,
     old: &SystemConfig,
     cfg: &SystemConfig,
     base: Option<i64>,
@@ -91,7 +91,7 @@ pub fn save_draft(
 /// Apply `edit` to the current draft, check the result and save it, as `action` on `target`.
 /// Two edits at once cannot lose one another: the save is refused if the draft moved.
 pub fn edit_draft(
-    store: &SqliteStore,
+    store: &Storage,
     action: &str,
     target: &str,
     edit: impl FnOnce(&mut SystemConfig) -> Result<()>,
@@ -105,7 +105,7 @@ pub fn edit_draft(
 }
 
 /// Make the draft live; returns the new version.
-pub fn publish(store: &SqliteStore) -> Result<i64> {
+pub fn publish(store: &Storage) -> Result<i64> {
     Ok(store.publish(now(), |cfg, version| {
         tessera_engine::compile(cfg, version)
             .map(|_| ())
@@ -152,7 +152,7 @@ pub fn random_bytes(n: usize) -> Result<Vec<u8>> {
 }
 
 /// Enrol a token (SPEC §6 `token add`): validate, store sealed, and build the otpauth URI.
-pub fn add_token(store: &SqliteStore, t: TokenSpec) -> Result<Enrolled> {
+pub fn add_token(store: &Storage, t: TokenSpec) -> Result<Enrolled> {
     use tessera_config::Secret;
     use tessera_engine::TokenKind;
     use tessera_otp::{Algorithm, OathParams, OtpauthKind};
@@ -253,7 +253,7 @@ pub fn keep_redacted_secrets(old: &SystemConfig, new: &mut SystemConfig) {
 }
 
 /// Add a RADIUS client to the draft.
-pub fn add_client(store: &SqliteStore, c: tessera_config::Client) -> Result<()> {
+pub fn add_client(store: &Storage, c: tessera_config::Client) -> Result<()> {
     let name = c.name.clone();
     edit_draft(store, "client.add", &name, |cfg| {
         if cfg.clients.iter().any(|x| x.name == c.name) {
@@ -265,7 +265,7 @@ pub fn add_client(store: &SqliteStore, c: tessera_config::Client) -> Result<()> 
 }
 
 /// Add an authentication method to the draft.
-pub fn add_method(store: &SqliteStore, m: tessera_config::Method) -> Result<()> {
+pub fn add_method(store: &Storage, m: tessera_config::Method) -> Result<()> {
     let name = m.name.clone();
     edit_draft(store, "method.add", &name, |cfg| {
         if cfg.methods.iter().any(|x| x.name == m.name) {
@@ -277,7 +277,7 @@ pub fn add_method(store: &SqliteStore, m: tessera_config::Method) -> Result<()> 
 }
 
 /// Remove a `client`, `method`, `directory`, `courier` or `api_client` from the draft.
-pub fn remove_named(store: &SqliteStore, what: &str, name: &str) -> Result<()> {
+pub fn remove_named(store: &Storage, what: &str, name: &str) -> Result<()> {
     edit_draft(
         store,
         &format!("{}.remove", what.replace('_', "")),
@@ -324,7 +324,7 @@ pub fn generate_api_secret() -> Result<tessera_config::Secret> {
 
 /// Add an identity-API client to the draft; returns its secret (generated unless given).
 pub fn add_api_client(
-    store: &SqliteStore,
+    store: &Storage,
     client_id: &str,
     scopes: Vec<String>,
     token_lifetime: Option<tessera_config::Duration>,
@@ -350,7 +350,7 @@ pub fn add_api_client(
 }
 
 /// Give an identity-API client a new generated secret (its tokens stop working on publish).
-pub fn rotate_api_client(store: &SqliteStore, client_id: &str) -> Result<tessera_config::Secret> {
+pub fn rotate_api_client(store: &Storage, client_id: &str) -> Result<tessera_config::Secret> {
     let secret = generate_api_secret()?;
     edit_draft(store, "apiclient.rotate", client_id, |cfg| {
         let a = cfg
@@ -375,17 +375,13 @@ fn hash_local_password(p: &tessera_config::Secret) -> Result<String> {
 }
 
 /// Set a user's local password.
-pub fn set_password(
-    store: &SqliteStore,
-    name: &str,
-    password: tessera_config::Secret,
-) -> Result<()> {
+pub fn set_password(store: &Storage, name: &str, password: tessera_config::Secret) -> Result<()> {
     Ok(store.set_password_hash(name, Some(hash_local_password(&password)?))?)
 }
 
 /// Add a user (with a local password, stored as an argon2id hash).
 pub fn add_user(
-    store: &SqliteStore,
+    store: &Storage,
     name: &str,
     password: Option<tessera_config::Secret>,
     email: Option<String>,

@@ -17,7 +17,7 @@ use tessera_engine::notice::OncePer;
 use tessera_engine::{CompiledMethod, Published};
 use tessera_engine::{Store as _, Write, WriteOutcome};
 use tessera_radius::{Code, Packet, attr};
-use tessera_store::SqliteStore;
+use tessera_store::Storage;
 use tokio::net::UdpSocket;
 use tracing::{debug, error, info, warn};
 
@@ -81,7 +81,7 @@ impl Counters {
 pub struct Shared {
     /// Swapped whole by the publish watcher; readers never wait.
     config: ArcSwap<Published>,
-    pub engine: Engine<SqliteStore>,
+    pub engine: Engine<Storage>,
     dedup: DuplicateCache,
     acct_dedup: DuplicateCache,
     pub counters: Counters,
@@ -133,7 +133,7 @@ pub fn unix_now() -> u64 {
         .map_or(0, |d| d.as_secs())
 }
 
-fn load_published(store: &SqliteStore) -> Result<Published> {
+fn load_published(store: &Storage) -> Result<Published> {
     match store.published()? {
         None => Ok(Published::default()),
         Some((version, doc)) => tessera_engine::compile(&doc, version).map_err(|problems| {
@@ -319,7 +319,7 @@ pub fn lock_data_dir(data_dir: &std::path::Path) -> Result<std::fs::File> {
 }
 
 /// Run the server on the listeners bound by [`bind_listeners`] until SIGINT or SIGTERM.
-pub async fn serve(node: NodeConfig, store: SqliteStore, bound: Bound) -> Result<()> {
+pub async fn serve(node: NodeConfig, store: Storage, bound: Bound) -> Result<()> {
     let published = load_published(&store)?;
     if published.clients().is_empty() {
         warn!(
@@ -415,7 +415,7 @@ async fn expire_identities(state: Arc<Shared>) {
     }
 }
 
-async fn reload_loop(state: Arc<Shared>, store: SqliteStore) {
+async fn reload_loop(state: Arc<Shared>, store: Storage) {
     let mut t = tokio::time::interval(RELOAD_EVERY);
     loop {
         t.tick().await;

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use tessera_engine::challenge::{Courier, Directory};
 use tessera_engine::{CompiledMethod, Published};
-use tessera_store::{LocalDirectory, SqliteStore};
+use tessera_store::{LocalDirectory, Storage};
 use tracing::error;
 
 /// What a method's `directory` and `courier` names resolve to.
@@ -17,7 +17,7 @@ pub struct Services {
 }
 
 impl Services {
-    pub fn build(published: &Published, store: &SqliteStore) -> Services {
+    pub fn build(published: &Published, store: &Storage) -> Services {
         let mut directories: HashMap<String, Arc<dyn Directory>> = HashMap::new();
         for (name, cfg) in &published.directories {
             match LdapDirectory::new(cfg.clone()) {

@@ -382,7 +382,7 @@ fn write_legacy(t: &Tessera) {
     drop(db);
     let data = t.path("data");
     let key = tessera_store::MasterKey::load_or_create(&data, None).unwrap();
-    let store = tessera_store::SqliteStore::open(&data.join("tessera.db"), key).unwrap();
+    let store = tessera_store::Storage::sqlite(&data.join("tessera.db"), key).unwrap();
     let mut cfg = store.draft().unwrap();
     let legacy: SystemConfig = tessera_config::parse_toml(
         r#"

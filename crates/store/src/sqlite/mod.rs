@@ -180,6 +180,11 @@ impl SqliteStore {
         &self.inner.stats
     }
 
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.inner.path
+    }
+
     /// Parse `sqlite://PATH` (or a bare path).
     pub fn path_from_url(url: &str) -> Result<PathBuf, StoreError> {
         match url

@@ -22,7 +22,7 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use tessera_config::{Client, Method as ConfigMethod, Secret, SystemConfig};
 use tessera_engine::oauth::{ThrottleKey, token_hash};
-use tessera_store::{Actor, AdminError, Role, SqliteStore};
+use tessera_store::{Actor, AdminError, Role, Storage};
 use tracing::{info, warn};
 use utoipa::ToSchema;
 
@@ -165,7 +165,7 @@ pub struct Admin {
     pub name: String,
     pub role: Role,
     pub csrf: Option<String>,
-    pub store: SqliteStore,
+    pub store: Storage,
 }
 
 fn cookie(headers: &HeaderMap) -> Option<String> {

@@ -21,7 +21,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tessera_config::NodeConfig;
 use tessera_engine::oauth::{StoredToken, Throttle};
-use tessera_store::SqliteStore;
+use tessera_store::Storage;
 use tokio::net::TcpListener;
 use tracing::{debug, info, warn};
 
@@ -43,7 +43,7 @@ type Fingerprints = Arc<HashMap<String, [u8; 32]>>;
 /// What the handlers share.
 pub struct Http {
     pub core: Arc<Shared>,
-    pub store: SqliteStore,
+    pub store: Storage,
     pub paths: api::Paths,
     /// Token requests, per (client id, source) and per source.
     client_throttle: Mutex<Throttle>,
@@ -103,7 +103,7 @@ struct ConnLimits {
 }
 
 /// Bind the listener and serve until the process ends. Returns once listening.
-pub async fn start(core: Arc<Shared>, store: SqliteStore, node: &NodeConfig) -> Result<()> {
+pub async fn start(core: Arc<Shared>, store: Storage, node: &NodeConfig) -> Result<()> {
     let addr: SocketAddr = node
         .http
         .listen
