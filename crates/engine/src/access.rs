@@ -29,10 +29,13 @@ pub enum DropReason {
     Overloaded,
     /// An Accounting-Request whose Request Authenticator does not verify (RFC 2866 §3).
     BadAuthenticator,
+    /// The storage could not answer (a database outage): no reply, so that the gateway
+    /// asks its other server.
+    StorageUnavailable,
 }
 
 impl DropReason {
-    pub const ALL: [DropReason; 8] = [
+    pub const ALL: [DropReason; 9] = [
         DropReason::Malformed,
         DropReason::UnknownClient,
         DropReason::MissingMessageAuthenticator,
@@ -41,6 +44,7 @@ impl DropReason {
         DropReason::Duplicate,
         DropReason::Overloaded,
         DropReason::BadAuthenticator,
+        DropReason::StorageUnavailable,
     ];
     pub fn as_str(self) -> &'static str {
         match self {
@@ -52,6 +56,7 @@ impl DropReason {
             DropReason::Duplicate => "duplicate_in_progress",
             DropReason::Overloaded => "overloaded",
             DropReason::BadAuthenticator => "bad_authenticator",
+            DropReason::StorageUnavailable => "storage_unavailable",
         }
     }
 }
@@ -89,7 +94,13 @@ pub enum Outcome {
         prompt: String,
     },
     Reject,
+    /// The storage could not answer: no reply at all, so that the gateway asks its other
+    /// server (a reject would lock the user out of a working one). Never an accept.
+    Unavailable,
 }
+
+/// The reason a two-step request carries when the storage failed (see [`Outcome::Unavailable`]).
+pub(crate) const STORAGE_UNAVAILABLE: &str = "storage unavailable";
 
 /// The authentication engine over a store.
 #[derive(Debug)]
@@ -98,6 +109,8 @@ pub struct Engine<S> {
     /// Warnings about services (a directory down, a courier failing, a limit reached) at most
     /// once per cause every 10 s: an attack or an outage must not flood the log.
     notices: crate::notice::OncePer,
+    /// Storage failures, at most once a second.
+    storage_notices: crate::notice::OncePer,
 }
 
 impl<S: Store> Engine<S> {
@@ -105,6 +118,7 @@ impl<S: Store> Engine<S> {
         Engine {
             store,
             notices: crate::notice::OncePer::new(10),
+            storage_notices: crate::notice::OncePer::new(1),
         }
     }
 
@@ -118,11 +132,20 @@ impl<S: Store> Engine<S> {
         &self.store
     }
 
+    /// A storage failure: logged (the cause; at most once a second, an outage must not flood
+    /// the log), and the reason that makes the request go unanswered.
+    pub(crate) fn storage_failed(&self, e: &crate::StoreError, now: u64) -> &'static str {
+        if self.storage_notices.allow("storage", now) {
+            warn!(error = %e, "storage unavailable: requests that need it go unanswered (repeats within 1 s not logged)");
+        }
+        STORAGE_UNAVAILABLE
+    }
+
     /// Decide an Access-Request for `user_name` with `password` (the User-Password value,
     /// padding removed) under `method`, at unix time `now`.
     ///
-    /// Every failure (unknown user, locked user, disabled method, wrong PIN, wrong or spent OTP,
-    /// storage trouble) returns the same [`Outcome::Reject`], after the same kind of storage
+    /// Every failure (unknown user, locked user, disabled method, wrong PIN, wrong or spent OTP)
+    /// returns the same [`Outcome::Reject`] (storage trouble: [`Outcome::Unavailable`]), after the same kind of storage
     /// round trip and the same passcode computation, so neither the reply nor its timing tells
     /// which part was wrong.
     pub async fn authenticate(
@@ -137,7 +160,7 @@ impl<S: Store> Engine<S> {
             // Refused by the realm policy: no one to count against, the same reject.
             let _ = decide(&None, policy, method, password, now);
             return self
-                .reject_after(Write::Barrier, user_name, method, "realm not accepted")
+                .reject_after(Write::Barrier, user_name, method, "realm not accepted", now)
                 .await;
         };
         let mut fresh = false;
@@ -147,8 +170,8 @@ impl<S: Store> Engine<S> {
             let user = match self.store.load_user(&name, fresh).await {
                 Ok(u) => u,
                 Err(e) => {
-                    warn!(error = %e, "user lookup failed; rejecting");
-                    return Outcome::Reject;
+                    self.storage_failed(&e, now);
+                    return Outcome::Unavailable;
                 }
             };
             let cached = user.as_ref().is_some_and(|u| u.cached);
@@ -168,7 +191,7 @@ impl<S: Store> Engine<S> {
             }
             if !accepting {
                 return self
-                    .reject_after(decision.write, user_name, method, decision.why)
+                    .reject_after(decision.write, user_name, method, decision.why, now)
                     .await;
             }
             match self.store.commit(decision.write).await {
@@ -185,8 +208,8 @@ impl<S: Store> Engine<S> {
                     return Outcome::Reject;
                 }
                 Err(e) => {
-                    warn!(error = %e, user = ?user_name, "could not record the result; rejecting");
-                    return Outcome::Reject;
+                    self.storage_failed(&e, now);
+                    return Outcome::Unavailable;
                 }
             }
         }
@@ -199,14 +222,18 @@ impl<S: Store> Engine<S> {
         user_name: &str,
         method: &CompiledMethod,
         why: &'static str,
+        now: u64,
     ) -> Outcome {
         match self.store.commit(write).await {
-            Ok(_) => info!(user = ?user_name, method = %method.name, reason = why, "reject"),
+            Ok(_) => {
+                info!(user = ?user_name, method = %method.name, reason = why, "reject");
+                Outcome::Reject
+            }
             Err(e) => {
-                warn!(error = %e, user = ?user_name, "could not record the result; rejecting")
+                self.storage_failed(&e, now);
+                Outcome::Unavailable
             }
         }
-        Outcome::Reject
     }
 }
 
@@ -363,7 +390,8 @@ pub fn build_reply(
                 .map(|t| render(t, user, method, "")),
         ),
         Outcome::Challenge { prompt, .. } => (Code::AccessChallenge, Some(prompt.clone())),
-        Outcome::Reject => (
+        // The server sends nothing for `Unavailable`; were it asked to, a reject.
+        Outcome::Reject | Outcome::Unavailable => (
             Code::AccessReject,
             method.replies.reject.as_deref().map(|t| {
                 let user = request

@@ -9,7 +9,7 @@
 //! Every failure, in either round, is the same [`Outcome::Reject`]. Randomness and time are
 //! parameters; the directory, the courier and the store are traits the server implements.
 
-use crate::access::Outcome;
+use crate::access::{Outcome, STORAGE_UNAVAILABLE};
 use crate::published::CompiledMethod;
 use crate::store::{Challenge, Factor, Proved, RateLimit, Store, UserRecord, Write, WriteOutcome};
 use crate::verify::check_passcode;
@@ -186,8 +186,7 @@ impl<S: Store> crate::access::Engine<S> {
     pub async fn two_step(&self, r: TwoStep<'_>) -> Outcome {
         let method = r.method;
         let outcome = if !method.enabled || !method.kind.uses_directory() {
-            self.barrier().await;
-            Err("method disabled")
+            self.barrier(r.now).await.and(Err("method disabled"))
         } else if let Some(state) = r.state {
             self.second_round(&r, state).await
         } else {
@@ -195,6 +194,7 @@ impl<S: Store> crate::access::Engine<S> {
         };
         match outcome {
             Ok(o) => o,
+            Err(STORAGE_UNAVAILABLE) => Outcome::Unavailable,
             Err(why) => {
                 info!(user = ?r.user_name, method = %method.name, reason = why, "reject");
                 Outcome::Reject
@@ -203,54 +203,50 @@ impl<S: Store> crate::access::Engine<S> {
     }
 
     /// A durable no-op, so that a reject costs what any other does.
-    async fn barrier(&self) {
-        let _ = self.store().commit(Write::Barrier).await;
+    async fn barrier(&self, now: u64) -> Result<(), &'static str> {
+        self.commit(Write::Barrier, now).await.map(drop)
     }
 
-    async fn local_user(&self, name: &str) -> Result<Option<UserRecord>, &'static str> {
-        self.store().load_user(name, true).await.map_err(|e| {
-            warn!(error = %e, "user lookup failed; rejecting");
-            "storage unavailable"
-        })
+    async fn local_user(&self, name: &str, now: u64) -> Result<Option<UserRecord>, &'static str> {
+        let r = self.store().load_user(name, true).await;
+        r.map_err(|e| self.storage_failed(&e, now))
     }
 
     async fn locked(&self, name: &str, now: u64) -> Result<bool, &'static str> {
         match self.store().load_lockout(name).await {
             Ok(l) => Ok(l.is_locked(now)),
-            Err(e) => {
-                warn!(error = %e, "lockout lookup failed; rejecting");
-                Err("storage unavailable")
-            }
+            Err(e) => Err(self.storage_failed(&e, now)),
         }
     }
 
-    async fn commit(&self, w: Write) -> Result<WriteOutcome, &'static str> {
-        self.store().commit(w).await.map_err(|e| {
-            warn!(error = %e, "could not record the result; rejecting");
-            "storage unavailable"
-        })
+    async fn commit(&self, w: Write, now: u64) -> Result<WriteOutcome, &'static str> {
+        let r = self.store().commit(w).await;
+        r.map_err(|e| self.storage_failed(&e, now))
     }
 
     /// Count a failure of `factor` on the name `user` (a local record need not exist).
-    async fn fail(&self, r: &TwoStep<'_>, user: &str, factor: Factor) {
-        let _ = self
-            .commit(Write::Failure {
+    async fn fail(&self, r: &TwoStep<'_>, user: &str, factor: Factor) -> Result<(), &'static str> {
+        self.commit(
+            Write::Failure {
                 user: user.to_owned(),
                 factor,
                 now: r.now,
                 max_failures: r.policy.max_failures,
                 lockout: r.policy.lockout_time.secs(),
-            })
-            .await;
+            },
+            r.now,
+        )
+        .await
+        .map(drop)
     }
 
     async fn first_round(&self, r: &TwoStep<'_>) -> Result<Outcome, &'static str> {
         let Some(bare) = crate::realm::user_for(r.user_name, r.policy) else {
-            self.barrier().await;
+            self.barrier(r.now).await?;
             return Err("realm not accepted");
         };
         let Some(directory) = r.directory else {
-            self.barrier().await;
+            self.barrier(r.now).await?;
             return Err("the method's directory is not available");
         };
         // A locked name is refused before its password is checked: the directory finds the
@@ -262,22 +258,22 @@ impl<S: Store> crate::access::Engine<S> {
         let found = match directory.authenticate(&bare, r.password, &gate).await {
             Ok(Authn::Accepted(f)) => f,
             Ok(Authn::Refused) => {
-                self.barrier().await;
+                self.barrier(r.now).await?;
                 return Err("user locked");
             }
             Ok(Authn::Rejected { user: Some(name) }) => {
-                self.fail(r, &name, Factor::Password).await;
+                self.fail(r, &name, Factor::Password).await?;
                 return Err("wrong password");
             }
             Ok(Authn::Rejected { user: None }) => {
-                self.barrier().await;
+                self.barrier(r.now).await?;
                 return Err("unknown user or wrong password");
             }
             Err(e) => {
                 if self.notice(&format!("directory/{}", r.method.name), r.now) {
                     warn!(user = ?r.user_name, method = %r.method.name, error = %e, "directory unavailable; rejecting (repeats within 10 s not logged)");
                 }
-                self.barrier().await;
+                self.barrier(r.now).await?;
                 return Err("directory unavailable");
             }
         };
@@ -285,7 +281,7 @@ impl<S: Store> crate::access::Engine<S> {
         // transaction (Complete) or in round two, so no read is repeated here.
         match r.method.kind {
             MethodKind::Password => {
-                let local = self.local_user(&found.name).await?;
+                let local = self.local_user(&found.name, r.now).await?;
                 let w = Write::Complete {
                     challenge: None,
                     user_id: local.as_ref().map(|u| u.id),
@@ -297,7 +293,7 @@ impl<S: Store> crate::access::Engine<S> {
                     },
                     now: r.now,
                 };
-                match self.commit(w).await? {
+                match self.commit(w, r.now).await? {
                     WriteOutcome::Done => {
                         info!(user = ?found.name, method = %r.method.name, "accept");
                         Ok(Outcome::Accept { user: found.name })
@@ -306,12 +302,12 @@ impl<S: Store> crate::access::Engine<S> {
                 }
             }
             MethodKind::PasswordOtp => {
-                let local = self.local_user(&found.name).await?;
+                let local = self.local_user(&found.name, r.now).await?;
                 let enrolled = local
                     .as_ref()
                     .is_some_and(|u| u.tokens.iter().any(|t| t.enabled));
                 if !enrolled {
-                    self.barrier().await;
+                    self.barrier(r.now).await?;
                     return Err("no token enrolled");
                 }
                 self.reserve(r, &found.name, false).await?;
@@ -325,7 +321,7 @@ impl<S: Store> crate::access::Engine<S> {
             }
             MethodKind::MobileText => {
                 let Some(courier) = r.courier else {
-                    self.barrier().await;
+                    self.barrier(r.now).await?;
                     return Err("the method's courier is not available");
                 };
                 let to = match courier.channel() {
@@ -333,7 +329,7 @@ impl<S: Store> crate::access::Engine<S> {
                     Channel::Phone => found.phone.clone(),
                 };
                 let Some(to) = to.filter(|t| !t.trim().is_empty()) else {
-                    self.barrier().await;
+                    self.barrier(r.now).await?;
                     return Err("no e-mail address or phone number on record");
                 };
                 // The slots are taken before the code goes out: concurrent requests cannot
@@ -346,7 +342,7 @@ impl<S: Store> crate::access::Engine<S> {
                     if self.notice(&format!("courier/{}", r.method.name), r.now) {
                         warn!(user = ?found.name, method = %r.method.name, error = %e, "code not delivered; rejecting (repeats within 10 s not logged)");
                     }
-                    self.barrier().await;
+                    self.barrier(r.now).await?;
                     return Err("code not delivered");
                 }
                 let prompt = r
@@ -359,7 +355,7 @@ impl<S: Store> crate::access::Engine<S> {
                 self.open(r, &found, Some(code), prompt, &destination).await
             }
             _ => {
-                self.barrier().await;
+                self.barrier(r.now).await?;
                 Err("not a password method")
             }
         }
@@ -401,7 +397,10 @@ impl<S: Store> crate::access::Engine<S> {
                 p.codes_per_client,
             ));
         }
-        match self.commit(Write::Reserve { limits, now: r.now }).await? {
+        match self
+            .commit(Write::Reserve { limits, now: r.now }, r.now)
+            .await?
+        {
             WriteOutcome::Done => Ok(()),
             WriteOutcome::Conflict => {
                 if self.notice(&format!("limit/{}/{user}", r.client), r.now) {
@@ -434,7 +433,8 @@ impl<S: Store> crate::access::Engine<S> {
             max_attempts: r.method.max_attempts,
             expires_at: r.now.saturating_add(r.method.code_ttl),
         };
-        self.commit(Write::OpenChallenge { key, challenge }).await?;
+        self.commit(Write::OpenChallenge { key, challenge }, r.now)
+            .await?;
         info!(user = ?user.name, method = %r.method.name, "challenge");
         Ok(Outcome::Challenge {
             state,
@@ -446,13 +446,10 @@ impl<S: Store> crate::access::Engine<S> {
         let key = state_key(state);
         let challenge = match self.store().load_challenge(&key).await {
             Ok(c) => c,
-            Err(e) => {
-                warn!(error = %e, "challenge lookup failed; rejecting");
-                return Err("storage unavailable");
-            }
+            Err(e) => return Err(self.storage_failed(&e, r.now)),
         };
         let Some(ch) = challenge else {
-            self.barrier().await;
+            self.barrier(r.now).await?;
             return Err("unknown or used State");
         };
         let fail = |end| Write::FailChallenge {
@@ -469,28 +466,28 @@ impl<S: Store> crate::access::Engine<S> {
             || ch.asked != r.user_name.to_lowercase()
             || ch.method != r.method.name
         {
-            self.commit(fail(true)).await?;
+            self.commit(fail(true), r.now).await?;
             return Err("State from another client, user or method");
         }
         if r.now >= ch.expires_at || ch.attempts >= ch.max_attempts {
-            self.commit(fail(true)).await?;
+            self.commit(fail(true), r.now).await?;
             return Err("State expired");
         }
         if self.locked(&ch.user, r.now).await? {
-            self.commit(fail(false)).await?;
+            self.commit(fail(false), r.now).await?;
             return Err("user locked");
         }
         let user = if ch.code_digest.is_some() {
             None
         } else {
-            self.local_user(&ch.user).await?
+            self.local_user(&ch.user, r.now).await?
         };
         let token = match ch.code_digest {
             Some(digest) => {
                 use subtle::ConstantTimeEq;
                 let ok: bool = code_digest(&key, r.password).ct_eq(&digest).into();
                 if !ok {
-                    self.commit(fail(false)).await?;
+                    self.commit(fail(false), r.now).await?;
                     return Err("wrong code");
                 }
                 None
@@ -502,7 +499,7 @@ impl<S: Store> crate::access::Engine<S> {
                 match m {
                     Some(m) => Some((m.token_id, m.matched)),
                     None => {
-                        self.commit(fail(false)).await?;
+                        self.commit(fail(false), r.now).await?;
                         return Err("wrong OTP");
                     }
                 }
@@ -519,7 +516,7 @@ impl<S: Store> crate::access::Engine<S> {
             },
             now: r.now,
         };
-        match self.commit(w).await? {
+        match self.commit(w, r.now).await? {
             WriteOutcome::Done => {
                 info!(user = ?ch.user, method = %r.method.name, "accept");
                 Ok(Outcome::Accept { user: ch.user })

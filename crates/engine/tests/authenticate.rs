@@ -147,3 +147,39 @@ async fn a_stale_cache_never_decides_a_reject_or_an_accept() {
     );
     assert_eq!(e.store().lockout("alice").failures(), 1);
 }
+
+/// A database outage is never an accept, nor a reject (which would count against the user
+/// and keep the gateway from asking its other server): the request goes unanswered, for every
+/// kind of request, and the right code still works once the database is back.
+#[tokio::test]
+async fn a_storage_outage_answers_nothing_and_recovers() {
+    let e = engine();
+    let (p, m) = (Policy::default(), method(MethodKind::PinOtp, true));
+    e.store()
+        .down
+        .store(true, std::sync::atomic::Ordering::Relaxed);
+    for (user, code) in [
+        ("alice", passcode(0)),
+        ("alice", passcode(9999)),
+        ("nobody", passcode(0)),
+    ] {
+        assert_eq!(
+            e.authenticate(&p, &m, user, &code, 0).await,
+            Outcome::Unavailable
+        );
+    }
+    e.store()
+        .down
+        .store(false, std::sync::atomic::Ordering::Relaxed);
+    assert_eq!(
+        e.store().lockout("alice").failures(),
+        0,
+        "nothing counted during the outage"
+    );
+    assert_eq!(
+        e.authenticate(&p, &m, "alice", &passcode(0), 0).await,
+        Outcome::Accept {
+            user: "Alice".into()
+        }
+    );
+}

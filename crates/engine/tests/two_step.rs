@@ -514,3 +514,38 @@ async fn a_locked_user_is_not_password_checked_under_another_spelling() {
         3
     );
 }
+
+/// A database outage in either round goes unanswered (never an accept, nothing sent), and
+/// the challenge opened before it can still be answered once the database is back.
+#[tokio::test]
+async fn a_storage_outage_answers_nothing_in_either_round() {
+    use std::sync::atomic::Ordering::Relaxed;
+    let mut w = World::new();
+    let m = kind(MethodKind::MobileText);
+    let down = |w: &World, v: bool| w.engine.store().down.store(v, Relaxed);
+    down(&w, true);
+    for password in [&b"correct horse"[..], b"wrong"] {
+        assert_eq!(
+            w.ask(&m, "gw", "alice", password, None, 100).await,
+            Outcome::Unavailable
+        );
+    }
+    assert!(w.courier.sent.lock().unwrap().is_empty(), "no code sent");
+    down(&w, false);
+    let (state, _) = challenge(&w.ask(&m, "gw", "alice", b"correct horse", None, 100).await);
+    let code = w.last_code();
+    down(&w, true);
+    assert_eq!(
+        w.ask(&m, "gw", "alice", code.as_bytes(), Some(&state), 101)
+            .await,
+        Outcome::Unavailable
+    );
+    down(&w, false);
+    assert_eq!(
+        w.ask(&m, "gw", "alice", code.as_bytes(), Some(&state), 102)
+            .await,
+        Outcome::Accept {
+            user: "Alice".into()
+        }
+    );
+}

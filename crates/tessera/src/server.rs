@@ -89,6 +89,8 @@ pub struct Shared {
     services: ArcSwap<Services>,
     /// Warnings about clients whose requests lack Message-Authenticator: once a minute each.
     missing_ma: OncePer,
+    /// Storage failures on the accounting path, logged at most once a second.
+    storage_down: OncePer,
 }
 
 /// How often a client whose Access-Requests are dropped for a missing Message-Authenticator is
@@ -329,6 +331,7 @@ pub async fn serve(node: NodeConfig, store: Storage, bound: Bound) -> Result<()>
     info!(
         version = published.version,
         clients = published.clients().len(),
+        storage = %store.describe(),
         "configuration loaded"
     );
     let services = Services::build(&published, &store);
@@ -340,6 +343,7 @@ pub async fn serve(node: NodeConfig, store: Storage, bound: Bound) -> Result<()>
         acct_dedup: DuplicateCache::new(node.radius.duplicate_window.to_std(), Instant::now()),
         counters: Counters::default(),
         missing_ma: OncePer::new(MISSING_MA_WARN_EVERY),
+        storage_down: OncePer::new(1),
     });
 
     start_shards(&state, bound)?;
@@ -417,6 +421,7 @@ async fn expire_identities(state: Arc<Shared>) {
 
 async fn reload_loop(state: Arc<Shared>, store: Storage) {
     let mut t = tokio::time::interval(RELOAD_EVERY);
+    let quiet = OncePer::new(10);
     loop {
         t.tick().await;
         let current = state.config().version;
@@ -434,7 +439,11 @@ async fn reload_loop(state: Arc<Shared>, store: Storage) {
                 Err(e) => error!(error = %e, "keeping the previous configuration"),
             },
             Ok(_) => {}
-            Err(e) => warn!(error = %e, "cannot check for a new published configuration"),
+            Err(e) if quiet.allow("reload", unix_now()) => warn!(
+                error = %e,
+                "cannot check for a new published configuration (repeats within 10 s not logged)"
+            ),
+            Err(_) => {}
         }
     }
 }
@@ -590,8 +599,11 @@ async fn handle_accounting(state: &Shared, datagram: &[u8], src: SocketAddr) -> 
             Some(reply)
         }
         Err(e) => {
-            warn!(error = %e, client = %client.name, "accounting not recorded; not answering");
+            if state.storage_down.allow("accounting", unix_now()) {
+                warn!(error = %e, client = %client.name, "accounting not recorded: storage unavailable; not answering (repeats within 1 s not logged)");
+            }
             state.acct_dedup.complete(key, None);
+            c.drop(DropReason::StorageUnavailable, src);
             None
         }
     }
@@ -708,6 +720,12 @@ async fn handle(
         Outcome::Accept { .. } => c.accepts.inc(),
         Outcome::Challenge { .. } => c.challenges.inc(),
         Outcome::Reject => c.rejects.inc(),
+        Outcome::Unavailable => {
+            // Forgotten by the retransmission cache: a retransmission is decided afresh.
+            state.dedup.complete(key, None);
+            c.drop(DropReason::StorageUnavailable, src);
+            return None;
+        }
     };
     let reply = access::build_reply(&packet, client, method, &outcome, Vec::with_capacity(128));
     state.dedup.complete(key, Some(&reply));

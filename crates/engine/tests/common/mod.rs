@@ -25,6 +25,8 @@ pub struct MemStore {
     /// What a cache that is behind the database would answer.
     pub stale: Mutex<Option<UserRecord>>,
     pub challenges: Mutex<HashMap<[u8; 32], tessera_engine::Challenge>>,
+    /// A database outage: every call fails.
+    pub down: std::sync::atomic::AtomicBool,
 }
 
 impl MemStore {
@@ -39,6 +41,12 @@ impl MemStore {
     fn locked(&self, name: &str, now: u64) -> bool {
         self.lockout(name).is_locked(now)
     }
+    fn check_up(&self) -> Result<(), StoreError> {
+        if self.down.load(std::sync::atomic::Ordering::Relaxed) {
+            return Err(StoreError::Unavailable("connection refused".into()));
+        }
+        Ok(())
+    }
     fn update(&self, name: &str, f: impl FnOnce(Lockout) -> Lockout) {
         let mut l = self.lockouts.lock().unwrap();
         let e = l.entry(name.to_lowercase()).or_default();
@@ -48,6 +56,7 @@ impl MemStore {
 
 impl Store for MemStore {
     async fn load_user(&self, name: &str, fresh: bool) -> Result<Option<UserRecord>, StoreError> {
+        self.check_up()?;
         if !fresh && let Some(stale) = self.stale.lock().unwrap().clone() {
             return Ok(Some(UserRecord {
                 cached: true,
@@ -65,15 +74,18 @@ impl Store for MemStore {
             }))
     }
     async fn load_lockout(&self, name: &str) -> Result<Lockout, StoreError> {
+        self.check_up()?;
         Ok(self.lockout(name))
     }
     async fn load_challenge(
         &self,
         key: &[u8; 32],
     ) -> Result<Option<tessera_engine::Challenge>, StoreError> {
+        self.check_up()?;
         Ok(self.challenges.lock().unwrap().get(key).cloned())
     }
     async fn commit(&self, write: Write) -> Result<WriteOutcome, StoreError> {
+        self.check_up()?;
         self.writes.lock().unwrap().push(write.clone());
         let mut users = self.users.lock().unwrap();
         match write {

@@ -144,6 +144,11 @@ pub(super) fn error_json(
     };
     let mut r = (status, axum::Json(body)).into_response();
     no_store(r.headers_mut());
+    if status == StatusCode::SERVICE_UNAVAILABLE {
+        // Every 503 is a storage outage, which the node recovers from by itself within seconds.
+        r.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+    }
     r
 }
 
@@ -601,12 +606,25 @@ pub struct Health {
         (status = 503, description = "The database does not answer", body = ErrorBody),
     )
 )]
-async fn healthz(State(http): State<Arc<Http>>) -> Result<axum::Json<Health>, ApiError> {
-    http.store.identity_seq()?;
-    Ok(axum::Json(Health {
-        status: "ok".into(),
-        published_version: http.core.config().version,
-    }))
+async fn healthz(State(http): State<Arc<Http>>) -> Response {
+    let checked = match http.store.healthy().await {
+        Ok(()) => http.store.identity_seq().map(drop),
+        Err(e) => Err(e),
+    };
+    match checked {
+        Ok(()) => axum::Json(Health {
+            status: "ok".into(),
+            published_version: http.core.config().version,
+        })
+        .into_response(),
+        // Names the storage (password never shown) and why, for whoever looks: a load
+        // balancer steers away on the status alone.
+        Err(e) => error_json(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "temporarily_unavailable",
+            format!("storage {} does not answer: {e}", http.store.describe()),
+        ),
+    }
 }
 
 async fn openapi() -> Response {
