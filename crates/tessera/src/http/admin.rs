@@ -11,6 +11,7 @@
 
 use super::api::ErrorBody;
 use super::{Http, Peer, now};
+use tessera_engine::Store as _;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
@@ -343,6 +344,26 @@ pub async fn login(
     super::api::lock(&http.login_throttle)
         .attempt(&source, now)
         .map_err(AdminApiError::Throttled)?;
+    // The same limit across every node sharing the storage, also taken before the check (this
+    // node's slot above is given back on success; this one is not).
+    let cluster = tessera_engine::RateLimit {
+        key: format!(
+            "admin-login/{}",
+            tessera_engine::oauth::source_network(peer.ip())
+        ),
+        max: super::LOGINS_PER_MINUTE as u32,
+        window: 60,
+    };
+    let reserved = http
+        .store
+        .commit(tessera_engine::Write::Reserve {
+            limits: vec![cluster],
+            now,
+        })
+        .await?;
+    if reserved == tessera_engine::WriteOutcome::Conflict {
+        return Err(AdminApiError::Throttled(60));
+    }
     let record = http.store.admin(&req.name)?;
     // The password is checked even for an unknown name (against a dummy hash): same time,
     // same answer. On the bounded pool: beyond it, 503 (nothing was checked).
