@@ -694,7 +694,11 @@ fn report(a: &BenchArgs, mut t: Tally) {
             .map(ToString::to_string)
             .collect::<Vec<_>>()
             .join(","),
-        a.users, a.concurrency, a.rate, a.duration, a.warmup
+        a.users,
+        a.concurrency,
+        a.rate,
+        a.duration,
+        a.warmup
     );
     let _ = writeln!(
         out,

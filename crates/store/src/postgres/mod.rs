@@ -47,8 +47,8 @@ pub const DEFAULT_POOL_SIZE: usize = 16;
 /// A boxed future borrowing a transaction, for [`PgStore::transact`].
 pub(crate) type BoxFut<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
-/// How to reach the database.
-#[derive(Clone, Debug, Default)]
+/// How to reach the database (only inside this crate; `StorageOptions` is its public face).
+#[derive(Clone, Default)]
 pub struct PgOptions {
     /// `postgres://USER[:PASSWORD]@HOST[:PORT]/DB[?sslmode=...]`.
     pub url: String,
@@ -99,8 +99,24 @@ impl std::fmt::Debug for PgStore {
 }
 
 pub(crate) fn pg_err(e: tokio_postgres::Error) -> StoreError {
-    // A database error's text is the server's message (never the connection's password).
-    StoreError::Unavailable(e.to_string())
+    StoreError::Unavailable(pg_message(&e))
+}
+
+/// What went wrong, with its causes: the server's own message for a database error
+/// ("password authentication failed for user ..."), the I/O or TLS error for a connection.
+/// Never the connection's password: no part of the configuration is in any of them.
+fn pg_message(e: &tokio_postgres::Error) -> String {
+    if let Some(db) = e.as_db_error() {
+        return format!("{}: {}", db.severity(), db.message());
+    }
+    let mut text = e.to_string();
+    let mut source = std::error::Error::source(e);
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
 }
 
 impl From<tokio_postgres::Error> for AdminError {

@@ -11,7 +11,6 @@
 
 use super::api::ErrorBody;
 use super::{Http, Peer, now};
-use tessera_engine::Store as _;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
@@ -22,6 +21,7 @@ use serde::{Deserialize, Serialize};
 use std::net::IpAddr;
 use std::sync::Arc;
 use tessera_config::{Client, Method as ConfigMethod, Secret, SystemConfig};
+use tessera_engine::Store as _;
 use tessera_engine::oauth::{ThrottleKey, token_hash};
 use tessera_store::{Actor, AdminError, Role, Storage};
 use tracing::{info, warn};
