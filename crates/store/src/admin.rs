@@ -6,6 +6,7 @@
 //! the handle's (`Storage::acting_as`), so the CLI, the admin API and the console record the
 //! same entries for the same operation.
 
+use crate::records::AdminError;
 use tessera_config::Secret;
 
 /// Who makes a change, through what, from where.
@@ -179,6 +180,14 @@ pub(crate) fn key(name: &str) -> String {
 
 pub(crate) fn totp_aad(name: &str) -> Vec<u8> {
     format!("tessera/admin-totp/v1/{}", key(name)).into_bytes()
+}
+
+pub(crate) fn no_such_admin(name: &str) -> AdminError {
+    AdminError::Invalid(format!("no administrator named {name:?}"))
+}
+
+pub(crate) fn admin_exists(name: &str) -> AdminError {
+    AdminError::Invalid(format!("an administrator named {name:?} already exists"))
 }
 
 pub(crate) fn role_of(s: &str) -> Role {

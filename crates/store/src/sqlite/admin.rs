@@ -2,8 +2,10 @@
 
 use super::{AdminError, SqliteStore, db_err};
 use crate::admin::{
-    Actor, AdminRecord, AuditEntry, Change, Role, SessionRecord, key, role_of, totp_aad, unix_now,
+    Actor, AdminRecord, AuditEntry, Change, Role, SessionRecord, admin_exists, key, no_such_admin,
+    role_of, totp_aad, unix_now,
 };
+use crate::records::HonouredClients;
 use rusqlite::{Connection, OptionalExtension, params};
 use tessera_config::Secret;
 use tessera_engine::StoreError;
@@ -104,9 +106,7 @@ impl SqliteStore {
                 ],
             )?;
             if n == 0 {
-                return Err(AdminError::Invalid(format!(
-                    "an administrator named {name:?} already exists"
-                )));
+                return Err(admin_exists(&name));
             }
             Ok(t.last_insert_rowid())
         })
@@ -124,9 +124,7 @@ impl SqliteStore {
                 )
                 .optional()?;
             let Some(id) = id else {
-                return Err(AdminError::Invalid(format!(
-                    "no administrator named {name:?}"
-                )));
+                return Err(no_such_admin(&name));
             };
             t.execute("DELETE FROM admin_sessions WHERE admin_id = ?1", [id])?;
             t.execute("DELETE FROM admin_tokens WHERE admin_id = ?1", [id])?;
@@ -144,9 +142,7 @@ impl SqliteStore {
                 [key(&name)],
             )?;
             if n == 0 {
-                return Err(AdminError::Invalid(format!(
-                    "no administrator named {name:?}"
-                )));
+                return Err(no_such_admin(&name));
             }
             Ok(())
         })
@@ -344,7 +340,7 @@ impl SqliteStore {
                     |r| r.get(0),
                 )
                 .optional()?
-                .ok_or_else(|| AdminError::Invalid(format!("no administrator named {name:?}")))?;
+                .ok_or_else(|| no_such_admin(&name))?;
             t.execute(
                 "INSERT INTO admin_tokens (hash, admin_id, label, created_at, expires_at)
                  VALUES (?1, ?2, ?3, ?4, ?5)",
@@ -382,33 +378,20 @@ impl SqliteStore {
 }
 
 /// Inside the publish transaction: forget the identity-API tokens that the configuration
-/// being published no longer honours (its client removed, or its secret changed). Revoking
-/// them in the store, not only by comparing fingerprints at use, means that a client removed
-/// and later added again with the same secret does not bring its old tokens back.
+/// being published no longer honours ([`HonouredClients`]).
 pub(crate) fn revoke_stale_api_tokens(
     t: &Connection,
     store: &SqliteStore,
     cfg: &tessera_config::SystemConfig,
 ) -> Result<(), AdminError> {
-    let current: std::collections::HashMap<String, [u8; 32]> = cfg
-        .api_clients
-        .iter()
-        .map(|c| {
-            (
-                c.client_id.clone(),
-                store.api_secret_fingerprint(&c.client_id, c.secret.expose()),
-            )
-        })
-        .collect();
+    let honoured = HonouredClients::of(store.key(), cfg);
     let mut stale: Vec<Vec<u8>> = Vec::new();
     {
         let mut st = t.prepare_cached("SELECT hash, client_id, secret_fp FROM api_tokens")?;
         let mut rows = st.query([])?;
         while let Some(r) = rows.next()? {
             let (hash, client, fp): (Vec<u8>, String, Vec<u8>) = (r.get(0)?, r.get(1)?, r.get(2)?);
-            // Keyed digests, compared inside the database's transaction: no timing to learn.
-            let honoured = current.get(&client).is_some_and(|c| c[..] == fp[..]);
-            if !honoured {
+            if !honoured.honours(&client, &fp) {
                 stale.push(hash);
             }
         }

@@ -5,13 +5,12 @@
 use super::{SqliteStore, db_err};
 use crate::admin::Change;
 use crate::records::{
-    AdminError, NewToken, NewUser, TokenInfo, UserInfo, encode_token_secret, name_key, token_aad,
-    validate_user_name,
+    AdminError, NewToken, NewUser, TokenInfo, UserInfo, find_resync, name_key, no_resync,
+    seed_enrolled, validate_user_name,
 };
 use rusqlite::{Connection, OptionalExtension, params};
-use tessera_config::Secret;
+use tessera_engine::StoreError;
 use tessera_engine::challenge::DirectoryUser;
-use tessera_engine::{StoreError, TokenKind};
 
 impl SqliteStore {
     pub fn add_user(&self, u: NewUser, now: u64) -> Result<i64, AdminError> {
@@ -168,22 +167,15 @@ impl SqliteStore {
         now: u64,
     ) -> Result<i64, AdminError> {
         tok.validate()?;
-        let fingerprint = self.inner.key.fingerprint(&[
-            b"token-seed",
-            tok.kind.as_str().as_bytes(),
-            tok.secret.expose(),
-        ]);
+        let fingerprint = tok.fingerprint(self.key());
         let existing: Option<i64> = t
             .prepare_cached("SELECT id FROM tokens WHERE fingerprint = ?1")?
             .query_row([fingerprint.as_slice()], |r| r.get(0))
             .optional()?;
         if let Some(id) = existing {
-            return Err(AdminError::Invalid(format!(
-                "this secret is already enrolled as token {id}; remove that token first"
-            )));
+            return Err(seed_enrolled(id));
         }
-        let plain = encode_token_secret(tok.secret.expose(), tok.pin.as_ref().map(Secret::expose));
-        let sealed = self.inner.key.seal(&token_aad(uid), &plain);
+        let sealed = tok.seal(self.key(), uid);
         // A seed enrolled before starts where its last token stopped: old codes stay spent.
         t.prepare_cached(
             "INSERT INTO tokens (user_id, kind, algorithm, digits, period, sealed, has_pin, next_counter,
@@ -281,31 +273,14 @@ impl SqliteStore {
                 Some(u) => store.open_user(&u, false)?.tokens,
                 None => Vec::new(),
             };
-            for tok in rec.iter().filter(|t| t.kind == TokenKind::Hotp) {
-                let p = tessera_otp::OathParams {
-                    algorithm: tok.algorithm,
-                    digits: tok.digits,
-                };
-                let found = tessera_otp::resync_hotp(
-                    tok.secret.expose(),
-                    p,
-                    otp1.as_bytes(),
-                    otp2.as_bytes(),
-                    tok.next,
-                    range,
-                );
-                if let Some(second) = found {
-                    let next = second + 1;
-                    t.execute(
-                        "UPDATE tokens SET next_counter = ?1 WHERE id = ?2 AND next_counter <= ?1",
-                        params![next as i64, tok.id],
-                    )?;
-                    return Ok((tok.id, next));
-                }
-            }
-            Err(AdminError::Invalid(format!(
-                "no HOTP token of {user:?} produced these two consecutive codes within {range} counters"
-            )))
+            let Some((id, next)) = find_resync(&rec, &otp1, &otp2, range) else {
+                return Err(no_resync(&user, range));
+            };
+            t.execute(
+                "UPDATE tokens SET next_counter = ?1 WHERE id = ?2 AND next_counter <= ?1",
+                params![next as i64, id],
+            )?;
+            Ok((id, next))
         })
     }
     /// A local user as a directory entry, with the password hash (`directory = "local"`).
