@@ -6,7 +6,7 @@
 //! the handle's (`Storage::acting_as`), so the CLI, the admin API and the console record the
 //! same entries for the same operation.
 
-use crate::records::AdminError;
+use crate::records::{AdminError, NewToken, NewUser};
 use tessera_config::Secret;
 
 /// Who makes a change, through what, from where.
@@ -99,6 +99,43 @@ impl Change {
         self.draft = true;
         self
     }
+}
+
+// The audit entries that carry details, written alike by every backend (never a secret: a
+// PIN or password is recorded only as being there).
+impl Change {
+    pub(crate) fn user_add(name: &str, u: &NewUser) -> Change {
+        Change::new("user.add", name).with(serde_json::json!({
+            "email": u.email, "phone": u.phone, "password": u.password_hash.is_some(),
+        }))
+    }
+
+    pub(crate) fn token_add(user: &str, tok: &NewToken) -> Change {
+        Change::new("token.add", user).with(serde_json::json!({
+            "kind": tok.kind.as_str(), "digits": tok.digits, "pin": tok.pin.is_some(),
+        }))
+    }
+
+    pub(crate) fn user_import(rows: usize) -> Change {
+        Change::new("user.import", "").with(serde_json::json!({ "rows": rows }))
+    }
+
+    pub(crate) fn admin_add(name: &str, role: Role) -> Change {
+        Change::new("admin.add", name).with(serde_json::json!({ "role": role.as_str() }))
+    }
+
+    pub(crate) fn admin_token_add(name: &str, label: &str, expires_at: Option<u64>) -> Change {
+        Change::new("admin.token.add", name)
+            .with(serde_json::json!({ "label": label, "expires_at": expires_at }))
+    }
+}
+
+/// A new administrator's name as it is stored (trimmed), if it is a valid name.
+pub(crate) fn admin_name(name: &str) -> Result<String, AdminError> {
+    let name = name.trim().to_owned();
+    tessera_config::check_name("administrator name", &name)
+        .map_err(|e| AdminError::Invalid(e.to_string()))?;
+    Ok(name)
 }
 
 pub(crate) fn unix_now() -> i64 {

@@ -201,6 +201,19 @@ impl HonouredClients {
     }
 }
 
+/// A token's kind and algorithm as stored.
+pub(crate) fn parse_kind_algorithm(
+    kind: &str,
+    algorithm: &str,
+) -> Result<(TokenKind, Algorithm), StoreError> {
+    Ok((
+        kind.parse().map_err(StoreError::Corrupt)?,
+        algorithm
+            .parse()
+            .map_err(|e| StoreError::Corrupt(format!("{e}")))?,
+    ))
+}
+
 /// A new user.
 #[derive(Clone, Debug, Default)]
 pub struct NewUser {

@@ -6,8 +6,8 @@
 
 use super::PgStore;
 use crate::admin::{
-    Actor, AdminRecord, AuditEntry, Change, Role, SessionRecord, admin_exists, key, no_such_admin,
-    role_of, totp_aad, unix_now,
+    Actor, AdminRecord, AuditEntry, Change, Role, SessionRecord, admin_exists, admin_name, key,
+    no_such_admin, role_of, totp_aad, unix_now,
 };
 use crate::records::{AdminError, HonouredClients};
 use tessera_config::{Secret, SystemConfig};
@@ -119,12 +119,9 @@ impl PgStore {
         role: Role,
         now: u64,
     ) -> Result<i64, AdminError> {
-        let name = name.trim().to_owned();
-        tessera_config::check_name("administrator name", &name)
-            .map_err(|e| AdminError::Invalid(e.to_string()))?;
+        let name = admin_name(name)?;
         let sealed = self.key().seal(&totp_aad(&name), totp_secret);
-        let change =
-            Change::new("admin.add", &name).with(serde_json::json!({ "role": role.as_str() }));
+        let change = Change::admin_add(&name, role);
         self.transact(Some(change), move |t| {
             Box::pin(async move {
                 let row = t
@@ -362,8 +359,7 @@ impl PgStore {
         expires_at: Option<u64>,
     ) -> Result<(), AdminError> {
         let (name, label) = (name.to_owned(), label.to_owned());
-        let change = Change::new("admin.token.add", &name)
-            .with(serde_json::json!({ "label": label, "expires_at": expires_at }));
+        let change = Change::admin_token_add(&name, &label, expires_at);
         self.transact(Some(change), move |t| {
             Box::pin(async move {
                 let id: i64 = t

@@ -12,7 +12,7 @@ use crate::admin::Change;
 use crate::crypto::MasterKey;
 use crate::records::{
     AdminError, NewToken, NewUser, TokenInfo, UserInfo, decode_token_secret, find_resync, name_key,
-    no_resync, seed_enrolled, token_aad, validate_user_name,
+    no_resync, parse_kind_algorithm, seed_enrolled, token_aad, validate_user_name,
 };
 use tessera_engine::challenge::DirectoryUser;
 use tessera_engine::{StoreError, TokenRecord};
@@ -59,14 +59,12 @@ fn user_info(r: &Row) -> UserInfo {
 }
 
 fn token_info(r: &Row) -> Result<TokenInfo, StoreError> {
+    let (kind, algorithm) = parse_kind_algorithm(r.get(2), r.get(3))?;
     Ok(TokenInfo {
         id: r.get(0),
         user: r.get(1),
-        kind: r.get::<_, &str>(2).parse().map_err(StoreError::Corrupt)?,
-        algorithm: r
-            .get::<_, &str>(3)
-            .parse()
-            .map_err(|e| StoreError::Corrupt(format!("{e}")))?,
+        kind,
+        algorithm,
         digits: r.get::<_, i64>(4) as u32,
         period: r.get::<_, i64>(5) as u64,
         has_pin: r.get(6),
@@ -149,9 +147,7 @@ impl PgStore {
     pub fn add_user(&self, u: NewUser, now: u64) -> Result<i64, AdminError> {
         let name = u.name.trim().to_owned();
         validate_user_name(&name)?;
-        let change = Change::new("user.add", &name).with(serde_json::json!({
-            "email": u.email, "phone": u.phone, "password": u.password_hash.is_some(),
-        }));
+        let change = Change::user_add(&name, &u);
         self.transact(Some(change), move |t| {
             Box::pin(async move {
                 let row = t
@@ -227,9 +223,7 @@ impl PgStore {
     pub fn add_token(&self, user: &str, tok: NewToken, now: u64) -> Result<i64, AdminError> {
         let user = user.to_owned();
         let store = self.clone();
-        let change = Change::new("token.add", &user).with(serde_json::json!({
-            "kind": tok.kind.as_str(), "digits": tok.digits, "pin": tok.pin.is_some(),
-        }));
+        let change = Change::token_add(&user, &tok);
         self.transact(Some(change), move |t| {
             Box::pin(async move {
                 let uid = user_id(t, &user).await?;
@@ -246,7 +240,7 @@ impl PgStore {
         now: u64,
     ) -> Result<(usize, usize), AdminError> {
         let store = self.clone();
-        let change = Change::new("user.import", "").with(serde_json::json!({ "rows": rows.len() }));
+        let change = Change::user_import(rows.len());
         self.transact(Some(change), move |t| {
             Box::pin(async move {
                 let (mut users, mut tokens) = (0, 0);
@@ -336,13 +330,11 @@ impl PgStore {
                 for r in &rows {
                     let plain = store.key().open(&aad, r.get(5)).map_err(StoreError::from)?;
                     let (secret, pin) = decode_token_secret(&plain)?;
+                    let (kind, algorithm) = parse_kind_algorithm(r.get(1), r.get(2))?;
                     tokens.push(TokenRecord {
                         id: r.get(0),
-                        kind: r.get::<_, &str>(1).parse().map_err(StoreError::Corrupt)?,
-                        algorithm: r
-                            .get::<_, &str>(2)
-                            .parse()
-                            .map_err(|e| StoreError::Corrupt(format!("{e}")))?,
+                        kind,
+                        algorithm,
                         digits: r.get::<_, i64>(3) as u32,
                         period: r.get::<_, i64>(4) as u64,
                         secret,

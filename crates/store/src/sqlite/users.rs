@@ -6,7 +6,7 @@ use super::{SqliteStore, db_err};
 use crate::admin::Change;
 use crate::records::{
     AdminError, NewToken, NewUser, TokenInfo, UserInfo, find_resync, name_key, no_resync,
-    seed_enrolled, validate_user_name,
+    parse_kind_algorithm, seed_enrolled, validate_user_name,
 };
 use rusqlite::{Connection, OptionalExtension, params};
 use tessera_engine::StoreError;
@@ -16,9 +16,7 @@ impl SqliteStore {
     pub fn add_user(&self, u: NewUser, now: u64) -> Result<i64, AdminError> {
         let name = u.name.trim().to_owned();
         validate_user_name(&name)?;
-        let change = Change::new("user.add", &name).with(serde_json::json!({
-            "email": u.email, "phone": u.phone, "password": u.password_hash.is_some(),
-        }));
+        let change = Change::user_add(&name, &u);
         self.call_blocking(change, move |t| {
             let n = t.execute(
                 "INSERT INTO users (name, name_key, email, phone, password_hash, created_at)
@@ -114,9 +112,7 @@ impl SqliteStore {
     pub fn add_token(&self, user: &str, tok: NewToken, now: u64) -> Result<i64, AdminError> {
         let user = user.to_owned();
         let store = self.clone();
-        let change = Change::new("token.add", &user).with(serde_json::json!({
-            "kind": tok.kind.as_str(), "digits": tok.digits, "pin": tok.pin.is_some(),
-        }));
+        let change = Change::token_add(&user, &tok);
         self.call_blocking(change, move |t| {
             let uid = Self::user_id(t, &user)?;
             store.insert_token(t, uid, &tok, now)
@@ -131,7 +127,7 @@ impl SqliteStore {
         now: u64,
     ) -> Result<(usize, usize), AdminError> {
         let store = self.clone();
-        let change = Change::new("user.import", "").with(serde_json::json!({ "rows": rows.len() }));
+        let change = Change::user_import(rows.len());
         self.call_blocking(change, move |t| {
             let (mut users, mut tokens) = (0, 0);
             for (u, tok) in rows {
@@ -230,11 +226,12 @@ impl SqliteStore {
             let mut out = Vec::new();
             for row in rows {
                 let (id, user, kind, alg, digits, period, has_pin, next, enabled) = row.map_err(db_err)?;
+                let (kind, algorithm) = parse_kind_algorithm(&kind, &alg)?;
                 out.push(TokenInfo {
                     id,
                     user,
-                    kind: kind.parse().map_err(StoreError::Corrupt)?,
-                    algorithm: alg.parse().map_err(|e| StoreError::Corrupt(format!("{e}")))?,
+                    kind,
+                    algorithm,
                     digits,
                     period: period as u64,
                     has_pin,
