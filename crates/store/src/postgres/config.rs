@@ -5,7 +5,7 @@
 //! Under READ COMMITTED each later statement of the transaction sees what the previous holder
 //! committed, so the revision a save checks is still the current one when it writes the next,
 //! and the version a publish takes (the largest + 1) is not taken by another node meanwhile.
-//! Sealing the document's secrets is the SQLite store's ([`crate::records::seal_config`]).
+//! The document's secrets are sealed as in the SQLite store ([`crate::records::seal_config`]).
 
 use super::{PgStore, admin};
 use crate::admin::Change;
