@@ -100,6 +100,9 @@ impl PgStore {
 
     /// Changes to the draft since the last publish, oldest first: who made each pending change.
     pub fn pending_changes(&self) -> Result<Vec<AuditEntry>, StoreError> {
+        // Audit ids are taken at insert, not at commit; draft saves and publishes write theirs
+        // while holding the draft row's lock (`config.rs`), so between the two, id order is
+        // commit order and a save is never numbered before a publish that committed earlier.
         let rows = self.query(
             "SELECT id, at, actor, via, source, action, target, detail, draft
              FROM audit WHERE draft
