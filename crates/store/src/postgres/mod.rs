@@ -36,7 +36,8 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 use tessera_engine::StoreError;
-use tokio_postgres::Transaction;
+use tokio_postgres::types::ToSql;
+use tokio_postgres::{Row, Transaction};
 
 /// How long a request waits for a pooled connection, and a new connection for the server.
 const POOL_WAIT: Duration = Duration::from_secs(2);
@@ -46,6 +47,9 @@ pub const DEFAULT_POOL_SIZE: usize = 16;
 
 /// A boxed future borrowing a transaction, for [`PgStore::transact`].
 pub(crate) type BoxFut<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// A parameter of [`PgStore::query`]: owned, so that the query can run on the store's runtime.
+pub(crate) type Param = Box<dyn ToSql + Sync + Send>;
 
 /// How to reach the database (only inside this crate; `StorageOptions` is its public face).
 #[derive(Clone, Default)]
@@ -369,6 +373,25 @@ impl PgStore {
             }
             t.commit().await?;
             Ok(r)
+        })
+    }
+
+    /// One statement (prepared once per connection) on a pooled connection, waited for: the
+    /// administrative reads.
+    pub(crate) fn query(
+        &self,
+        sql: &'static str,
+        params: Vec<Param>,
+    ) -> Result<Vec<Row>, StoreError> {
+        let store = self.clone();
+        self.block(async move {
+            let client = store.client().await?;
+            let st = client.prepare_cached(sql).await.map_err(pg_err)?;
+            let refs: Vec<&(dyn ToSql + Sync)> = params
+                .iter()
+                .map(|p| p.as_ref() as &(dyn ToSql + Sync))
+                .collect();
+            client.query(&st, &refs).await.map_err(pg_err)
         })
     }
 

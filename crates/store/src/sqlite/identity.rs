@@ -126,12 +126,6 @@ impl SqliteStore {
 
     // Access tokens of the HTTPS API's clients (`engine::oauth`).
 
-    /// Keyed fingerprint of an `api_client`'s secret: stored with each access token, so that a
-    /// changed secret revokes the tokens issued under the old one.
-    pub fn api_secret_fingerprint(&self, client_id: &str, secret: &[u8]) -> [u8; 32] {
-        self.inner.key.api_secret_fingerprint(client_id, secret)
-    }
-
     /// Store an access token (its hash) durably before it is handed out; expired ones are
     /// deleted in the same transaction.
     pub async fn save_access_token(
