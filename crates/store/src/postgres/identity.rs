@@ -18,6 +18,10 @@
 //!   lock) can change them between [`accounting::decide`] and the write. Taking the seq lock
 //!   before any session or entry row keeps the lock order the same in every transaction (no
 //!   deadlock).
+//!
+//! Since identity writes are serialised across the cluster, a node runs at most
+//! [`IDENTITY_WRITERS`] of them at once: a burst of accounting (a gateway's restart) waits
+//! for its turn without holding the pooled connections that authentication needs.
 
 use super::{PgStore, pg_err};
 use crate::records::{AdminError, IdentityEntry};
@@ -29,6 +33,10 @@ use tessera_engine::identity::{BatchQuery, Start};
 use tessera_engine::oauth::{Grant, StoredToken};
 use tessera_engine::{StoreError, Write, WriteOutcome};
 use tokio_postgres::Row;
+
+/// Identity write transactions a node runs at once: one holding the change-number lock and
+/// one ready to take it when that commits.
+pub(super) const IDENTITY_WRITERS: usize = 2;
 
 const IDENTITY_COLUMNS: &str = "ip, user_name, domain, groups_json, state, source, session_id, client, start_time, updated_at, seq";
 
@@ -255,6 +263,11 @@ pub(super) async fn apply_identities(
     let s = store.clone();
     store
         .run(async move {
+            let _turn = s
+                .identity_writers()
+                .acquire()
+                .await
+                .map_err(|_| StoreError::Unavailable("the store is closing".into()))?;
             let mut client = s.client().await?;
             let t = client.transaction().await.map_err(pg_err)?;
             // First thing, always: the seq row's lock (see the module's documentation).
