@@ -24,7 +24,7 @@
 //! for its turn without holding the pooled connections that authentication needs.
 
 use super::{PgStore, pg_err};
-use crate::records::{AdminError, IdentityEntry};
+use crate::records::{AdminError, IdentityEntry, groups_to_db, ip_from_db};
 use deadpool_postgres::Transaction;
 use tessera_engine::accounting::{
     self, EntryChange, Holder, IdentityEvent, SessionEvent, SessionState, Source, Verdict,
@@ -33,6 +33,7 @@ use tessera_engine::identity::{BatchQuery, Start};
 use tessera_engine::oauth::{Grant, StoredToken};
 use tessera_engine::{StoreError, Write, WriteOutcome};
 use tokio_postgres::Row;
+use tokio_postgres::types::ToSql;
 
 /// Identity write transactions a node runs at once: one holding the change-number lock and
 /// one ready to take it when that commits.
@@ -62,7 +63,24 @@ fn clamp_limit(limit: usize) -> i64 {
     i64::try_from(limit).unwrap_or(i64::MAX)
 }
 
+/// A statement's parameters, owned (they travel to the store's runtime).
+type Params = Vec<Box<dyn ToSql + Send + Sync>>;
+
 impl PgStore {
+    /// Run one reading statement on a pooled connection and wait for its rows.
+    fn read_rows(&self, sql: String, params: Params) -> Result<Vec<Row>, StoreError> {
+        let store = self.clone();
+        self.block(async move {
+            let c = store.client().await?;
+            let st = c.prepare_cached(&sql).await.map_err(pg_err)?;
+            let refs: Vec<&(dyn ToSql + Sync)> = params
+                .iter()
+                .map(|p| p.as_ref() as &(dyn ToSql + Sync))
+                .collect();
+            c.query(&st, &refs).await.map_err(pg_err)
+        })
+    }
+
     /// Identity entries changed after `after` (a change number), oldest change first.
     pub fn identities(&self, after: i64, limit: usize) -> Result<Vec<IdentityEntry>, AdminError> {
         let q = BatchQuery {
@@ -80,98 +98,71 @@ impl PgStore {
             Start::After(seq) => ("seq >", seq),
             Start::Since(t) => ("updated_at >=", t),
         };
+        let limit = q.limit.min(i64::MAX as usize - 1);
+        let mut params: Params = vec![Box::new(from), Box::new(clamp_limit(limit + 1))];
         // Case-insensitive, on the index `identities_domain (lower(domain), seq)`.
-        let domain = if q.domain.is_some() {
-            " AND lower(domain) = lower($3::text)"
-        } else {
-            ""
+        let domain = match &q.domain {
+            Some(d) => {
+                params.push(Box::new(d.clone()));
+                " AND lower(domain) = lower($3::text)"
+            }
+            None => "",
         };
         let sql = format!(
             "SELECT {IDENTITY_COLUMNS} FROM identities WHERE {column} $1{domain} ORDER BY seq LIMIT $2"
         );
-        let limit = q.limit.min(i64::MAX as usize - 1);
-        let fetch = clamp_limit(limit + 1);
-        let domain = q.domain.clone();
-        let store = self.clone();
-        self.block(async move {
-            let c = store.client().await?;
-            let st = c.prepare_cached(&sql).await.map_err(pg_err)?;
-            let rows = match &domain {
-                Some(d) => c.query(&st, &[&from, &fetch, d]).await,
-                None => c.query(&st, &[&from, &fetch]).await,
-            }
-            .map_err(pg_err)?;
-            let mut entries = rows
-                .iter()
-                .map(identity_row)
-                .collect::<Result<Vec<_>, _>>()?;
-            let more = entries.len() > limit;
-            entries.truncate(limit);
-            Ok((entries, more))
-        })
+        let mut entries = self
+            .read_rows(sql, params)?
+            .iter()
+            .map(identity_row)
+            .collect::<Result<Vec<_>, _>>()?;
+        let more = entries.len() > limit;
+        entries.truncate(limit);
+        Ok((entries, more))
     }
 
     /// The `limit` most recently changed identity entries, newest first (console, admin API).
     pub fn latest_identities(&self, limit: usize) -> Result<Vec<IdentityEntry>, StoreError> {
         let sql = format!("SELECT {IDENTITY_COLUMNS} FROM identities ORDER BY seq DESC LIMIT $1");
-        let limit = clamp_limit(limit);
-        let store = self.clone();
-        self.block(async move {
-            let c = store.client().await?;
-            let st = c.prepare_cached(&sql).await.map_err(pg_err)?;
-            let rows = c.query(&st, &[&limit]).await.map_err(pg_err)?;
-            rows.iter().map(identity_row).collect()
-        })
+        self.read_rows(sql, vec![Box::new(clamp_limit(limit))])?
+            .iter()
+            .map(identity_row)
+            .collect()
     }
 
     /// The latest committed change number (0 when the table has never changed).
     pub fn identity_seq(&self) -> Result<i64, StoreError> {
-        let store = self.clone();
-        self.block(async move {
-            let c = store.client().await?;
-            let st = c
-                .prepare_cached("SELECT value FROM meta WHERE key = 'identity_seq'")
-                .await
-                .map_err(pg_err)?;
-            Ok(c.query_one(&st, &[]).await.map_err(pg_err)?.get(0))
-        })
+        let sql = "SELECT value FROM meta WHERE key = 'identity_seq'";
+        let rows = self.read_rows(sql.into(), vec![])?;
+        let row = rows
+            .first()
+            .ok_or_else(|| StoreError::Unavailable("meta.identity_seq is missing".into()))?;
+        row.try_get(0).map_err(pg_err)
     }
 
     /// Identity entries by state, for metrics.
     pub fn identity_counts(&self) -> Result<(u64, u64), StoreError> {
-        let store = self.clone();
-        self.block(async move {
-            let c = store.client().await?;
-            let st = c
-                .prepare_cached(
-                    "SELECT count(*) FILTER (WHERE state = 'logon'),
-                            count(*) FILTER (WHERE state = 'logoff')
-                     FROM identities",
-                )
-                .await
-                .map_err(pg_err)?;
-            let r = c.query_one(&st, &[]).await.map_err(pg_err)?;
-            Ok((
-                r.get::<_, i64>(0).max(0) as u64,
-                r.get::<_, i64>(1).max(0) as u64,
-            ))
-        })
+        let sql = "SELECT count(*) FILTER (WHERE state = 'logon'),
+                          count(*) FILTER (WHERE state = 'logoff')
+                   FROM identities";
+        let rows = self.read_rows(sql.into(), vec![])?;
+        let count = |i| {
+            rows.first()
+                .map_or(Ok(0), |r| r.try_get::<_, i64>(i))
+                .map(|n| n.max(0) as u64)
+                .map_err(pg_err)
+        };
+        Ok((count(0)?, count(1)?))
     }
 
     /// The current entry for one address (IPv4 or IPv6, in any spelling).
     pub fn identity(&self, ip: std::net::IpAddr) -> Result<Option<IdentityEntry>, AdminError> {
         let sql = format!("SELECT {IDENTITY_COLUMNS} FROM identities WHERE ip = $1");
-        let store = self.clone();
-        Ok(self.block(async move {
-            let c = store.client().await?;
-            let st = c.prepare_cached(&sql).await.map_err(pg_err)?;
-            c.query_opt(&st, &[&ip.to_string()])
-                .await
-                .map_err(pg_err)?
-                .as_ref()
-                .map(identity_row)
-                .transpose()
-        })?)
+        Ok(self
+            .read_rows(sql, vec![Box::new(ip.to_string())])?
+            .first()
+            .map(identity_row)
+            .transpose()?)
     }
 
     // Access tokens of the HTTPS API's clients (`engine::oauth`).
@@ -219,28 +210,19 @@ impl PgStore {
 
     /// The stored access token with this hash, if any.
     pub fn access_token(&self, hash: &[u8; 32]) -> Result<Option<StoredToken>, StoreError> {
-        let hash = *hash;
-        let store = self.clone();
-        self.block(async move {
-            let c = store.client().await?;
-            let st = c
-                .prepare_cached(
-                    "SELECT client_id, scopes, secret_fp, expires_at FROM api_tokens WHERE hash = $1",
-                )
-                .await
-                .map_err(pg_err)?;
-            let Some(r) = c.query_opt(&st, &[&&hash[..]]).await.map_err(pg_err)? else {
-                return Ok(None);
-            };
-            let scopes: String = r.try_get(1).map_err(pg_err)?;
-            let fp: Vec<u8> = r.try_get(2).map_err(pg_err)?;
-            Ok(Some(StoredToken {
-                client_id: r.try_get(0).map_err(pg_err)?,
-                scopes: scopes.split(' ').map(str::to_owned).collect(),
-                secret_fp: fp.try_into().unwrap_or([0; 32]),
-                expires_at: r.try_get::<_, i64>(3).map_err(pg_err)?.max(0) as u64,
-            }))
-        })
+        let sql = "SELECT client_id, scopes, secret_fp, expires_at FROM api_tokens WHERE hash = $1";
+        let rows = self.read_rows(sql.into(), vec![Box::new(hash.to_vec())])?;
+        let Some(r) = rows.first() else {
+            return Ok(None);
+        };
+        let scopes: String = r.try_get(1).map_err(pg_err)?;
+        let fp: Vec<u8> = r.try_get(2).map_err(pg_err)?;
+        Ok(Some(StoredToken {
+            client_id: r.try_get(0).map_err(pg_err)?,
+            scopes: scopes.split(' ').map(str::to_owned).collect(),
+            secret_fp: fp.try_into().unwrap_or([0; 32]),
+            expires_at: r.try_get::<_, i64>(3).map_err(pg_err)?.max(0) as u64,
+        }))
     }
 }
 
@@ -341,7 +323,7 @@ async fn log_off(
 async fn locked_ips(
     t: &Transaction<'_>,
     sql: &str,
-    params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+    params: &[&(dyn ToSql + Sync)],
 ) -> PgResult<Vec<String>> {
     let rows = t.query(&t.prepare_cached(sql).await?, params).await?;
     Ok(rows.iter().map(|r| r.get(0)).collect())
@@ -363,7 +345,7 @@ async fn apply_identity(t: &Transaction<'_>, e: &IdentityEvent) -> PgResult<bool
             client,
             now,
         } => {
-            let groups = serde_json::to_string(groups).unwrap_or_else(|_| "[]".into());
+            let groups = groups_to_db(groups);
             t.execute(
                 &t.prepare_cached(
                     "WITH s AS (UPDATE meta SET value = value + 1 WHERE key = 'identity_seq'
@@ -468,13 +450,9 @@ async fn apply_identity(t: &Transaction<'_>, e: &IdentityEvent) -> PgResult<bool
     Ok(true)
 }
 
-fn parse_ip(text: Option<String>) -> Option<std::net::IpAddr> {
-    text.and_then(|s| s.parse().ok())
-}
-
 fn session_row(r: &Row) -> SessionState {
     SessionState {
-        ip: parse_ip(r.get(0)),
+        ip: ip_from_db(r.get(0)),
         user: r.get(1),
         domain: r.get(2),
         start_time: r.get::<_, i64>(3).max(0) as u64,
@@ -492,7 +470,7 @@ const HOLDER: &str = "SELECT ip, CASE WHEN source = 'radius-accounting' THEN cli
 
 fn holder_row(r: &Row) -> Option<Holder> {
     Some(Holder {
-        ip: parse_ip(r.get(0))?,
+        ip: ip_from_db(r.get(0))?,
         client: r.get(1),
         session_id: r.get(2),
         logon: r.get::<_, String>(3) == "logon",
@@ -603,7 +581,7 @@ async fn apply_session(t: &Transaction<'_>, e: &SessionEvent) -> PgResult<bool> 
             start_time,
             event_time,
         }) => {
-            let groups = serde_json::to_string(&e.groups).unwrap_or_else(|_| "[]".into());
+            let groups = groups_to_db(&e.groups);
             t.execute(
                 &t.prepare_cached(
                     "WITH s AS (UPDATE meta SET value = value + 1 WHERE key = 'identity_seq'
