@@ -288,32 +288,20 @@ async fn log_off(
     if ips.is_empty() {
         return Ok(());
     }
-    let n = ips.len() as i64;
-    let last: i64 = t
-        .query_one(
-            &t.prepare_cached(
-                "UPDATE meta SET value = value + $1 WHERE key = 'identity_seq' RETURNING value",
-            )
-            .await?,
-            &[&n],
-        )
-        .await?
-        .get(0);
-    // The new numbers are all above every number in use, so UNIQUE(seq) holds row by row.
+    // One statement: the numbers (the seq row is already locked by this transaction) and the
+    // entries. They are all above every number in use, so UNIQUE(seq) holds row by row.
     t.execute(
         &t.prepare_cached(
-            "UPDATE identities SET state = 'logoff', updated_at = $1, seq = $2 + u.n,
-                    event_time = GREATEST(identities.event_time, $4::bigint)
-             FROM unnest($3::text[]) WITH ORDINALITY AS u(ip, n)
+            "WITH s AS (UPDATE meta SET value = value + cardinality($3::text[])
+                        WHERE key = 'identity_seq'
+                        RETURNING value - cardinality($3::text[]) AS base)
+             UPDATE identities SET state = 'logoff', updated_at = $1, seq = s.base + u.n,
+                    event_time = GREATEST(identities.event_time, $2::bigint)
+             FROM s, unnest($3::text[]) WITH ORDINALITY AS u(ip, n)
              WHERE identities.ip = u.ip",
         )
         .await?,
-        &[
-            &(now as i64),
-            &(last - n),
-            &ips,
-            &event_time.map(|v| v as i64),
-        ],
+        &[&(now as i64), &event_time.map(|v| v as i64), &ips],
     )
     .await?;
     Ok(())
@@ -543,77 +531,85 @@ async fn apply_session(t: &Transaction<'_>, e: &SessionEvent) -> PgResult<bool> 
         holder.as_ref(),
         forgotten_before.max(0) as u64,
     );
-    if let Some(s) = &d.session {
-        t.execute(
-            &t.prepare_cached(
-                "INSERT INTO acct_sessions (client, session_id, ip, user_name, domain, start_time,
-                                            last_stamp, stopped, seen_at)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
-                 ON CONFLICT (client, session_id) DO UPDATE SET
-                   ip = EXCLUDED.ip, user_name = EXCLUDED.user_name, domain = EXCLUDED.domain,
-                   start_time = EXCLUDED.start_time, last_stamp = EXCLUDED.last_stamp,
-                   stopped = EXCLUDED.stopped, seen_at = EXCLUDED.seen_at",
-            )
-            .await?,
-            &[
-                &e.client,
-                &e.session_id,
-                &s.ip.map(|ip| ip.to_string()),
-                &s.user,
-                &s.domain,
-                &(s.start_time as i64),
-                &s.last_stamp.map(|v| v as i64),
-                &s.stopped,
-                &(s.seen_at as i64),
-            ],
-        )
-        .await?;
-    }
-    match &d.entry {
-        None => {}
-        Some(EntryChange::Logoff { ip, event_time }) => {
-            log_off(t, vec![ip.to_string()], e.now, *event_time).await?;
-        }
-        Some(EntryChange::Logon {
-            ip,
-            user,
-            domain,
-            start_time,
-            event_time,
-        }) => {
-            let groups = groups_to_db(&e.groups);
+    // The session's row and the entry are written together (pipelined: one round trip).
+    let write_session = async {
+        if let Some(s) = &d.session {
             t.execute(
                 &t.prepare_cached(
-                    "WITH s AS (UPDATE meta SET value = value + 1 WHERE key = 'identity_seq'
-                                RETURNING value)
-                     INSERT INTO identities (ip, user_name, domain, state, source, session_id, client,
-                                             start_time, updated_at, seq, groups_json, event_time)
-                     SELECT $1::text, $2::text, $3::text, 'logon', $4::text, $5::text, $6::text,
-                            $7::bigint, $8::bigint, s.value, $9::text, $10::bigint FROM s
-                     ON CONFLICT (ip) DO UPDATE SET
-                       user_name = EXCLUDED.user_name, domain = EXCLUDED.domain,
-                       groups_json = EXCLUDED.groups_json, state = 'logon',
-                       source = EXCLUDED.source, session_id = EXCLUDED.session_id,
-                       client = EXCLUDED.client, start_time = EXCLUDED.start_time,
-                       updated_at = EXCLUDED.updated_at, seq = EXCLUDED.seq,
-                       event_time = GREATEST(EXCLUDED.event_time, identities.event_time)",
+                    "INSERT INTO acct_sessions (client, session_id, ip, user_name, domain, start_time,
+                                                last_stamp, stopped, seen_at)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+                     ON CONFLICT (client, session_id) DO UPDATE SET
+                       ip = EXCLUDED.ip, user_name = EXCLUDED.user_name, domain = EXCLUDED.domain,
+                       start_time = EXCLUDED.start_time, last_stamp = EXCLUDED.last_stamp,
+                       stopped = EXCLUDED.stopped, seen_at = EXCLUDED.seen_at",
                 )
                 .await?,
                 &[
-                    &ip.to_string(),
-                    user,
-                    domain,
-                    &Source::RadiusAccounting.as_str(),
-                    &e.session_id,
                     &e.client,
-                    &(*start_time as i64),
-                    &(e.now as i64),
-                    &groups,
-                    &event_time.map(|v| v as i64),
+                    &e.session_id,
+                    &s.ip.map(|ip| ip.to_string()),
+                    &s.user,
+                    &s.domain,
+                    &(s.start_time as i64),
+                    &s.last_stamp.map(|v| v as i64),
+                    &s.stopped,
+                    &(s.seen_at as i64),
                 ],
             )
             .await?;
         }
-    }
+        Ok::<_, tokio_postgres::Error>(())
+    };
+    let write_entry = async {
+        match &d.entry {
+            None => {}
+            Some(EntryChange::Logoff { ip, event_time }) => {
+                log_off(t, vec![ip.to_string()], e.now, *event_time).await?;
+            }
+            Some(EntryChange::Logon {
+                ip,
+                user,
+                domain,
+                start_time,
+                event_time,
+            }) => {
+                let groups = groups_to_db(&e.groups);
+                t.execute(
+                    &t.prepare_cached(
+                        "WITH s AS (UPDATE meta SET value = value + 1 WHERE key = 'identity_seq'
+                                    RETURNING value)
+                         INSERT INTO identities (ip, user_name, domain, state, source, session_id, client,
+                                                 start_time, updated_at, seq, groups_json, event_time)
+                         SELECT $1::text, $2::text, $3::text, 'logon', $4::text, $5::text, $6::text,
+                                $7::bigint, $8::bigint, s.value, $9::text, $10::bigint FROM s
+                         ON CONFLICT (ip) DO UPDATE SET
+                           user_name = EXCLUDED.user_name, domain = EXCLUDED.domain,
+                           groups_json = EXCLUDED.groups_json, state = 'logon',
+                           source = EXCLUDED.source, session_id = EXCLUDED.session_id,
+                           client = EXCLUDED.client, start_time = EXCLUDED.start_time,
+                           updated_at = EXCLUDED.updated_at, seq = EXCLUDED.seq,
+                           event_time = GREATEST(EXCLUDED.event_time, identities.event_time)",
+                    )
+                    .await?,
+                    &[
+                        &ip.to_string(),
+                        user,
+                        domain,
+                        &Source::RadiusAccounting.as_str(),
+                        &e.session_id,
+                        &e.client,
+                        &(*start_time as i64),
+                        &(e.now as i64),
+                        &groups,
+                        &event_time.map(|v| v as i64),
+                    ],
+                )
+                .await?;
+            }
+        }
+        Ok::<_, tokio_postgres::Error>(())
+    };
+    tokio::try_join!(write_session, write_entry)?;
     Ok(d.verdict == Verdict::Applied)
 }
