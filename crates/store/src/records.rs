@@ -344,3 +344,13 @@ pub struct IdentityEntry {
     pub updated_at: i64,
     pub seq: i64,
 }
+
+/// An identity entry's groups as both backends store them: a JSON array of names.
+pub(crate) fn groups_to_db(groups: &[String]) -> String {
+    serde_json::to_string(groups).unwrap_or_else(|_| "[]".into())
+}
+
+/// An address as both backends store it (text), read back; `None` when absent or unreadable.
+pub(crate) fn ip_from_db(text: Option<String>) -> Option<std::net::IpAddr> {
+    text.and_then(|s| s.parse().ok())
+}

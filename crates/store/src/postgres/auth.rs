@@ -34,7 +34,11 @@ impl Store for PgStore {
     }
 
     async fn commit(&self, write: Write) -> Result<WriteOutcome, StoreError> {
-        let _ = write;
-        unimplemented!("pg auth")
+        match write {
+            Write::Identity(_) | Write::Identities(_) => {
+                super::identity::apply_identities(self, write).await
+            }
+            _ => unimplemented!("pg auth"),
+        }
     }
 }

@@ -83,6 +83,10 @@ struct Inner {
     /// The URL with any password replaced, for messages.
     shown: String,
     stats: Arc<WriterStats>,
+    /// Identity write transactions of this node that may be under way at once (see
+    /// `identity.rs`: they are serialised across the cluster anyway, and one waiting for the
+    /// change-number lock holds a pooled connection the hot path may need).
+    identity_writers: tokio::sync::Semaphore,
     schema_version: i64,
 }
 
@@ -288,6 +292,7 @@ impl PgStore {
                 key,
                 shown,
                 stats: Arc::new(WriterStats::default()),
+                identity_writers: tokio::sync::Semaphore::new(identity::IDENTITY_WRITERS),
                 schema_version,
             }),
             actor: Arc::new(Actor::system()),
@@ -308,6 +313,10 @@ impl PgStore {
 
     pub(crate) fn key(&self) -> &MasterKey {
         &self.inner.key
+    }
+
+    pub(crate) fn identity_writers(&self) -> &tokio::sync::Semaphore {
+        &self.inner.identity_writers
     }
 
     pub fn writer_stats(&self) -> &WriterStats {
