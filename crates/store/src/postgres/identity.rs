@@ -3,9 +3,9 @@
 
 use super::PgStore;
 use crate::records::{AdminError, IdentityEntry};
-use tessera_engine::StoreError;
 use tessera_engine::identity::BatchQuery;
 use tessera_engine::oauth::{Grant, StoredToken};
+use tessera_engine::{StoreError, Write, WriteOutcome};
 
 impl PgStore {
     pub fn identities(&self, after: i64, limit: usize) -> Result<Vec<IdentityEntry>, AdminError> {
@@ -50,4 +50,14 @@ impl PgStore {
         let _ = hash;
         unimplemented!("pg identity")
     }
+}
+
+/// [`Write::Identity`] and [`Write::Identities`] (routed here by `auth`'s `commit`).
+// Stub so that pg-auth compiles; the pg-ident branch implements it.
+pub(super) async fn apply_identities(
+    store: &PgStore,
+    w: Write,
+) -> Result<WriteOutcome, StoreError> {
+    let _ = (store, w);
+    unimplemented!("pg identity")
 }
