@@ -3,6 +3,7 @@
 //! and rate limits hold, on every backend. "Two nodes" are two handles opened on one storage.
 
 use crate::{Backend, conformance};
+use std::sync::atomic::Ordering;
 use tessera_config::Secret;
 use tessera_engine::{
     Challenge, Factor, Lockout, Proved, RateLimit, Store, TokenKind, Write, WriteOutcome,
@@ -319,6 +320,11 @@ async fn rejects_without_a_name_touch_no_user(b: Backend) {
             .await
             .is_empty()
     );
+    let counted: u64 = nodes
+        .iter()
+        .map(|n| n.writer_stats().writes.load(Ordering::Relaxed))
+        .sum();
+    assert_eq!(counted, 64, "every engine write is counted");
 }
 
 /// Rate limits hold across restarts and take nothing when one of them is full.
@@ -481,6 +487,50 @@ async fn wrong_answers_end_the_challenge_at_its_last_attempt(b: Backend) {
     assert_eq!(a.load_challenge(&once).await.unwrap(), None);
 }
 
+/// A login that proves the password and an OTP (password-otp) spends the value with the
+/// challenge and clears both counters; the same value in another round is refused.
+async fn a_completed_login_spends_its_otp_once(b: Backend) {
+    let (a, bb) = (b.open(), b.open());
+    let ids = seed(&a).await;
+    for factor in [Factor::Password, Factor::Code] {
+        a.commit(failure("alice", factor, 100, 10, 600))
+            .await
+            .unwrap();
+    }
+    let answer = |key, now| Write::Complete {
+        challenge: Some(key),
+        user_id: Some(ids.0),
+        user: "Alice".into(),
+        token: Some((ids.1, 4)),
+        proved: BOTH,
+        now,
+    };
+    for key in [[9; 32], [10; 32]] {
+        let open = Write::OpenChallenge {
+            key,
+            challenge: challenge("alice", 3),
+        };
+        a.commit(open).await.unwrap();
+    }
+    assert_eq!(
+        bb.commit(answer([9; 32], 500)).await.unwrap(),
+        WriteOutcome::Done
+    );
+    // Read where it was answered: a SQLite handle's user cache follows only its own commits.
+    let u = bb.load_user("alice", true).await.unwrap().unwrap();
+    assert_eq!((u.tokens[0].next, u.lock), (5, Lockout::default()));
+    assert_eq!(
+        a.commit(answer([10; 32], 501)).await.unwrap(),
+        WriteOutcome::Conflict,
+        "the value is spent"
+    );
+    assert_eq!(
+        bb.load_challenge(&[10; 32]).await.unwrap(),
+        None,
+        "and the State that carried it is used up"
+    );
+}
+
 /// A right answer for a name locked meanwhile is refused, and its State is used up.
 async fn a_refused_answer_uses_up_its_challenge(b: Backend) {
     let s = b.open();
@@ -514,5 +564,6 @@ conformance!(
     a_challenge_is_answered_once_on_any_node,
     concurrent_answers_complete_once,
     wrong_answers_end_the_challenge_at_its_last_attempt,
+    a_completed_login_spends_its_otp_once,
     a_refused_answer_uses_up_its_challenge,
 );
