@@ -40,6 +40,12 @@ pub(crate) fn lock_to_db(t: u64) -> i64 {
 // The key a user name is looked up by, and the sealed layout of a token's secret and PIN
 // (written at enrolment, opened for every login), the same in every backend.
 
+/// What a one-step accept proves: the code (with its PIN).
+pub(crate) const CODE_PROVED: tessera_engine::Proved = tessera_engine::Proved {
+    password: false,
+    code: true,
+};
+
 pub(crate) fn name_key(name: &str) -> String {
     name.trim().to_lowercase()
 }
