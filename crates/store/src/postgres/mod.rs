@@ -133,11 +133,6 @@ impl From<tokio_postgres::Error> for AdminError {
     }
 }
 
-/// Whether `e` is PostgreSQL refusing a duplicate key.
-pub(crate) fn is_unique_violation(e: &tokio_postgres::Error) -> bool {
-    e.code() == Some(&tokio_postgres::error::SqlState::UNIQUE_VIOLATION)
-}
-
 /// `url` without its `sslmode` parameter (tokio-postgres knows only disable/prefer/require),
 /// and the mode it asked for.
 fn split_sslmode(url: &str) -> Result<(String, tls::SslMode), StoreError> {
