@@ -106,8 +106,8 @@ one() {
   [ "$config" = sqlite ] || psql_ "DROP DATABASE bench_$n" >/dev/null
 }
 for round in $(seq "$repeats"); do
-  for conc in 16 64 256; do
-    for config in sqlite pg1 pg2; do
+  for conc in ${CONCS:-16 64 256}; do
+    for config in ${CONFIGS:-sqlite pg1 pg2}; do
       one "$config" "$conc" "$round"
     done
   done

@@ -230,6 +230,9 @@ impl NodeConfig {
         if let Some(v) = env("TESSERA_STORAGE_PASSWORD_FILE") {
             cfg.storage.password_file = Some(v.into());
         }
+        if let Some(v) = env("TESSERA_STORAGE_POOL_SIZE") {
+            cfg.storage.pool_size = v.trim().parse().ok();
+        }
         if let Some(v) = env("TESSERA_USER_CACHE") {
             cfg.storage.user_cache = v.trim().parse().ok();
         }

@@ -22,7 +22,7 @@ use tessera_engine::{Challenge, Lockout, Store, StoreError, UserRecord, Write, W
 pub struct StorageOptions {
     /// `sqlite://PATH` (or a bare path), or `postgres://...` / `postgresql://...`.
     pub url: String,
-    /// Users the SQLite store keeps in memory for the request path (0: none).
+    /// Users each node keeps in memory for the request path (0: none).
     pub user_cache: Option<usize>,
     /// PostgreSQL: the file holding the password.
     pub password_file: Option<PathBuf>,
@@ -97,6 +97,7 @@ impl Storage {
                 password_file: opts.password_file.clone(),
                 ca_file: opts.ca_file.clone(),
                 pool_size: opts.pool_size.unwrap_or(DEFAULT_POOL_SIZE),
+                user_cache: opts.user_cache.unwrap_or(CACHE_USERS),
             };
             return Ok(Storage(Backend::Postgres(PgStore::open(&pg, key)?)));
         }

@@ -669,8 +669,21 @@ impl PgStore {
                 matched,
                 now,
             } => {
-                self.accept(user_id, name_key(&user), token_id, matched, now)
-                    .await
+                let key = name_key(&user);
+                let outcome = self
+                    .accept(user_id, key.clone(), token_id, matched, now)
+                    .await;
+                // This node's own spend, so that its next code is decided on it; anything
+                // else is read afresh next time.
+                match outcome {
+                    Ok(WriteOutcome::Done) => self.cache().update(&key, |u| {
+                        if let Some(t) = u.tokens.iter_mut().find(|t| t.id == token_id) {
+                            t.next = t.next.max(matched.saturating_add(1));
+                        }
+                    }),
+                    _ => self.cache().remove(&key),
+                }
+                outcome
             }
             Write::Failure {
                 user,
@@ -721,14 +734,30 @@ impl PgStore {
 impl Store for PgStore {
     /// Always from the database (`fresh` or not): nodes share it, so no node can know that a
     /// copy of its own is current.
+    /// From this node's cache unless `fresh`, else from the database (and into the cache).
+    ///
+    /// Several nodes write the same users, so no cache here can be known current (SQLite's
+    /// `admin_generation` shortcut assumes one writer process). It does not need to be: the
+    /// engine decides only an *accept* on a cached record, and the accept is the conditional
+    /// spend, which re-checks in the database everything a stale record could get wrong (the
+    /// token still exists, is enabled and belongs to the user, the value is unspent, the name
+    /// is not locked); token secrets and PINs never change in place (re-enrolment is a new
+    /// row). A conflict, and every reject, is decided again on a fresh read. So a stale entry
+    /// costs a read, never a wrong answer, on any node.
     async fn load_user(&self, name: &str, fresh: bool) -> Result<Option<UserRecord>, StoreError> {
-        let _ = fresh;
-        let store = self.clone();
         let key = name_key(name);
-        let Some(u) = self.run(async move { store.read_user(key).await }).await? else {
+        if !fresh && let Some(r) = self.cache().with(&key, |u| u.open(self.key(), true)) {
+            return r.map(Some);
+        }
+        let store = self.clone();
+        let read = key.clone();
+        let Some(u) = self.run(async move { store.read_user(read).await }).await? else {
+            self.cache().remove(&key);
             return Ok(None);
         };
-        u.open(self.key(), false).map(Some)
+        let record = u.open(self.key(), false)?;
+        self.cache().put(key.into_boxed_str(), u);
+        Ok(Some(record))
     }
 
     async fn load_lockout(&self, name: &str) -> Result<Lockout, StoreError> {

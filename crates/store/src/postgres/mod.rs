@@ -61,6 +61,8 @@ pub struct PgOptions {
     /// PEM CA certificates for `sslmode=verify-ca|verify-full` (or `require`).
     pub ca_file: Option<PathBuf>,
     pub pool_size: usize,
+    /// Users kept by this node for the hot path (0: none).
+    pub user_cache: usize,
 }
 
 /// The runtime the connections live on; shut down without waiting when the store goes away
@@ -83,6 +85,9 @@ struct Inner {
     /// The URL with any password replaced, for messages.
     shown: String,
     stats: Arc<WriterStats>,
+    /// Users as last read by this node, secrets sealed: a shortcut for accepts only (see
+    /// `auth.rs`, `load_user`).
+    cache: crate::cache::UserCache,
     /// Identity write transactions of this node that may be under way at once (see
     /// `identity.rs`: they are serialised across the cluster anyway, and one waiting for the
     /// change-number lock holds a pooled connection the hot path may need).
@@ -296,6 +301,7 @@ impl PgStore {
                 key,
                 shown,
                 stats: Arc::new(WriterStats::default()),
+                cache: crate::cache::UserCache::new(opts.user_cache),
                 identity_writers: tokio::sync::Semaphore::new(identity::IDENTITY_WRITERS),
                 schema_version,
             }),
@@ -325,6 +331,10 @@ impl PgStore {
 
     pub fn writer_stats(&self) -> &WriterStats {
         &self.inner.stats
+    }
+
+    pub(crate) fn cache(&self) -> &crate::cache::UserCache {
+        &self.inner.cache
     }
 
     /// The URL as it may be shown (password replaced).

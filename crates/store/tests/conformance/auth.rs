@@ -551,7 +551,63 @@ async fn a_refused_answer_uses_up_its_challenge(b: Backend) {
     assert!(s.load_lockout("gina").await.unwrap().is_locked(500));
 }
 
+/// A node's cached user may be behind what another node changed; it may cost a read, never a
+/// wrong accept: a token removed elsewhere, a lock taken elsewhere, a value spent elsewhere are
+/// all refused by the spend itself, and a fresh read shows the change.
+async fn a_stale_cached_user_never_accepts(b: Backend) {
+    let a = b.open();
+    let other = b.open();
+    let ids = seed(&a).await;
+    // The other node reads (and caches) alice with her token.
+    let cached = other.load_user("alice", true).await.unwrap().unwrap();
+    assert_eq!(cached.tokens.len(), 1);
+    // Spent through A: the other node's cached next value is behind.
+    assert_eq!(
+        a.commit(accept(ids, 3, 10)).await.unwrap(),
+        WriteOutcome::Done
+    );
+    let behind = other.load_user("alice", false).await.unwrap().unwrap();
+    assert!(behind.tokens[0].next <= 3 || !behind.cached);
+    assert_eq!(
+        other.commit(accept(ids, 3, 10)).await.unwrap(),
+        WriteOutcome::Conflict,
+        "a value spent on another node"
+    );
+    // Locked through A: the spend through the other node is refused.
+    for i in 0..3 {
+        a.commit(failure("alice", Factor::Code, 20 + i, 3, 600))
+            .await
+            .unwrap();
+    }
+    let _ = other.load_user("alice", false).await.unwrap();
+    assert_eq!(
+        other.commit(accept(ids, 4, 30)).await.unwrap(),
+        WriteOutcome::Conflict,
+        "a name locked on another node"
+    );
+    let fresh = other.load_user("alice", true).await.unwrap().unwrap();
+    assert!(fresh.is_locked(30) && !fresh.cached);
+    let a2 = a.clone();
+    admin(move || a2.unlock_user("alice").unwrap()).await;
+    // Token removed through A while the other node still has it cached.
+    let _ = other.load_user("alice", false).await.unwrap();
+    let a2 = a.clone();
+    admin(move || a2.remove_token(ids.1).unwrap()).await;
+    let still = other.load_user("alice", false).await.unwrap().unwrap();
+    if still.cached {
+        assert_eq!(still.tokens.len(), 1, "the cache is behind, as expected");
+    }
+    assert_eq!(
+        other.commit(accept(ids, 5, 40)).await.unwrap(),
+        WriteOutcome::Conflict,
+        "a token removed on another node"
+    );
+    let fresh = other.load_user("alice", true).await.unwrap().unwrap();
+    assert!(fresh.tokens.is_empty());
+}
+
 conformance!(
+    a_stale_cached_user_never_accepts,
     spent_values_survive_restart_and_races,
     one_value_is_spent_once_across_nodes,
     failures_lock_and_unlock,
