@@ -263,6 +263,43 @@ fn login_while(
     Some(p.code)
 }
 
+/// An Accounting-Request Start (a gateway's, built here) giving `ip` to `user`; whether the
+/// node acknowledged it (an Accounting-Response with the right authenticator) within `wait`.
+fn acct_start(
+    port: u16,
+    user: &str,
+    session: &str,
+    ip: std::net::Ipv4Addr,
+    wait: Duration,
+) -> bool {
+    let id = random16()[0];
+    let mut b = PacketBuilder::new(Code::AccountingRequest, id, [0; 16]);
+    b.attr_u32(attr::ACCT_STATUS_TYPE, 1)
+        .expect("Acct-Status-Type");
+    b.attr(attr::USER_NAME, user.as_bytes()).expect("User-Name");
+    b.attr(attr::ACCT_SESSION_ID, session.as_bytes())
+        .expect("Acct-Session-Id");
+    b.attr(attr::FRAMED_IP_ADDRESS, &ip.octets())
+        .expect("Framed-IP-Address");
+    b.attr(attr::NAS_IDENTIFIER, b"faults")
+        .expect("NAS-Identifier");
+    let request = b.finish_accounting_request(SECRET.as_bytes());
+    let auth: [u8; 16] = request[4..20].try_into().expect("16 octets");
+    let sock = udp_to(port);
+    sock.send(&request).expect("sending an Accounting-Request");
+    let Some(reply) = recv(&sock, wait) else {
+        return false;
+    };
+    let p = Packet::decode(&reply).expect("a decodable reply");
+    assert_eq!(p.identifier, id, "a reply to another request");
+    assert!(
+        tessera_radius::verify_response(&p, &auth, SECRET.as_bytes()),
+        "bad Response Authenticator"
+    );
+    assert_eq!(p.code, Code::AccountingResponse);
+    true
+}
+
 /// One Accounting-Request by radclient (one try, 3 s).
 fn acct(port: u16, lines: &[&str]) -> Reply {
     radclient(port, "acct", SECRET, &(lines.join("\n") + "\n"), 3.0)
@@ -550,10 +587,11 @@ fn postgres_stopped_under_load_never_accepts_and_the_nodes_recover_by_themselves
 // ---------------------------------------------------------------------------------------------
 // 2. kill -9 under load
 
-/// Node A under a PIN+HOTP load (six users logging in at once, each with its next code) is
-/// killed with SIGKILL. Every code A accepted is refused afterwards, by A restarted and by
-/// node B, which ran all along: an Accept left only after its spend was committed. The next
-/// fresh code of each user is still accepted (the refusals are the codes', not a broken node's).
+/// Node A under a PIN+HOTP load (six users logging in at once, each with its next code) and
+/// a gateway's accounting is killed with SIGKILL. Every code A accepted is refused afterwards,
+/// by A restarted and by node B, which ran all along: an Accept left only after its spend was
+/// committed. The next fresh code of each user is still accepted (the refusals are the codes',
+/// not a broken node's). Every accounting Start A acknowledged is in the identity table.
 #[test]
 fn a_node_killed_under_load_leaves_every_code_it_accepted_spent() {
     let pg = TempPg::shared();
@@ -566,11 +604,32 @@ fn a_node_killed_under_load_leaves_every_code_it_accepted_spent() {
         .map(|i| Arc::new(User::new(&format!("kill{i}"))))
         .collect();
     setup(&a, users.iter().map(|u| &**u));
-    let port_a = a.start();
+    let ports = a.start_with(&["serve"], 2);
+    let (port_a, acct_a) = (ports[0], ports[1]);
     let port_b = b.start();
 
     let done = Arc::new(AtomicBool::new(false));
     let accepts = Arc::new(AtomicU32::new(0));
+    // Beside the logins, a gateway's accounting: each address A acknowledged is in the
+    // identity table for good.
+    let acks = Arc::new(AtomicU32::new(0));
+    let accounting = {
+        let (done, acks) = (done.clone(), acks.clone());
+        std::thread::spawn(move || {
+            let mut acknowledged = Vec::new();
+            let mut n: u32 = 0;
+            while !done.load(Ordering::SeqCst) {
+                let ip = std::net::Ipv4Addr::from(0x0a09_0000 + n);
+                let session = format!("k-{n}");
+                if acct_start(acct_a, "kill-acct", &session, ip, Duration::from_secs(1)) {
+                    acks.fetch_add(1, Ordering::SeqCst);
+                    acknowledged.push(ip);
+                }
+                n += 1;
+            }
+            acknowledged
+        })
+    };
     let load: Vec<_> = users
         .iter()
         .map(|u| {
@@ -595,7 +654,7 @@ fn a_node_killed_under_load_leaves_every_code_it_accepted_spent() {
         })
         .collect();
     let deadline = Instant::now() + Duration::from_secs(20);
-    while accepts.load(Ordering::SeqCst) < 60 {
+    while accepts.load(Ordering::SeqCst) < 60 || acks.load(Ordering::SeqCst) < 20 {
         assert!(Instant::now() < deadline, "the load got too few accepts");
         std::thread::sleep(Duration::from_millis(5));
     }
@@ -610,6 +669,7 @@ fn a_node_killed_under_load_leaves_every_code_it_accepted_spent() {
         .into_iter()
         .map(|h| h.join().expect("a load thread panicked"))
         .collect();
+    let acknowledged = accounting.join().expect("the accounting thread panicked");
     let stopped = stop(&mut a);
     assert!(
         !stopped.status.success(),
@@ -617,6 +677,22 @@ fn a_node_killed_under_load_leaves_every_code_it_accepted_spent() {
         stopped.status
     );
     let port_a = a.start();
+
+    let table = cli(&b, &["identity", "list"]);
+    let held: std::collections::HashSet<&str> = table
+        .lines()
+        .filter_map(|l| l.split_whitespace().next())
+        .collect();
+    assert!(
+        !acknowledged.is_empty(),
+        "no accounting acknowledged before the kill"
+    );
+    for ip in &acknowledged {
+        assert!(
+            held.contains(ip.to_string().as_str()),
+            "{ip}: acknowledged by A before the kill, missing from the identity table:\n{table}"
+        );
+    }
 
     let total: usize = results.iter().map(|(acc, _)| acc.len()).sum();
     assert!(total >= 60, "{total} accepts");
