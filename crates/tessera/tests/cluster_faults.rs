@@ -759,6 +759,12 @@ fn storage_copy_moves_a_sqlite_install_whole() {
         &["token", "add", "carol", "--kind", "totp", "--pin", PIN],
     );
     cli(&s, &["user", "unlock", "carol"]);
+    let out = cli(&s, &["admin", "token", "ops", "--label", "metrics"]);
+    let admin_token = out
+        .lines()
+        .find(|l| l.starts_with("tsa_"))
+        .unwrap_or_else(|| panic!("no token in:\n{out}"))
+        .to_owned();
     let ports = s.start_with(&["serve"], 2);
     let (alice, bob) = (&users[0], &users[1]);
     for c in 0..3 {
@@ -838,7 +844,12 @@ fn storage_copy_moves_a_sqlite_install_whole() {
         "{version}"
     );
 
-    let port = p.start();
+    let ports = p.start_with(&["serve"], 3);
+    let port = ports[0];
+    // The administrator's API token made on SQLite is valid on PostgreSQL.
+    let api = Api::new(&p, ports[2]);
+    assert_eq!(api.get("/metrics", &admin_token).status, 200);
+    assert_eq!(api.get("/metrics", "tsa_not-a-token").status, 401);
     let expect = |u: &User, c: usize, code: Code, why: &str| {
         assert_eq!(
             login(port, &u.name, &u.right(c), Duration::from_secs(3)),
