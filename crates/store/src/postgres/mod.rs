@@ -36,7 +36,8 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 use tessera_engine::StoreError;
-use tokio_postgres::Transaction;
+use tokio_postgres::types::ToSql;
+use tokio_postgres::{Row, Transaction};
 
 /// How long a request waits for a pooled connection, and a new connection for the server.
 const POOL_WAIT: Duration = Duration::from_secs(2);
@@ -47,8 +48,11 @@ pub const DEFAULT_POOL_SIZE: usize = 16;
 /// A boxed future borrowing a transaction, for [`PgStore::transact`].
 pub(crate) type BoxFut<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
-/// How to reach the database.
-#[derive(Clone, Debug, Default)]
+/// A parameter of [`PgStore::query`]: owned, so that the query can run on the store's runtime.
+pub(crate) type Param = Box<dyn ToSql + Sync + Send>;
+
+/// How to reach the database (only inside this crate; `StorageOptions` is its public face).
+#[derive(Clone, Default)]
 pub struct PgOptions {
     /// `postgres://USER[:PASSWORD]@HOST[:PORT]/DB[?sslmode=...]`.
     pub url: String,
@@ -79,6 +83,10 @@ struct Inner {
     /// The URL with any password replaced, for messages.
     shown: String,
     stats: Arc<WriterStats>,
+    /// Identity write transactions of this node that may be under way at once (see
+    /// `identity.rs`: they are serialised across the cluster anyway, and one waiting for the
+    /// change-number lock holds a pooled connection the hot path may need).
+    identity_writers: tokio::sync::Semaphore,
     schema_version: i64,
 }
 
@@ -99,19 +107,30 @@ impl std::fmt::Debug for PgStore {
 }
 
 pub(crate) fn pg_err(e: tokio_postgres::Error) -> StoreError {
-    // A database error's text is the server's message (never the connection's password).
-    StoreError::Unavailable(e.to_string())
+    StoreError::Unavailable(pg_message(&e))
+}
+
+/// What went wrong, with its causes: the server's own message for a database error
+/// ("password authentication failed for user ..."), the I/O or TLS error for a connection.
+/// Never the connection's password: no part of the configuration is in any of them.
+fn pg_message(e: &tokio_postgres::Error) -> String {
+    if let Some(db) = e.as_db_error() {
+        return format!("{}: {}", db.severity(), db.message());
+    }
+    let mut text = e.to_string();
+    let mut source = std::error::Error::source(e);
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
 }
 
 impl From<tokio_postgres::Error> for AdminError {
     fn from(e: tokio_postgres::Error) -> Self {
         AdminError::Store(pg_err(e))
     }
-}
-
-/// Whether `e` is PostgreSQL refusing a duplicate key.
-pub(crate) fn is_unique_violation(e: &tokio_postgres::Error) -> bool {
-    e.code() == Some(&tokio_postgres::error::SqlState::UNIQUE_VIOLATION)
 }
 
 /// `url` without its `sslmode` parameter (tokio-postgres knows only disable/prefer/require),
@@ -172,6 +191,14 @@ impl PgStore {
         if config.get_application_name().is_none() {
             config.application_name("tessera");
         }
+        // A lock held by a stuck session must not stall logins for ever, nor a client that died
+        // inside a transaction hold its row locks: bounded waits, failing closed.
+        let limits = "-c lock_timeout=5s -c idle_in_transaction_session_timeout=60s";
+        let options = match config.get_options() {
+            Some(o) if !o.is_empty() => format!("{o} {limits}"),
+            _ => limits.to_owned(),
+        };
+        config.options(&options);
         config.connect_timeout(CONNECT_TIMEOUT);
         config.keepalives(true);
         config.keepalives_idle(Duration::from_secs(30));
@@ -231,6 +258,7 @@ impl PgStore {
             .wait_timeout(Some(POOL_WAIT))
             .create_timeout(Some(CONNECT_TIMEOUT))
             .recycle_timeout(Some(CONNECT_TIMEOUT))
+            .post_create(durable_commits())
             .build()
             .map_err(|e| unavailable("pool", &e))?;
         let (schema_version, check) = {
@@ -268,6 +296,7 @@ impl PgStore {
                 key,
                 shown,
                 stats: Arc::new(WriterStats::default()),
+                identity_writers: tokio::sync::Semaphore::new(identity::IDENTITY_WRITERS),
                 schema_version,
             }),
             actor: Arc::new(Actor::system()),
@@ -288,6 +317,10 @@ impl PgStore {
 
     pub(crate) fn key(&self) -> &MasterKey {
         &self.inner.key
+    }
+
+    pub(crate) fn identity_writers(&self) -> &tokio::sync::Semaphore {
+        &self.inner.identity_writers
     }
 
     pub fn writer_stats(&self) -> &WriterStats {
@@ -356,6 +389,25 @@ impl PgStore {
         })
     }
 
+    /// One statement (prepared once per connection) on a pooled connection, waited for: the
+    /// administrative reads.
+    pub(crate) fn query(
+        &self,
+        sql: &'static str,
+        params: Vec<Param>,
+    ) -> Result<Vec<Row>, StoreError> {
+        let store = self.clone();
+        self.block(async move {
+            let client = store.client().await?;
+            let st = client.prepare_cached(sql).await.map_err(pg_err)?;
+            let refs: Vec<&(dyn ToSql + Sync)> = params
+                .iter()
+                .map(|p| p.as_ref() as &(dyn ToSql + Sync))
+                .collect();
+            client.query(&st, &refs).await.map_err(pg_err)
+        })
+    }
+
     /// Whether the database answers now (for `/healthz`).
     pub async fn healthy(&self) -> Result<(), StoreError> {
         let store = self.clone();
@@ -369,6 +421,34 @@ impl PgStore {
         })
         .await
     }
+}
+
+/// Every new connection commits durably: an Accept leaves only after its spend is flushed.
+/// A database whose default is `synchronous_commit = off` (a crash could forget a spent OTP)
+/// gets `on` for tessera's sessions, and a warning; `local`, `remote_write` and
+/// `remote_apply` are kept (all durable on the primary).
+fn durable_commits() -> deadpool_postgres::Hook {
+    static WARNED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+    deadpool_postgres::Hook::async_fn(|client, _| {
+        Box::pin(async move {
+            let row = client
+                .query_one("SHOW synchronous_commit", &[])
+                .await
+                .map_err(deadpool_postgres::HookError::Backend)?;
+            if row.get::<_, String>(0) == "off" {
+                client
+                    .batch_execute("SET synchronous_commit = on")
+                    .await
+                    .map_err(deadpool_postgres::HookError::Backend)?;
+                if !WARNED.swap(true, std::sync::atomic::Ordering::Relaxed) {
+                    tracing::warn!(
+                        "the database's synchronous_commit is off: tessera's sessions turn it on (an OTP must stay spent after a crash)"
+                    );
+                }
+            }
+            Ok(())
+        })
+    })
 }
 
 fn pool_err(e: deadpool_postgres::PoolError) -> StoreError {
