@@ -581,7 +581,9 @@ fn postgres_stopped_under_load_never_accepts_and_the_nodes_recover_by_themselves
         assert!(
             !logged.is_empty()
                 && logged.len() as f64 <= span.ceil() + 2.0
-                && logged.iter().all(|l| l.contains("error=")),
+                && logged.iter().all(|l| l.contains("error="))
+                // the cause, down to the operating system's
+                && logged.iter().any(|l| l.contains("Connection refused")),
             "node {n}: the outage is logged, with its cause, about once a second:\n{}",
             logged.join("\n")
         );
