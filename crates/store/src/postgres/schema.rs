@@ -206,12 +206,21 @@ pub(super) async fn migrate(client: &mut Client) -> Result<i64, tokio_postgres::
 }
 
 async fn apply_all(client: &mut Client) -> Result<i64, tokio_postgres::Error> {
-    client
-        .batch_execute(
-            "CREATE TABLE IF NOT EXISTS schema_migrations (
-                 version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL)",
-        )
-        .await?;
+    // Created only when missing (we hold the advisory lock): `CREATE TABLE IF NOT EXISTS`
+    // would make the server send a NOTICE on every start, which tokio-postgres logs as a line
+    // of its own (and a one-line error would no longer be one line).
+    let exists: bool = client
+        .query_one("SELECT to_regclass('schema_migrations') IS NOT NULL", &[])
+        .await?
+        .get(0);
+    if !exists {
+        client
+            .batch_execute(
+                "CREATE TABLE schema_migrations (
+                     version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL)",
+            )
+            .await?;
+    }
     for &(version, sql) in MIGRATIONS {
         let t = client.transaction().await?;
         let done = t
