@@ -376,12 +376,14 @@ fn publish_revokes_the_tokens_it_no_longer_honours(b: Backend) {
         scopes: vec!["identity:read".into()],
         token_lifetime: None,
     };
-    let mut cfg = SystemConfig::default();
-    cfg.api_clients = vec![
-        client("kept", "s1"),
-        client("rotated", "s2"),
-        client("gone", "s3"),
-    ];
+    let cfg = SystemConfig {
+        api_clients: vec![
+            client("kept", "s1"),
+            client("rotated", "s2"),
+            client("gone", "s3"),
+        ],
+        ..SystemConfig::default()
+    };
     a.set_draft(&cfg, 1, Change::new("config.import", "t"), None)
         .unwrap();
     a.publish(1, |_, _| Ok(())).unwrap();
