@@ -661,3 +661,27 @@ pub fn proc_status(pid: u32, field: &str) -> u64 {
         .and_then(|v| v.split_whitespace().next()?.parse().ok())
         .unwrap_or_else(|| panic!("no {field} in /proc/{pid}/status"))
 }
+
+/// [`radclient`] against a server on another loopback address (e.g. a second node on
+/// 127.0.0.3); the request still leaves from 127.0.0.1.
+pub fn radclient_at(
+    host: &str,
+    port: u16,
+    command: &str,
+    secret: &str,
+    input: &str,
+    timeout: f64,
+) -> Reply {
+    let mut c = Command::new("radclient");
+    c.args([
+        "-x",
+        "-t",
+        &timeout.to_string(),
+        "-r",
+        "1",
+        &format!("{host}:{port}"),
+        command,
+        secret,
+    ]);
+    Reply::parse(&run_with_timeout(c, Some(input)))
+}
