@@ -247,7 +247,9 @@ fn race(nodes: &[(&str, u16)], sockets: usize, per_socket: usize, password: &str
 // 1 ------------------------------------------------------------------------------------------
 
 /// A token enrolled with the CLI through node A, while both serve, is accepted by node B at
-/// once; the code it used is then refused by A.
+/// once; the code it used is then refused by A. Whatever B keeps of alice (looked up before
+/// her enrolment, then with her token) outlives neither the enrolment nor the token's removal
+/// through A.
 #[test]
 fn a_token_enrolled_through_a_is_accepted_by_b() {
     let mut c = Cluster::new("enrol");
@@ -255,9 +257,15 @@ fn a_token_enrolled_through_a_is_accepted_by_b() {
     let (a, b) = c.start();
 
     c.a.cli(&["user", "add", "alice"]);
-    c.a.cli(&[
+    ask(B, b[0], "alice", &format!("{PIN}{}", hotp(SEED, 0)), None).assert_reject();
+    let out = c.a.cli(&[
         "token", "add", "alice", "--kind", "hotp", "--secret", SEED, "--pin", PIN,
     ]);
+    let token = out
+        .lines()
+        .find_map(|l| l.strip_prefix("token ")?.split_whitespace().next())
+        .unwrap_or_else(|| panic!("no `token N added` in:\n{out}"))
+        .to_owned();
     let passcode = format!("{PIN}{}", hotp(SEED, 0));
     let r = ask(B, b[0], "alice", &passcode, None);
     r.assert_accept();
@@ -266,6 +274,10 @@ fn a_token_enrolled_through_a_is_accepted_by_b() {
     ask(A, a[0], "alice", &passcode, None).assert_reject();
     // And A takes the next code: the token is A's too.
     ask(A, a[0], "alice", &format!("{PIN}{}", hotp(SEED, 1)), None).assert_accept();
+
+    // Removed through A: B, which accepted with it, refuses its next code.
+    c.a.cli(&["token", "remove", &token]);
+    ask(B, b[0], "alice", &format!("{PIN}{}", hotp(SEED, 2)), None).assert_reject();
 
     let (sa, sb) = (c.a.stop(), c.b.stop());
     sa.assert_clean_exit();
@@ -875,11 +887,13 @@ fn the_connector_fails_over_from_a_to_b_and_back_without_losing_identities() {
 
     // A stops; B carries on.
     c.a.stop().assert_clean_exit();
+    let stopped = Instant::now();
     srx.wait_for(
         "the secondary in use",
         Duration::from_secs(u64::from(INTERVAL) * 10),
         |s| s.in_use() == "secondary",
     );
+    eprintln!("failed over to B {:?} after A stopped", stopped.elapsed());
     acct(B, b[1], "Start", "carol", "10.1.0.3");
     acct(B, b[1], "Stop", "bob", "10.1.0.2");
     srx.wait_for(
@@ -907,9 +921,11 @@ fn the_connector_fails_over_from_a_to_b_and_back_without_losing_identities() {
 
     // A comes back: the connector returns to it, and A has what was written through B.
     c.a.start_with(&a_args, 3);
+    let restarted = Instant::now();
     srx.wait_for("the primary in use again", Duration::from_secs(40), |s| {
         s.in_use() == "primary"
     });
+    eprintln!("back on A {:?} after its restart", restarted.elapsed());
     acct(B, b[1], "Start", "dave", "10.1.0.4");
     srx.wait_for("dave, through the primary", Duration::from_secs(10), |s| {
         s.table().contains(&entry("10.1.0.4", "dave", "primary"))
