@@ -15,19 +15,18 @@ mod common;
 #[path = "../../store/tests/support/temp_pg.rs"]
 mod temp_pg;
 
-use common::https::Api;
+use common::connector::*;
+use common::https::{Api, add_admin, login, post};
 use common::*;
 use serde_json::Value;
-use std::io::{BufRead, BufReader};
-use std::net::{TcpListener, UdpSocket};
+use std::net::UdpSocket;
 use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Barrier, Mutex};
+use std::path::Path;
+use std::sync::{Arc, Barrier};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 use temp_pg::TempPg;
-use tessera_radius::{Code, Packet, PacketBuilder, attr};
+use tessera_radius::Code;
 
 const SECRET: &str = "testing123-cluster";
 const SEED: &str = SEED_SHA1;
@@ -141,36 +140,7 @@ fn wrong_codes(n: usize) -> Vec<String> {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Hand-built RADIUS
-
-/// An Access-Request for `user`/`password` as a NAS builds it, with Message-Authenticator.
-fn access_request(id: u8, authenticator: [u8; 16], user: &str, password: &str) -> Vec<u8> {
-    let hidden =
-        tessera_radius::hide_password(password.as_bytes(), SECRET.as_bytes(), &authenticator)
-            .expect("hiding the password");
-    let mut b = PacketBuilder::new(Code::AccessRequest, id, authenticator);
-    b.message_authenticator();
-    b.attr(attr::USER_NAME, user.as_bytes()).expect("User-Name");
-    b.attr(attr::USER_PASSWORD, &hidden).expect("User-Password");
-    b.attr(attr::NAS_IDENTIFIER, b"cluster")
-        .expect("NAS-Identifier");
-    b.finish_request(SECRET.as_bytes())
-}
-
-/// The code of a reply to the request with `authenticator`, after checking both its
-/// authenticators (a reply we cannot verify is not an answer).
-fn verified_code(reply: &[u8], authenticator: &[u8; 16]) -> Code {
-    let p = Packet::decode(reply).expect("the reply decodes");
-    assert!(
-        tessera_radius::verify_response(&p, authenticator, SECRET.as_bytes()),
-        "bad Response Authenticator"
-    );
-    assert!(
-        tessera_radius::verify_message_authenticator(&p, SECRET.as_bytes(), Some(authenticator)),
-        "bad Message-Authenticator in the reply"
-    );
-    p.code
-}
+// Many requests at once, from hand-built packets
 
 /// What one socket of [`race`] saw.
 struct Answers {
@@ -199,7 +169,10 @@ fn race(nodes: &[(&str, u16)], sockets: usize, per_socket: usize, password: &str
                 let requests: Vec<([u8; 16], Vec<u8>)> = (0..per_socket)
                     .map(|i| {
                         let auth = random16();
-                        (auth, access_request(i as u8, auth, "alice", &password))
+                        (
+                            auth,
+                            access_request(SECRET, i as u8, auth, "alice", &password),
+                        )
                     })
                     .collect();
                 let mut codes: Vec<Option<Code>> = vec![None; per_socket];
@@ -214,7 +187,7 @@ fn race(nodes: &[(&str, u16)], sockets: usize, per_socket: usize, password: &str
                         Some(d) => {
                             let id = usize::from(d[1]);
                             assert!(id < per_socket, "a reply to a request never sent");
-                            let code = verified_code(&d, &requests[id].0);
+                            let code = reply_code(SECRET, &d, d[1], &requests[id].0);
                             match codes[id] {
                                 None => codes[id] = Some(code),
                                 Some(c) => {
@@ -452,29 +425,6 @@ fn failures_on_a_lock_the_user_on_b_until_unlocked_through_b() {
 
 // 5 ------------------------------------------------------------------------------------------
 
-/// Log in (password + TOTP) on a node's HTTPS API into the cookie jar `jar`; returns the CSRF
-/// token.
-fn login(t: &Tessera, port: u16, seed: &str, jar: &Path) -> String {
-    let mut api = Api::new(t, port);
-    let jar = jar.display().to_string();
-    api.extra = vec!["-c".into(), jar.clone(), "-b".into(), jar];
-    let otp = totp(seed, &["--totp"]);
-    let r = api.curl(
-        "/api/v1/admin/login",
-        &[
-            "-H",
-            "Content-Type: application/json",
-            "--data-binary",
-            &format!(r#"{{"name":"root","password":"correct horse battery","otp":"{otp}"}}"#),
-        ],
-    );
-    assert_eq!(r.status, 200, "{}", r.body);
-    r.json()["csrf_token"]
-        .as_str()
-        .expect("a CSRF token")
-        .to_owned()
-}
-
 /// Publish through A is live on B within 2 s (a client added and published through A's CLI
 /// gets answers from B), and an admin session opened on A's console works on B's admin API.
 #[test]
@@ -486,17 +436,7 @@ fn publish_through_a_is_live_on_b_and_a_session_from_a_works_on_b() {
     );
     c.a.cli(&["user", "add", "alice"]);
     c.a.cli(&["token", "add", "alice", "--kind", "hotp", "--secret", SEED]);
-    let out = c.a.cli(&[
-        "admin",
-        "add",
-        "root",
-        "--password",
-        "correct horse battery",
-        "--role",
-        "admin",
-    ]);
-    let at = out.find("secret=").expect("an otpauth URI") + "secret=".len();
-    let admin_seed = out[at..].split('&').next().unwrap().to_owned();
+    let admin_seed = add_admin(&c.a, "root", "admin");
     let (a, b) = c.start();
 
     // No client is published yet: B does not answer. Probes carry their own identifiers, so
@@ -508,9 +448,10 @@ fn publish_through_a_is_live_on_b_and_a_session_from_a_works_on_b() {
         let auth = random16();
         let id = u8::try_from(sent.len()).expect("fewer than 256 probes");
         sent.push(auth);
-        sock.send(&access_request(id, auth, "nobody", "000000"))
+        sock.send(&access_request(SECRET, id, auth, "nobody", "000000"))
             .expect("send");
-        recv(&sock, Duration::from_millis(100)).map(|d| verified_code(&d, &sent[usize::from(d[1])]))
+        recv(&sock, Duration::from_millis(100))
+            .map(|d| reply_code(SECRET, &d, d[1], &sent[usize::from(d[1])]))
     };
     assert_eq!(probe(), None, "B answered an unknown client");
 
@@ -545,31 +486,21 @@ fn publish_through_a_is_live_on_b_and_a_session_from_a_works_on_b() {
 
     // An admin session from A's console login, used on B.
     avoid_step_boundary(30, Duration::from_secs(5));
-    let jar = c.a.path("admin.jar");
-    let csrf = login(&c.a, a[2], &admin_seed, &jar);
+    let (on_a, csrf) = login(&c.a, a[2], "root", &admin_seed, "admin.jar");
+    assert_eq!(on_a.curl("/api/v1/admin/session", &[]).status, 200);
     let mut on_b = Api::new(&c.b, b[2]);
     let anonymous = on_b.curl("/api/v1/admin/session", &[]);
     assert_eq!(anonymous.status, 401, "{}", anonymous.body);
-    on_b.extra = vec!["-b".into(), jar.display().to_string()];
+    // A's cookie jar (the session cookie is the host's, whatever the port).
+    on_b.extra = vec!["-b".into(), c.a.path("admin.jar").display().to_string()];
     let session = on_b.curl("/api/v1/admin/session", &[]);
     assert_eq!(session.status, 200, "A's session on B: {}", session.body);
     assert_eq!(session.json()["name"], "root");
     // A change on B with A's CSRF token (and without it: refused).
-    let add = |csrf: Option<&str>| {
-        let mut args = vec![
-            "-H",
-            "Content-Type: application/json",
-            "--data-binary",
-            r#"{"name":"dave","email":"d@example.com"}"#,
-        ];
-        let header = csrf.map(|c| format!("X-CSRF-Token: {c}"));
-        if let Some(h) = &header {
-            args.extend(["-H", h.as_str()]);
-        }
-        on_b.curl("/api/v1/admin/users", &args)
-    };
-    assert_eq!(add(None).status, 403, "no CSRF token");
-    let r = add(Some(&csrf));
+    let dave = r#"{"name":"dave","email":"d@example.com"}"#;
+    let r = post(&on_b, "/api/v1/admin/users", None, dave);
+    assert_eq!(r.status, 403, "no CSRF token: {}", r.body);
+    let r = post(&on_b, "/api/v1/admin/users", Some(&csrf), dave);
     assert_eq!(r.status, 200, "{}", r.body);
     let show = c.a.cli(&["user", "show", "dave"]);
     assert!(show.contains("d@example.com"), "{show}");
@@ -582,45 +513,10 @@ fn publish_through_a_is_live_on_b_and_a_session_from_a_works_on_b() {
 
 const API_SECRET: &str = "srx-secret-0123456789abcdef";
 
-/// A port free on both 127.0.0.2 and 127.0.0.3 (the connector's `port` is shared).
-fn port_free_on_both() -> u16 {
-    for _ in 0..50 {
-        let a = TcpListener::bind((A, 0)).expect("binding 127.0.0.2");
-        let port = a.local_addr().expect("local address").port();
-        if TcpListener::bind((B, port)).is_ok() {
-            return port;
-        }
-    }
-    panic!("no port free on both 127.0.0.2 and 127.0.0.3");
-}
-
-/// curl GET against one node, verifying it against `cacert`; returns (status, JSON body).
-fn get(base: &str, cacert: &Path, path: &str, args: &[&str]) -> (u16, Value) {
-    let mut c = Command::new("curl");
-    c.arg("-sS")
-        .arg("--cacert")
-        .arg(cacert)
-        .arg("-w")
-        .arg("\n%{http_code}")
-        .args(args)
-        .arg(format!("{base}{path}"));
-    let out = run_with_timeout(c, None);
-    assert!(
-        out.status.success(),
-        "curl {base}{path}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let text = String::from_utf8(out.stdout).expect("UTF-8");
-    let (body, code) = text.rsplit_once('\n').expect("a status line");
-    (
-        code.parse().expect("a status"),
-        serde_json::from_str(body).unwrap_or(Value::Null),
-    )
-}
-
 /// A page of a node's identity change stream, read as the connector's API client.
 fn batch(base: &str, cacert: &Path, cursor: Option<&str>) -> Value {
-    let (status, token) = get(
+    let (status, token) = curl(
+        &[],
         base,
         cacert,
         "/api/v1/oauth/token",
@@ -640,7 +536,7 @@ fn batch(base: &str, cacert: &Path, cursor: Option<&str>) -> Value {
         "Authorization: Bearer {}",
         token["access_token"].as_str().expect("a token")
     );
-    let (status, page) = get(base, cacert, &path, &["-H", &bearer]);
+    let (status, page) = curl(&[], base, cacert, &path, &["-H", &bearer]);
     assert_eq!(status, 200, "{page}");
     page
 }
@@ -676,124 +572,15 @@ fn acct(host: &str, port: u16, status: &str, user: &str, ip: &str) {
     );
 }
 
-/// A running `tessera connector run`, its log collected; SIGTERM on drop.
-struct Connector {
-    config: PathBuf,
-    child: Child,
-    log: Arc<Mutex<String>>,
-}
-
-impl Connector {
-    fn start(config: &Path) -> Connector {
-        let mut child = Command::new(BIN)
-            .args(["connector", "run", "--config"])
-            .arg(config)
-            .env_remove("TESSERA_DATA_DIR")
-            .env_remove("TESSERA_HTTP_LISTEN")
-            .env("TESSERA_LOG", "info")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawning the connector");
-        let stderr = child.stderr.take().expect("piped stderr");
-        let log = Arc::new(Mutex::new(String::new()));
-        std::thread::spawn({
-            let log = Arc::clone(&log);
-            move || {
-                for line in BufReader::new(stderr).lines() {
-                    let Ok(line) = line else { break };
-                    let mut l = log.lock().unwrap_or_else(|e| e.into_inner());
-                    l.push_str(&line);
-                    l.push('\n');
-                }
-            }
-        });
-        let c = Connector {
-            config: config.to_owned(),
-            child,
-            log,
-        };
-        c.wait_for("the control socket", Duration::from_secs(10), |c| {
-            c.show("status").is_some()
-        });
-        c
-    }
-
-    fn log(&self) -> String {
-        self.log.lock().unwrap_or_else(|e| e.into_inner()).clone()
-    }
-
-    /// `connector show WHAT --format json`, None while it cannot answer.
-    fn show(&self, what: &str) -> Option<Value> {
-        let mut c = Command::new(BIN);
-        c.args(["connector", "show", what, "--format", "json", "--config"])
-            .arg(&self.config);
-        let out = run_with_timeout(c, None);
-        if !out.status.success() {
-            return None;
-        }
-        serde_json::from_slice(&out.stdout).ok()
-    }
-
-    fn in_use(&self) -> String {
-        self.show("status")
-            .and_then(|s| s["server_in_use"].as_str().map(str::to_owned))
-            .unwrap_or_else(|| "none".to_owned())
-    }
-
-    /// The authentication table as sorted `(ip, user, server)`.
-    fn table(&self) -> Vec<(String, String, String)> {
-        let t = self
-            .show("authentication-table")
-            .expect("the connector answers");
-        let mut v: Vec<(String, String, String)> = t["entries"]
-            .as_array()
-            .expect("entries")
-            .iter()
-            .map(|e| {
-                let s = |k: &str| e[k].as_str().unwrap_or("-").to_owned();
-                (s("ip"), s("user"), s("server"))
-            })
-            .collect();
-        v.sort();
-        v
-    }
-
-    /// Polls `ok` every 100 ms; panics with the connector's log after `limit`.
-    #[track_caller]
-    fn wait_for(&self, what: &str, limit: Duration, ok: impl Fn(&Connector) -> bool) {
-        let start = Instant::now();
-        while !ok(self) {
-            if start.elapsed() > limit {
-                panic!(
-                    "not within {limit:?}: {what}\n--- connector log ---\n{}",
-                    self.log()
-                );
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-}
-
-impl Drop for Connector {
-    fn drop(&mut self) {
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status();
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        if std::thread::panicking() {
-            eprintln!("--- connector log ---\n{}", self.log());
-        }
-    }
+/// The connector's authentication table as sorted `(ip, user, server)`.
+fn held(srx: &Connector) -> Vec<(String, String, String)> {
+    let mut v: Vec<(String, String, String)> = srx
+        .table()
+        .into_iter()
+        .map(|(ip, user, _, server)| (ip, user, server))
+        .collect();
+    v.sort();
+    v
 }
 
 fn entry(ip: &str, user: &str, server: &str) -> (String, String, String) {
@@ -860,19 +647,19 @@ fn the_connector_fails_over_from_a_to_b_and_back_without_losing_identities() {
             cert.display()
         ),
     );
-    let srx = Connector::start(&conf);
+    let srx = Connector::start(&conf, &[]);
     srx.wait_for(
         "alice and bob through the primary",
         Duration::from_secs(10),
         |s| {
-            s.table()
+            held(s)
                 == vec![
                     entry("10.1.0.1", "alice", "primary"),
                     entry("10.1.0.2", "bob", "primary"),
                 ]
         },
     );
-    assert_eq!(srx.in_use(), "primary");
+    assert_eq!(in_use(&srx.status()), "primary");
     // Where a connector that read A is in A's change stream.
     let page = batch(&a_url, &cert, None);
     assert_eq!(
@@ -891,7 +678,7 @@ fn the_connector_fails_over_from_a_to_b_and_back_without_losing_identities() {
     srx.wait_for(
         "the secondary in use",
         Duration::from_secs(u64::from(INTERVAL) * 10),
-        |s| s.in_use() == "secondary",
+        |s| in_use(&s.status()) == "secondary",
     );
     eprintln!("failed over to B {:?} after A stopped", stopped.elapsed());
     acct(B, b[1], "Start", "carol", "10.1.0.3");
@@ -900,7 +687,7 @@ fn the_connector_fails_over_from_a_to_b_and_back_without_losing_identities() {
         "alice still there, carol in, bob out, through the secondary",
         Duration::from_secs(10),
         |s| {
-            s.table()
+            held(s)
                 == vec![
                     entry("10.1.0.1", "alice", "secondary"),
                     entry("10.1.0.3", "carol", "secondary"),
@@ -923,14 +710,14 @@ fn the_connector_fails_over_from_a_to_b_and_back_without_losing_identities() {
     c.a.start_with(&a_args, 3);
     let restarted = Instant::now();
     srx.wait_for("the primary in use again", Duration::from_secs(40), |s| {
-        s.in_use() == "primary"
+        in_use(&s.status()) == "primary"
     });
     eprintln!("back on A {:?} after its restart", restarted.elapsed());
     acct(B, b[1], "Start", "dave", "10.1.0.4");
     srx.wait_for("dave, through the primary", Duration::from_secs(10), |s| {
-        s.table().contains(&entry("10.1.0.4", "dave", "primary"))
+        held(s).contains(&entry("10.1.0.4", "dave", "primary"))
     });
-    let table = srx.table();
+    let table = held(&srx);
     assert_eq!(
         table.iter().map(|e| e.0.as_str()).collect::<Vec<_>>(),
         vec!["10.1.0.1", "10.1.0.3", "10.1.0.4"],
