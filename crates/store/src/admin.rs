@@ -6,6 +6,7 @@
 //! the handle's (`Storage::acting_as`), so the CLI, the admin API and the console record the
 //! same entries for the same operation.
 
+use crate::records::{AdminError, NewToken, NewUser};
 use tessera_config::Secret;
 
 /// Who makes a change, through what, from where.
@@ -100,6 +101,43 @@ impl Change {
     }
 }
 
+// The audit entries that carry details, written alike by every backend (never a secret: a
+// PIN or password is recorded only as being there).
+impl Change {
+    pub(crate) fn user_add(name: &str, u: &NewUser) -> Change {
+        Change::new("user.add", name).with(serde_json::json!({
+            "email": u.email, "phone": u.phone, "password": u.password_hash.is_some(),
+        }))
+    }
+
+    pub(crate) fn token_add(user: &str, tok: &NewToken) -> Change {
+        Change::new("token.add", user).with(serde_json::json!({
+            "kind": tok.kind.as_str(), "digits": tok.digits, "pin": tok.pin.is_some(),
+        }))
+    }
+
+    pub(crate) fn user_import(rows: usize) -> Change {
+        Change::new("user.import", "").with(serde_json::json!({ "rows": rows }))
+    }
+
+    pub(crate) fn admin_add(name: &str, role: Role) -> Change {
+        Change::new("admin.add", name).with(serde_json::json!({ "role": role.as_str() }))
+    }
+
+    pub(crate) fn admin_token_add(name: &str, label: &str, expires_at: Option<u64>) -> Change {
+        Change::new("admin.token.add", name)
+            .with(serde_json::json!({ "label": label, "expires_at": expires_at }))
+    }
+}
+
+/// A new administrator's name as it is stored (trimmed), if it is a valid name.
+pub(crate) fn admin_name(name: &str) -> Result<String, AdminError> {
+    let name = name.trim().to_owned();
+    tessera_config::check_name("administrator name", &name)
+        .map_err(|e| AdminError::Invalid(e.to_string()))?;
+    Ok(name)
+}
+
 pub(crate) fn unix_now() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -179,6 +217,14 @@ pub(crate) fn key(name: &str) -> String {
 
 pub(crate) fn totp_aad(name: &str) -> Vec<u8> {
     format!("tessera/admin-totp/v1/{}", key(name)).into_bytes()
+}
+
+pub(crate) fn no_such_admin(name: &str) -> AdminError {
+    AdminError::Invalid(format!("no administrator named {name:?}"))
+}
+
+pub(crate) fn admin_exists(name: &str) -> AdminError {
+    AdminError::Invalid(format!("an administrator named {name:?} already exists"))
 }
 
 pub(crate) fn role_of(s: &str) -> Role {

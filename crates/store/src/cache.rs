@@ -8,10 +8,12 @@
 //! answer. Entries are kept compact (boxed slices, narrow fields): 100,000 users cost about
 //! 25 MB.
 
+use crate::crypto::MasterKey;
+use crate::records::{decode_token_secret, token_aad};
 use std::collections::HashMap;
 use std::hash::{BuildHasher, RandomState};
 use std::sync::Mutex;
-use tessera_engine::TokenKind;
+use tessera_engine::{StoreError, TokenKind, TokenRecord, UserRecord};
 use tessera_otp::Algorithm;
 
 const SHARDS: usize = 64;
@@ -28,6 +30,18 @@ pub(crate) struct CachedToken {
     pub sealed: Box<[u8]>,
 }
 
+impl CachedToken {
+    /// A token's kind and algorithm from their stored names.
+    pub fn parse_kind(kind: &str, algorithm: &str) -> Result<(TokenKind, Algorithm), StoreError> {
+        Ok((
+            kind.parse().map_err(StoreError::Corrupt)?,
+            algorithm
+                .parse()
+                .map_err(|e| StoreError::Corrupt(format!("{e}")))?,
+        ))
+    }
+}
+
 #[derive(Clone, Debug)]
 pub(crate) struct CachedUser {
     /// The database's `admin_generation` when this was read.
@@ -36,6 +50,37 @@ pub(crate) struct CachedUser {
     pub name: Box<str>,
     pub lock: tessera_engine::Lockout,
     pub tokens: Box<[CachedToken]>,
+}
+
+impl CachedUser {
+    /// The user as the engine sees it: token secrets opened with `key` (every backend reads a
+    /// user into this sealed form first, cached or not).
+    pub fn open(&self, key: &MasterKey, cached: bool) -> Result<UserRecord, StoreError> {
+        let aad = token_aad(self.id);
+        let mut tokens = Vec::with_capacity(self.tokens.len());
+        for t in &self.tokens {
+            let plain = key.open(&aad, &t.sealed)?;
+            let (secret, pin) = decode_token_secret(&plain)?;
+            tokens.push(TokenRecord {
+                id: t.id,
+                kind: t.kind,
+                algorithm: t.algorithm,
+                digits: t.digits.into(),
+                period: t.period.into(),
+                secret,
+                pin,
+                next: t.next,
+                enabled: t.enabled,
+            });
+        }
+        Ok(UserRecord {
+            id: self.id,
+            name: self.name.to_string(),
+            lock: self.lock,
+            tokens,
+            cached,
+        })
+    }
 }
 
 #[derive(Debug)]

@@ -16,8 +16,9 @@ use tessera_engine::identity::BatchQuery;
 use tessera_engine::oauth::{Grant, StoredToken};
 use tessera_engine::{Challenge, Lockout, Store, StoreError, UserRecord, Write, WriteOutcome};
 
-/// Where the state lives and how to reach it (`[storage]` in the node file).
-#[derive(Clone, Debug, Default)]
+/// Where the state lives and how to reach it (`[storage]` in the node file). Its `Debug`
+/// shows the URL with any password replaced.
+#[derive(Clone, Default)]
 pub struct StorageOptions {
     /// `sqlite://PATH` (or a bare path), or `postgres://...` / `postgresql://...`.
     pub url: String,
@@ -29,6 +30,18 @@ pub struct StorageOptions {
     pub ca_file: Option<PathBuf>,
     /// PostgreSQL: connections kept by this node.
     pub pool_size: Option<usize>,
+}
+
+impl std::fmt::Debug for StorageOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StorageOptions")
+            .field("url", &tessera_config::redact_url(&self.url))
+            .field("user_cache", &self.user_cache)
+            .field("password_file", &self.password_file)
+            .field("ca_file", &self.ca_file)
+            .field("pool_size", &self.pool_size)
+            .finish()
+    }
 }
 
 impl StorageOptions {

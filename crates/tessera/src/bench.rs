@@ -37,9 +37,10 @@ pub enum Mode {
 pub struct BenchArgs {
     #[arg(long, value_enum, default_value_t = Mode::Hotp)]
     mode: Mode,
-    /// Server to load.
-    #[arg(long, default_value = "127.0.0.1:1812")]
-    target: SocketAddr,
+    /// Server to load; several (comma-separated, or the option repeated) share the load, each
+    /// generator thread sending to one of them (nodes of a cluster).
+    #[arg(long, default_value = "127.0.0.1:1812", value_delimiter = ',')]
+    target: Vec<SocketAddr>,
     /// Shared secret.
     #[arg(long, default_value = "testing123")]
     secret: String,
@@ -152,7 +153,6 @@ impl Tally {
 
 struct Plan {
     mode: Mode,
-    target: SocketAddr,
     secret: Vec<u8>,
     pin: String,
     wrong: bool,
@@ -184,13 +184,12 @@ pub fn run(a: BenchArgs) -> Result<()> {
         return two_step::run(&a);
     }
     if a.mode == Mode::Timing {
-        return timing::run(&a.target, &a.secret, &a.classes, a.samples, a.timeout);
+        return timing::run(&a.target[0], &a.secret, &a.classes, a.samples, a.timeout);
     }
     let start = Instant::now();
     let measure_from = start + Duration::from_secs_f64(a.warmup);
     let plan = Arc::new(Plan {
         mode: a.mode,
-        target: a.target,
         secret: a.secret.clone().into_bytes(),
         pin: a.pin.clone(),
         wrong: a.wrong,
@@ -205,14 +204,16 @@ pub fn run(a: BenchArgs) -> Result<()> {
     let threads = a
         .concurrency
         .div_ceil(SLOTS_PER_SOCKET)
-        .max(cores.min(a.concurrency));
+        .max(cores.min(a.concurrency))
+        .max(a.target.len().min(a.concurrency));
     let mut handles = Vec::new();
     for t in 0..threads {
         let slots: Vec<usize> = (t..a.concurrency).step_by(threads).collect();
         let plan = Arc::clone(&plan);
         let (concurrency, users) = (a.concurrency, a.users);
+        let target = a.target[t % a.target.len()];
         handles.push(std::thread::spawn(move || {
-            worker(&plan, slots, concurrency, users)
+            worker(&plan, target, slots, concurrency, users)
         }));
     }
     let mut total = Tally::default();
@@ -239,13 +240,19 @@ struct Slot {
     not_before: Instant,
 }
 
-fn worker(plan: &Plan, slot_ids: Vec<usize>, concurrency: usize, users: usize) -> Result<Tally> {
-    let sock = std::net::UdpSocket::bind(if plan.target.is_ipv4() {
+fn worker(
+    plan: &Plan,
+    target: SocketAddr,
+    slot_ids: Vec<usize>,
+    concurrency: usize,
+    users: usize,
+) -> Result<Tally> {
+    let sock = std::net::UdpSocket::bind(if target.is_ipv4() {
         "127.0.0.1:0"
     } else {
         "[::1]:0"
     })?;
-    sock.connect(plan.target)?;
+    sock.connect(target)?;
     let paced = plan.interval.is_some();
     if paced {
         sock.set_nonblocking(true)?;
@@ -573,12 +580,13 @@ mod two_step {
     ) -> Result<Tally> {
         let secret = a.secret.as_bytes();
         let timeout = Duration::from_secs_f64(a.timeout);
-        let sock = std::net::UdpSocket::bind(if a.target.is_ipv4() {
+        let target = a.target[0];
+        let sock = std::net::UdpSocket::bind(if target.is_ipv4() {
             "0.0.0.0:0"
         } else {
             "[::]:0"
         })?;
-        sock.connect(a.target)?;
+        sock.connect(target)?;
         sock.set_read_timeout(Some(timeout))?;
         let mut t = Tally::default();
         let mut id = 0u8;
@@ -681,7 +689,16 @@ fn report(a: &BenchArgs, mut t: Tally) {
     let _ = writeln!(
         out,
         "tessera bench: mode={mode} target={} users={} concurrency={} target_rate={} duration={}s warmup={}s",
-        a.target, a.users, a.concurrency, a.rate, a.duration, a.warmup
+        a.target
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(","),
+        a.users,
+        a.concurrency,
+        a.rate,
+        a.duration,
+        a.warmup
     );
     let _ = writeln!(
         out,

@@ -36,7 +36,8 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 use tessera_engine::StoreError;
-use tokio_postgres::Transaction;
+use tokio_postgres::types::ToSql;
+use tokio_postgres::{Row, Transaction};
 
 /// How long a request waits for a pooled connection, and a new connection for the server.
 const POOL_WAIT: Duration = Duration::from_secs(2);
@@ -47,8 +48,11 @@ pub const DEFAULT_POOL_SIZE: usize = 16;
 /// A boxed future borrowing a transaction, for [`PgStore::transact`].
 pub(crate) type BoxFut<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
-/// How to reach the database.
-#[derive(Clone, Debug, Default)]
+/// A parameter of [`PgStore::query`]: owned, so that the query can run on the store's runtime.
+pub(crate) type Param = Box<dyn ToSql + Sync + Send>;
+
+/// How to reach the database (only inside this crate; `StorageOptions` is its public face).
+#[derive(Clone, Default)]
 pub struct PgOptions {
     /// `postgres://USER[:PASSWORD]@HOST[:PORT]/DB[?sslmode=...]`.
     pub url: String,
@@ -79,6 +83,10 @@ struct Inner {
     /// The URL with any password replaced, for messages.
     shown: String,
     stats: Arc<WriterStats>,
+    /// Identity write transactions of this node that may be under way at once (see
+    /// `identity.rs`: they are serialised across the cluster anyway, and one waiting for the
+    /// change-number lock holds a pooled connection the hot path may need).
+    identity_writers: tokio::sync::Semaphore,
     schema_version: i64,
 }
 
@@ -99,8 +107,24 @@ impl std::fmt::Debug for PgStore {
 }
 
 pub(crate) fn pg_err(e: tokio_postgres::Error) -> StoreError {
-    // A database error's text is the server's message (never the connection's password).
-    StoreError::Unavailable(e.to_string())
+    StoreError::Unavailable(pg_message(&e))
+}
+
+/// What went wrong, with its causes: the server's own message for a database error
+/// ("password authentication failed for user ..."), the I/O or TLS error for a connection.
+/// Never the connection's password: no part of the configuration is in any of them.
+fn pg_message(e: &tokio_postgres::Error) -> String {
+    if let Some(db) = e.as_db_error() {
+        return format!("{}: {}", db.severity(), db.message());
+    }
+    let mut text = e.to_string();
+    let mut source = std::error::Error::source(e);
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
 }
 
 impl From<tokio_postgres::Error> for AdminError {
@@ -268,6 +292,7 @@ impl PgStore {
                 key,
                 shown,
                 stats: Arc::new(WriterStats::default()),
+                identity_writers: tokio::sync::Semaphore::new(identity::IDENTITY_WRITERS),
                 schema_version,
             }),
             actor: Arc::new(Actor::system()),
@@ -288,6 +313,10 @@ impl PgStore {
 
     pub(crate) fn key(&self) -> &MasterKey {
         &self.inner.key
+    }
+
+    pub(crate) fn identity_writers(&self) -> &tokio::sync::Semaphore {
+        &self.inner.identity_writers
     }
 
     pub fn writer_stats(&self) -> &WriterStats {
@@ -353,6 +382,25 @@ impl PgStore {
             }
             t.commit().await?;
             Ok(r)
+        })
+    }
+
+    /// One statement (prepared once per connection) on a pooled connection, waited for: the
+    /// administrative reads.
+    pub(crate) fn query(
+        &self,
+        sql: &'static str,
+        params: Vec<Param>,
+    ) -> Result<Vec<Row>, StoreError> {
+        let store = self.clone();
+        self.block(async move {
+            let client = store.client().await?;
+            let st = client.prepare_cached(sql).await.map_err(pg_err)?;
+            let refs: Vec<&(dyn ToSql + Sync)> = params
+                .iter()
+                .map(|p| p.as_ref() as &(dyn ToSql + Sync))
+                .collect();
+            client.query(&st, &refs).await.map_err(pg_err)
         })
     }
 

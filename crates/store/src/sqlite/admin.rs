@@ -2,8 +2,10 @@
 
 use super::{AdminError, SqliteStore, db_err};
 use crate::admin::{
-    Actor, AdminRecord, AuditEntry, Change, Role, SessionRecord, key, role_of, totp_aad, unix_now,
+    Actor, AdminRecord, AuditEntry, Change, Role, SessionRecord, admin_exists, admin_name, key,
+    no_such_admin, role_of, totp_aad, unix_now,
 };
+use crate::records::HonouredClients;
 use rusqlite::{Connection, OptionalExtension, params};
 use tessera_config::Secret;
 use tessera_engine::StoreError;
@@ -84,12 +86,9 @@ impl SqliteStore {
         role: Role,
         now: u64,
     ) -> Result<i64, AdminError> {
-        let name = name.trim().to_owned();
-        tessera_config::check_name("administrator name", &name)
-            .map_err(|e| AdminError::Invalid(e.to_string()))?;
+        let name = admin_name(name)?;
         let sealed = self.key().seal(&totp_aad(&name), totp_secret);
-        let change =
-            Change::new("admin.add", &name).with(serde_json::json!({ "role": role.as_str() }));
+        let change = Change::admin_add(&name, role);
         self.call_blocking(change, move |t| {
             let n = t.execute(
                 "INSERT INTO admins (name, name_key, role, password_hash, totp_sealed, created_at)
@@ -104,9 +103,7 @@ impl SqliteStore {
                 ],
             )?;
             if n == 0 {
-                return Err(AdminError::Invalid(format!(
-                    "an administrator named {name:?} already exists"
-                )));
+                return Err(admin_exists(&name));
             }
             Ok(t.last_insert_rowid())
         })
@@ -124,9 +121,7 @@ impl SqliteStore {
                 )
                 .optional()?;
             let Some(id) = id else {
-                return Err(AdminError::Invalid(format!(
-                    "no administrator named {name:?}"
-                )));
+                return Err(no_such_admin(&name));
             };
             t.execute("DELETE FROM admin_sessions WHERE admin_id = ?1", [id])?;
             t.execute("DELETE FROM admin_tokens WHERE admin_id = ?1", [id])?;
@@ -144,9 +139,7 @@ impl SqliteStore {
                 [key(&name)],
             )?;
             if n == 0 {
-                return Err(AdminError::Invalid(format!(
-                    "no administrator named {name:?}"
-                )));
+                return Err(no_such_admin(&name));
             }
             Ok(())
         })
@@ -334,8 +327,7 @@ impl SqliteStore {
         expires_at: Option<u64>,
     ) -> Result<(), AdminError> {
         let (name, label) = (name.to_owned(), label.to_owned());
-        let change = Change::new("admin.token.add", &name)
-            .with(serde_json::json!({ "label": label, "expires_at": expires_at }));
+        let change = Change::admin_token_add(&name, &label, expires_at);
         self.call_blocking(change, move |t| {
             let id: i64 = t
                 .query_row(
@@ -344,7 +336,7 @@ impl SqliteStore {
                     |r| r.get(0),
                 )
                 .optional()?
-                .ok_or_else(|| AdminError::Invalid(format!("no administrator named {name:?}")))?;
+                .ok_or_else(|| no_such_admin(&name))?;
             t.execute(
                 "INSERT INTO admin_tokens (hash, admin_id, label, created_at, expires_at)
                  VALUES (?1, ?2, ?3, ?4, ?5)",
@@ -382,33 +374,20 @@ impl SqliteStore {
 }
 
 /// Inside the publish transaction: forget the identity-API tokens that the configuration
-/// being published no longer honours (its client removed, or its secret changed). Revoking
-/// them in the store, not only by comparing fingerprints at use, means that a client removed
-/// and later added again with the same secret does not bring its old tokens back.
+/// being published no longer honours ([`HonouredClients`]).
 pub(crate) fn revoke_stale_api_tokens(
     t: &Connection,
     store: &SqliteStore,
     cfg: &tessera_config::SystemConfig,
 ) -> Result<(), AdminError> {
-    let current: std::collections::HashMap<String, [u8; 32]> = cfg
-        .api_clients
-        .iter()
-        .map(|c| {
-            (
-                c.client_id.clone(),
-                store.api_secret_fingerprint(&c.client_id, c.secret.expose()),
-            )
-        })
-        .collect();
+    let honoured = HonouredClients::of(store.key(), cfg);
     let mut stale: Vec<Vec<u8>> = Vec::new();
     {
         let mut st = t.prepare_cached("SELECT hash, client_id, secret_fp FROM api_tokens")?;
         let mut rows = st.query([])?;
         while let Some(r) = rows.next()? {
             let (hash, client, fp): (Vec<u8>, String, Vec<u8>) = (r.get(0)?, r.get(1)?, r.get(2)?);
-            // Keyed digests, compared inside the database's transaction: no timing to learn.
-            let honoured = current.get(&client).is_some_and(|c| c[..] == fp[..]);
-            if !honoured {
+            if !honoured.honours(&client, &fp) {
                 stale.push(hash);
             }
         }

@@ -6,11 +6,11 @@
 
 use super::{Job, SqliteStore, db_err};
 use crate::cache::{CachedToken, CachedUser};
-use crate::records::{decode_token_secret, lock_from_db, lock_to_db, name_key, token_aad};
+use crate::records::{CODE_PROVED, lock_from_db, lock_to_db, name_key};
 use rusqlite::{Connection, OptionalExtension, params};
 use tessera_engine::{
-    BARRIER_NAME, Challenge, Factor, Lockout, Proved, RateLimit, Store, StoreError, TokenRecord,
-    UserRecord, Write, WriteOutcome,
+    BARRIER_NAME, Challenge, Factor, Lockout, RateLimit, Store, StoreError, UserRecord, Write,
+    WriteOutcome,
 };
 use tokio::sync::oneshot;
 
@@ -86,12 +86,11 @@ impl SqliteStore {
         while let Some(r) = rows.next().map_err(db_err)? {
             let kind: String = r.get(1).map_err(db_err)?;
             let alg: String = r.get(2).map_err(db_err)?;
+            let (kind, algorithm) = CachedToken::parse_kind(&kind, &alg)?;
             tokens.push(CachedToken {
                 id: r.get(0).map_err(db_err)?,
-                kind: kind.parse().map_err(StoreError::Corrupt)?,
-                algorithm: alg
-                    .parse()
-                    .map_err(|e| StoreError::Corrupt(format!("{e}")))?,
+                kind,
+                algorithm,
                 digits: r.get(3).map_err(db_err)?,
                 period: r.get(4).map_err(db_err)?,
                 sealed: r.get::<_, Vec<u8>>(5).map_err(db_err)?.into_boxed_slice(),
@@ -110,30 +109,7 @@ impl SqliteStore {
 
     /// Open a user's sealed token secrets for the engine.
     pub(super) fn open_user(&self, u: &CachedUser, cached: bool) -> Result<UserRecord, StoreError> {
-        let aad = token_aad(u.id);
-        let mut tokens = Vec::with_capacity(u.tokens.len());
-        for t in &u.tokens {
-            let plain = self.inner.key.open(&aad, &t.sealed)?;
-            let (secret, pin) = decode_token_secret(&plain)?;
-            tokens.push(TokenRecord {
-                id: t.id,
-                kind: t.kind,
-                algorithm: t.algorithm,
-                digits: t.digits.into(),
-                period: t.period.into(),
-                secret,
-                pin,
-                next: t.next,
-                enabled: t.enabled,
-            });
-        }
-        Ok(UserRecord {
-            id: u.id,
-            name: u.name.to_string(),
-            lock: u.lock,
-            tokens,
-            cached,
-        })
+        u.open(&self.inner.key, cached)
     }
 }
 
@@ -255,12 +231,6 @@ impl Store for SqliteStore {
         outcome
     }
 }
-
-/// What a one-step accept proves: the code (with its PIN).
-const CODE_PROVED: Proved = Proved {
-    password: false,
-    code: true,
-};
 
 /// The failure counters and lock stored for `key` (a name key), if any.
 fn read_lockout(t: &Connection, key: &str) -> rusqlite::Result<Option<Lockout>> {

@@ -4,12 +4,10 @@
 
 use super::{AdminError, SqliteStore, db_err};
 use crate::admin::Change;
+use crate::records::{draft_changed_meanwhile, no_draft, seal_config, unseal_config};
 use rusqlite::{OptionalExtension, params};
-use tessera_config::{Secret, SystemConfig};
+use tessera_config::SystemConfig;
 use tessera_engine::StoreError;
-
-const CONFIG_AAD: &[u8] = b"tessera/config-secret/v1";
-const SEALED_PREFIX: &str = "sealed:v1:";
 
 impl SqliteStore {
     /// The draft system configuration, secrets opened.
@@ -22,7 +20,7 @@ impl SqliteStore {
             .map_err(db_err)
         })?;
         match doc {
-            Some(d) => self.unseal_config(&d),
+            Some(d) => unseal_config(self.key(), &d),
             None => Ok(self.published()?.map(|(_, c)| c).unwrap_or_default()),
         }
     }
@@ -38,7 +36,7 @@ impl SqliteStore {
         change: Change,
         base_revision: Option<i64>,
     ) -> Result<i64, AdminError> {
-        let doc = self.seal_config(cfg);
+        let doc = seal_config(self.key(), cfg);
         self.call_blocking(change.draft(), move |t| {
             let current: i64 = t
                 .query_row("SELECT revision FROM config_draft WHERE id = 1", [], |r| {
@@ -47,10 +45,7 @@ impl SqliteStore {
                 .optional()?
                 .unwrap_or(0);
             if base_revision.is_some_and(|b| b != current) {
-                return Err(AdminError::Invalid(
-                    "the draft was changed by someone else meanwhile; reload it and try again"
-                        .into(),
-                ));
+                return Err(draft_changed_meanwhile());
             }
             t.execute(
                 "INSERT INTO config_draft (id, document, updated_at, revision) VALUES (1, ?1, ?2, ?3)
@@ -92,11 +87,9 @@ impl SqliteStore {
                 .query_row("SELECT document FROM config_draft WHERE id = 1", [], |r| r.get(0))
                 .optional()?;
             let Some(doc) = doc else {
-                return Err(AdminError::Invalid(
-                    "there is no draft to publish; import or add configuration first".into(),
-                ));
+                return Err(no_draft());
             };
-            let cfg = store.unseal_config(&doc)?;
+            let cfg = unseal_config(store.key(), &doc)?;
             check(&cfg, version)?;
             super::admin::revoke_stale_api_tokens(t, &store, &cfg)?;
             t.execute(
@@ -131,39 +124,7 @@ impl SqliteStore {
             .optional()
             .map_err(db_err)
         })?;
-        row.map(|(v, d)| Ok((v, self.unseal_config(&d)?)))
+        row.map(|(v, d)| Ok((v, unseal_config(self.key(), &d)?)))
             .transpose()
-    }
-
-    fn seal_config(&self, cfg: &SystemConfig) -> String {
-        let mut c = cfg.clone();
-        for s in c.secrets_mut() {
-            let sealed = self.inner.key.seal(CONFIG_AAD, s.expose());
-            let text = format!("{SEALED_PREFIX}{}", data_encoding::BASE64.encode(&sealed));
-            *s = Secret::new(text.into_bytes());
-        }
-        c.to_toml()
-    }
-
-    fn unseal_config(&self, doc: &str) -> Result<SystemConfig, AdminError> {
-        let mut c: SystemConfig = tessera_config::parse_toml(doc, "stored configuration")
-            .map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        for s in c.secrets_mut() {
-            let text = std::str::from_utf8(s.expose()).unwrap_or("");
-            let b64 = text.strip_prefix(SEALED_PREFIX).ok_or_else(|| {
-                StoreError::Corrupt("a configuration secret is not sealed".into())
-            })?;
-            let sealed = data_encoding::BASE64
-                .decode(b64.as_bytes())
-                .map_err(|e| StoreError::Corrupt(e.to_string()))?;
-            *s = Secret::new(
-                self.inner
-                    .key
-                    .open(CONFIG_AAD, &sealed)
-                    .map_err(StoreError::from)?
-                    .to_vec(),
-            );
-        }
-        Ok(c)
     }
 }

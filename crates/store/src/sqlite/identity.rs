@@ -4,7 +4,7 @@
 //! HTTPS API's clients (OAuth 2.0 client credentials).
 
 use super::{SqliteStore, db_err};
-use crate::records::{AdminError, IdentityEntry};
+use crate::records::{AdminError, IdentityEntry, groups_to_db, ip_from_db};
 use rusqlite::{Connection, OptionalExtension, params};
 use tessera_engine::StoreError;
 use tessera_engine::accounting::{
@@ -126,12 +126,6 @@ impl SqliteStore {
 
     // Access tokens of the HTTPS API's clients (`engine::oauth`).
 
-    /// Keyed fingerprint of an `api_client`'s secret: stored with each access token, so that a
-    /// changed secret revokes the tokens issued under the old one.
-    pub fn api_secret_fingerprint(&self, client_id: &str, secret: &[u8]) -> [u8; 32] {
-        self.inner.key.api_secret_fingerprint(client_id, secret)
-    }
-
     /// Store an access token (its hash) durably before it is handed out; expired ones are
     /// deleted in the same transaction.
     pub async fn save_access_token(
@@ -243,7 +237,7 @@ pub(super) fn apply_identity(t: &Connection, e: &IdentityEvent) -> rusqlite::Res
             now,
         } => {
             let seq = next_identity_seq(t)?;
-            let groups = serde_json::to_string(groups).unwrap_or_else(|_| "[]".into());
+            let groups = groups_to_db(groups);
             t.prepare_cached(
                 "INSERT INTO identities (ip, user, domain, state, source, session_id, client, start_time, updated_at, seq, groups)
                  VALUES (?1, ?2, ?3, 'logon', ?8, ?4, ?5, ?6, ?6, ?7, ?9)
@@ -322,10 +316,6 @@ pub(super) fn apply_identity(t: &Connection, e: &IdentityEvent) -> rusqlite::Res
     Ok(true)
 }
 
-fn parse_ip(text: Option<String>) -> Option<std::net::IpAddr> {
-    text.and_then(|s| s.parse().ok())
-}
-
 /// A RADIUS accounting session's event: read what is remembered of the session and the entry
 /// of its address, let the engine decide, write what it decided. The single writer makes the
 /// read and the write one step; a store with several writers (PostgreSQL) takes the session
@@ -338,7 +328,7 @@ fn apply_session(t: &Connection, e: &SessionEvent) -> rusqlite::Result<bool> {
         )?
         .query_row(params![e.client, e.session_id], |r| {
             Ok(SessionState {
-                ip: parse_ip(r.get(0)?),
+                ip: ip_from_db(r.get(0)?),
                 user: r.get(1)?,
                 domain: r.get(2)?,
                 start_time: r.get::<_, i64>(3)?.max(0) as u64,
@@ -354,7 +344,7 @@ fn apply_session(t: &Connection, e: &SessionEvent) -> rusqlite::Result<bool> {
                 state, start_time, event_time
          FROM identities";
     fn holder_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Option<Holder>> {
-        let Some(ip) = parse_ip(r.get(0)?) else {
+        let Some(ip) = ip_from_db(r.get(0)?) else {
             return Ok(None);
         };
         Ok(Some(Holder {
@@ -422,7 +412,7 @@ fn apply_session(t: &Connection, e: &SessionEvent) -> rusqlite::Result<bool> {
             event_time,
         }) => {
             let seq = next_identity_seq(t)?;
-            let groups = serde_json::to_string(&e.groups).unwrap_or_else(|_| "[]".into());
+            let groups = groups_to_db(&e.groups);
             t.prepare_cached(
                 "INSERT INTO identities (ip, user, domain, state, source, session_id, client, start_time, updated_at, seq, groups, event_time)
                  VALUES (?1, ?2, ?3, 'logon', ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)

@@ -5,21 +5,18 @@
 use super::{SqliteStore, db_err};
 use crate::admin::Change;
 use crate::records::{
-    AdminError, NewToken, NewUser, TokenInfo, UserInfo, encode_token_secret, name_key, token_aad,
-    validate_user_name,
+    AdminError, NewToken, NewUser, TokenInfo, UserInfo, find_resync, name_key, no_resync,
+    parse_kind_algorithm, seed_enrolled, validate_user_name,
 };
 use rusqlite::{Connection, OptionalExtension, params};
-use tessera_config::Secret;
+use tessera_engine::StoreError;
 use tessera_engine::challenge::DirectoryUser;
-use tessera_engine::{StoreError, TokenKind};
 
 impl SqliteStore {
     pub fn add_user(&self, u: NewUser, now: u64) -> Result<i64, AdminError> {
         let name = u.name.trim().to_owned();
         validate_user_name(&name)?;
-        let change = Change::new("user.add", &name).with(serde_json::json!({
-            "email": u.email, "phone": u.phone, "password": u.password_hash.is_some(),
-        }));
+        let change = Change::user_add(&name, &u);
         self.call_blocking(change, move |t| {
             let n = t.execute(
                 "INSERT INTO users (name, name_key, email, phone, password_hash, created_at)
@@ -115,9 +112,7 @@ impl SqliteStore {
     pub fn add_token(&self, user: &str, tok: NewToken, now: u64) -> Result<i64, AdminError> {
         let user = user.to_owned();
         let store = self.clone();
-        let change = Change::new("token.add", &user).with(serde_json::json!({
-            "kind": tok.kind.as_str(), "digits": tok.digits, "pin": tok.pin.is_some(),
-        }));
+        let change = Change::token_add(&user, &tok);
         self.call_blocking(change, move |t| {
             let uid = Self::user_id(t, &user)?;
             store.insert_token(t, uid, &tok, now)
@@ -132,7 +127,7 @@ impl SqliteStore {
         now: u64,
     ) -> Result<(usize, usize), AdminError> {
         let store = self.clone();
-        let change = Change::new("user.import", "").with(serde_json::json!({ "rows": rows.len() }));
+        let change = Change::user_import(rows.len());
         self.call_blocking(change, move |t| {
             let (mut users, mut tokens) = (0, 0);
             for (u, tok) in rows {
@@ -168,22 +163,15 @@ impl SqliteStore {
         now: u64,
     ) -> Result<i64, AdminError> {
         tok.validate()?;
-        let fingerprint = self.inner.key.fingerprint(&[
-            b"token-seed",
-            tok.kind.as_str().as_bytes(),
-            tok.secret.expose(),
-        ]);
+        let fingerprint = tok.fingerprint(self.key());
         let existing: Option<i64> = t
             .prepare_cached("SELECT id FROM tokens WHERE fingerprint = ?1")?
             .query_row([fingerprint.as_slice()], |r| r.get(0))
             .optional()?;
         if let Some(id) = existing {
-            return Err(AdminError::Invalid(format!(
-                "this secret is already enrolled as token {id}; remove that token first"
-            )));
+            return Err(seed_enrolled(id));
         }
-        let plain = encode_token_secret(tok.secret.expose(), tok.pin.as_ref().map(Secret::expose));
-        let sealed = self.inner.key.seal(&token_aad(uid), &plain);
+        let sealed = tok.seal(self.key(), uid);
         // A seed enrolled before starts where its last token stopped: old codes stay spent.
         t.prepare_cached(
             "INSERT INTO tokens (user_id, kind, algorithm, digits, period, sealed, has_pin, next_counter,
@@ -238,11 +226,12 @@ impl SqliteStore {
             let mut out = Vec::new();
             for row in rows {
                 let (id, user, kind, alg, digits, period, has_pin, next, enabled) = row.map_err(db_err)?;
+                let (kind, algorithm) = parse_kind_algorithm(&kind, &alg)?;
                 out.push(TokenInfo {
                     id,
                     user,
-                    kind: kind.parse().map_err(StoreError::Corrupt)?,
-                    algorithm: alg.parse().map_err(|e| StoreError::Corrupt(format!("{e}")))?,
+                    kind,
+                    algorithm,
                     digits,
                     period: period as u64,
                     has_pin,
@@ -281,31 +270,14 @@ impl SqliteStore {
                 Some(u) => store.open_user(&u, false)?.tokens,
                 None => Vec::new(),
             };
-            for tok in rec.iter().filter(|t| t.kind == TokenKind::Hotp) {
-                let p = tessera_otp::OathParams {
-                    algorithm: tok.algorithm,
-                    digits: tok.digits,
-                };
-                let found = tessera_otp::resync_hotp(
-                    tok.secret.expose(),
-                    p,
-                    otp1.as_bytes(),
-                    otp2.as_bytes(),
-                    tok.next,
-                    range,
-                );
-                if let Some(second) = found {
-                    let next = second + 1;
-                    t.execute(
-                        "UPDATE tokens SET next_counter = ?1 WHERE id = ?2 AND next_counter <= ?1",
-                        params![next as i64, tok.id],
-                    )?;
-                    return Ok((tok.id, next));
-                }
-            }
-            Err(AdminError::Invalid(format!(
-                "no HOTP token of {user:?} produced these two consecutive codes within {range} counters"
-            )))
+            let Some((id, next)) = find_resync(&rec, &otp1, &otp2, range) else {
+                return Err(no_resync(&user, range));
+            };
+            t.execute(
+                "UPDATE tokens SET next_counter = ?1 WHERE id = ?2 AND next_counter <= ?1",
+                params![next as i64, id],
+            )?;
+            Ok((id, next))
         })
     }
     /// A local user as a directory entry, with the password hash (`directory = "local"`).

@@ -71,6 +71,31 @@ impl Backend {
     pub fn options(&self) -> &StorageOptions {
         &self.opts
     }
+
+    /// What the storage holds as written, to look for a secret in the clear: the SQLite file
+    /// and its WAL as bytes; on PostgreSQL every stored configuration document and every
+    /// sealed column (bytes as stored, printable ones as they are).
+    pub fn raw_contents(&self) -> String {
+        match self.kind {
+            Kind::Sqlite => {
+                let path = self.opts.url.trim_start_matches("sqlite://");
+                let mut bytes = std::fs::read(path).unwrap_or_default();
+                bytes.extend(std::fs::read(format!("{path}-wal")).unwrap_or_default());
+                String::from_utf8_lossy(&bytes).into_owned()
+            }
+            Kind::Postgres => {
+                let db = self.opts.url.rsplit('/').next().unwrap();
+                let db = db.split('?').next().unwrap();
+                temp_pg::TempPg::shared().psql(
+                    db,
+                    "SELECT document FROM config_draft UNION ALL
+                     SELECT document FROM config_published UNION ALL
+                     SELECT encode(sealed, 'escape') FROM tokens UNION ALL
+                     SELECT encode(totp_sealed, 'escape') FROM admins",
+                )
+            }
+        }
+    }
 }
 
 #[derive(Debug)]

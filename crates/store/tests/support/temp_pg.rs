@@ -86,6 +86,15 @@ impl TempPg {
 
     /// Start a new cluster.
     pub fn start() -> TempPg {
+        TempPg::start_with(None)
+    }
+
+    /// Start a new cluster that also speaks TLS with this certificate and key (PEM).
+    pub fn start_with_tls(cert_pem: &str, key_pem: &str) -> TempPg {
+        TempPg::start_with(Some((cert_pem, key_pem)))
+    }
+
+    fn start_with(tls: Option<(&str, &str)>) -> TempPg {
         let bin = bin_dir();
         let dir =
             std::env::temp_dir().join(format!("tessera-pg-{}-{}", std::process::id(), free_port()));
@@ -121,11 +130,23 @@ impl TempPg {
                 "--no-sync",
             ],
         );
-        let conf = format!(
+        let mut conf = format!(
             "listen_addresses = '127.0.0.1'\nport = {port}\nunix_socket_directories = ''\n\
              max_connections = 300\nfsync = on\nsynchronous_commit = on\n\
              log_min_messages = warning\nlogging_collector = off\n"
         );
+        if let Some((cert, key)) = tls {
+            use std::os::unix::fs::PermissionsExt;
+            for (name, pem) in [("server.crt", cert), ("server.key", key)] {
+                let path = data.join(name);
+                std::fs::write(&path, pem).unwrap();
+                std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+                if let Some((uid, gid)) = pg.run_as {
+                    chown_tree(&path, uid, gid);
+                }
+            }
+            conf.push_str("ssl = on\n");
+        }
         let auto = data.join("postgresql.auto.conf");
         let mut existing = std::fs::read_to_string(&auto).unwrap_or_default();
         existing.push_str(&conf);

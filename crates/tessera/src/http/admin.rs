@@ -21,6 +21,7 @@ use serde::{Deserialize, Serialize};
 use std::net::IpAddr;
 use std::sync::Arc;
 use tessera_config::{Client, Method as ConfigMethod, Secret, SystemConfig};
+use tessera_engine::Store as _;
 use tessera_engine::oauth::{ThrottleKey, token_hash};
 use tessera_store::{Actor, AdminError, Role, Storage};
 use tracing::{info, warn};
@@ -343,6 +344,26 @@ pub async fn login(
     super::api::lock(&http.login_throttle)
         .attempt(&source, now)
         .map_err(AdminApiError::Throttled)?;
+    // The same limit across every node sharing the storage, also taken before the check (this
+    // node's slot above is given back on success; this one is not).
+    let cluster = tessera_engine::RateLimit {
+        key: format!(
+            "admin-login/{}",
+            tessera_engine::oauth::source_network(peer.ip())
+        ),
+        max: super::LOGINS_PER_MINUTE as u32,
+        window: 60,
+    };
+    let reserved = http
+        .store
+        .commit(tessera_engine::Write::Reserve {
+            limits: vec![cluster],
+            now,
+        })
+        .await?;
+    if reserved == tessera_engine::WriteOutcome::Conflict {
+        return Err(AdminApiError::Throttled(60));
+    }
     let record = http.store.admin(&req.name)?;
     // The password is checked even for an unknown name (against a dummy hash): same time,
     // same answer. On the bounded pool: beyond it, 503 (nothing was checked).

@@ -31,7 +31,7 @@ const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 const CLIENT_FAILURES_PER_MINUTE: usize = 5;
 const SOURCE_FAILURES_PER_MINUTE: usize = 20;
 /// Console logins (each an argon2 check) allowed per source in a minute, unless they succeed.
-const LOGINS_PER_MINUTE: usize = 20;
+pub(crate) const LOGINS_PER_MINUTE: usize = 20;
 /// Keys each throttle table holds at most.
 const THROTTLE_KEYS: usize = 10_000;
 /// Access tokens kept in memory (the database holds them all).
