@@ -49,7 +49,7 @@ impl Cluster {
         // One master key for both nodes, as an operator distributes it.
         let mut key = random16().to_vec();
         key.extend_from_slice(&random16());
-        let key_file = a.write_file("master.key", "");
+        let key_file = a.path("master.key");
         std::fs::write(&key_file, &key).expect("writing the master key");
         std::fs::set_permissions(&key_file, std::fs::Permissions::from_mode(0o600))
             .expect("chmod 600 on the master key");
@@ -148,7 +148,7 @@ struct Answers {
     resent: usize,
 }
 
-/// `per_socket` distinct Access-Requests for `user`/`password` from each of `sockets` sockets,
+/// `per_socket` distinct Access-Requests for alice with `password` from each of `sockets` sockets,
 /// the sockets taking turns over `nodes`; every socket sends all its requests at once, then
 /// waits for the answers, resending the unanswered ones (same packet, as a NAS retransmits)
 /// when nothing has come for 3 s, at most 4 times. Returns every request's answer.
