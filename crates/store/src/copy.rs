@@ -30,7 +30,10 @@ enum Ty {
 
 /// (table, [(SQLite column, PostgreSQL column, type)]): every table of both schemas but
 /// `meta` and `store_info`, which are carried separately.
-const TABLES: &[(&str, &[(&str, &str, Ty)])] = &[
+/// (SQLite column, PostgreSQL column, type).
+type Column = (&'static str, &'static str, Ty);
+
+const TABLES: &[(&str, &[Column])] = &[
     (
         "users",
         &[

@@ -133,11 +133,6 @@ impl From<tokio_postgres::Error> for AdminError {
     }
 }
 
-/// Whether `e` is PostgreSQL refusing a duplicate key.
-pub(crate) fn is_unique_violation(e: &tokio_postgres::Error) -> bool {
-    e.code() == Some(&tokio_postgres::error::SqlState::UNIQUE_VIOLATION)
-}
-
 /// `url` without its `sslmode` parameter (tokio-postgres knows only disable/prefer/require),
 /// and the mode it asked for.
 fn split_sslmode(url: &str) -> Result<(String, tls::SslMode), StoreError> {
@@ -196,6 +191,14 @@ impl PgStore {
         if config.get_application_name().is_none() {
             config.application_name("tessera");
         }
+        // A lock held by a stuck session must not stall logins for ever, nor a client that died
+        // inside a transaction hold its row locks: bounded waits, failing closed.
+        let limits = "-c lock_timeout=5s -c idle_in_transaction_session_timeout=60s";
+        let options = match config.get_options() {
+            Some(o) if !o.is_empty() => format!("{o} {limits}"),
+            _ => limits.to_owned(),
+        };
+        config.options(&options);
         config.connect_timeout(CONNECT_TIMEOUT);
         config.keepalives(true);
         config.keepalives_idle(Duration::from_secs(30));
@@ -255,6 +258,7 @@ impl PgStore {
             .wait_timeout(Some(POOL_WAIT))
             .create_timeout(Some(CONNECT_TIMEOUT))
             .recycle_timeout(Some(CONNECT_TIMEOUT))
+            .post_create(durable_commits())
             .build()
             .map_err(|e| unavailable("pool", &e))?;
         let (schema_version, check) = {
@@ -417,6 +421,34 @@ impl PgStore {
         })
         .await
     }
+}
+
+/// Every new connection commits durably: an Accept leaves only after its spend is flushed.
+/// A database whose default is `synchronous_commit = off` (a crash could forget a spent OTP)
+/// gets `on` for tessera's sessions, and a warning; `local`, `remote_write` and
+/// `remote_apply` are kept (all durable on the primary).
+fn durable_commits() -> deadpool_postgres::Hook {
+    static WARNED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+    deadpool_postgres::Hook::async_fn(|client, _| {
+        Box::pin(async move {
+            let row = client
+                .query_one("SHOW synchronous_commit", &[])
+                .await
+                .map_err(deadpool_postgres::HookError::Backend)?;
+            if row.get::<_, String>(0) == "off" {
+                client
+                    .batch_execute("SET synchronous_commit = on")
+                    .await
+                    .map_err(deadpool_postgres::HookError::Backend)?;
+                if !WARNED.swap(true, std::sync::atomic::Ordering::Relaxed) {
+                    tracing::warn!(
+                        "the database's synchronous_commit is off: tessera's sessions turn it on (an OTP must stay spent after a crash)"
+                    );
+                }
+            }
+            Ok(())
+        })
+    })
 }
 
 fn pool_err(e: deadpool_postgres::PoolError) -> StoreError {

@@ -55,10 +55,7 @@ pub fn client_config(
         return Ok(None);
     }
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let verify = match (mode, ca_pem) {
-        (SslMode::VerifyCa | SslMode::VerifyFull, _) | (_, Some(_)) => true,
-        _ => false,
-    };
+    let verify = matches!(mode, SslMode::VerifyCa | SslMode::VerifyFull) || ca_pem.is_some();
     let builder = ClientConfig::builder_with_provider(Arc::clone(&provider))
         .with_safe_default_protocol_versions()
         .map_err(|e| e.to_string())?;

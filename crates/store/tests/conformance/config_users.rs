@@ -214,6 +214,28 @@ fn a_reenrolled_seed_cannot_replay_spent_codes(b: Backend) {
     let t = s.add_token("bob", hotp_token(), 0).unwrap();
     let toks = other.list_tokens(Some("bob")).unwrap();
     assert_eq!((toks[0].id, toks[0].next_counter), (t, 8));
+    // And a login replaying a spent code is refused, the next one accepted.
+    use tessera_engine::{Store, Write, WriteOutcome};
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let bob = rt.block_on(s.load_user("bob", true)).unwrap().unwrap();
+    let accept = |matched| Write::Accept {
+        user_id: bob.id,
+        user: "bob".into(),
+        token_id: t,
+        matched,
+        now: 0,
+    };
+    assert_eq!(
+        rt.block_on(other.commit(accept(7))).unwrap(),
+        WriteOutcome::Conflict
+    );
+    assert_eq!(
+        rt.block_on(s.commit(accept(8))).unwrap(),
+        WriteOutcome::Done
+    );
 }
 
 fn enrolment_rules_apply_to_every_path(b: Backend) {
@@ -339,6 +361,73 @@ fn a_publish_is_seen_by_every_node(b: Backend) {
         .unwrap();
     assert_eq!(other.publish(4, |_, _| Ok(())).unwrap(), 2);
     assert_eq!(a.published().unwrap(), Some((2, next)));
+}
+
+/// A publish forgets the access tokens the new configuration no longer honours (client
+/// removed, or its secret changed), on every node, and keeps the others: a client removed and
+/// later added again with the same secret does not revive its old tokens.
+fn publish_revokes_the_tokens_it_no_longer_honours(b: Backend) {
+    use tessera_engine::oauth::Grant;
+    let a = b.open();
+    let other = b.open();
+    let client = |id: &str, secret: &str| tessera_config::ApiClient {
+        client_id: id.into(),
+        secret: Secret::new(secret.as_bytes().to_vec()),
+        scopes: vec!["identity:read".into()],
+        token_lifetime: None,
+    };
+    let mut cfg = SystemConfig::default();
+    cfg.api_clients = vec![
+        client("kept", "s1"),
+        client("rotated", "s2"),
+        client("gone", "s3"),
+    ];
+    a.set_draft(&cfg, 1, Change::new("config.import", "t"), None)
+        .unwrap();
+    a.publish(1, |_, _| Ok(())).unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    for (hash, c) in [
+        (1u8, &cfg.api_clients[0]),
+        (2, &cfg.api_clients[1]),
+        (3, &cfg.api_clients[2]),
+    ] {
+        let grant = Grant {
+            client_id: c.client_id.clone(),
+            scopes: c.scopes.clone(),
+            issued_at: 1,
+            expires_at: 4_000_000_000,
+        };
+        let fp = a.api_secret_fingerprint(&c.client_id, c.secret.expose());
+        rt.block_on(a.save_access_token([hash; 32], &grant, fp))
+            .unwrap();
+    }
+    let mut next = cfg.clone();
+    next.api_clients = vec![client("kept", "s1"), client("rotated", "new-secret")];
+    other
+        .set_draft(&next, 2, Change::new("apiclient.edit", "t"), None)
+        .unwrap();
+    other.publish(2, |_, _| Ok(())).unwrap();
+    for node in [&a, &other] {
+        assert!(node.access_token(&[1; 32]).unwrap().is_some(), "kept");
+        assert!(
+            node.access_token(&[2; 32]).unwrap().is_none(),
+            "secret changed"
+        );
+        assert!(
+            node.access_token(&[3; 32]).unwrap().is_none(),
+            "client removed"
+        );
+    }
+    // "gone" comes back with its old secret: its old token stays revoked.
+    let mut again = next.clone();
+    again.api_clients.push(client("gone", "s3"));
+    a.set_draft(&again, 3, Change::new("apiclient.add", "gone"), None)
+        .unwrap();
+    a.publish(3, |_, _| Ok(())).unwrap();
+    assert!(other.access_token(&[3; 32]).unwrap().is_none());
 }
 
 /// Publishes racing on two nodes get distinct, consecutive versions: none lost, none twice.
@@ -484,6 +573,7 @@ conformance!(;
     enrolment_rules_apply_to_every_path,
     users_and_tokens_are_shared_by_the_nodes,
     a_publish_is_seen_by_every_node,
+    publish_revokes_the_tokens_it_no_longer_honours,
     concurrent_publishes_get_consecutive_versions,
     audit_entries_are_written_exactly_for_changes_that_happened,
 );

@@ -159,7 +159,9 @@ impl TempPg {
         pg
     }
 
-    /// Stop the cluster and remove its directory once this process has gone.
+    /// Stop the cluster and remove its directory once this process has gone. The watcher
+    /// outlives this process by design (init reaps it), so it is never waited for.
+    #[allow(clippy::zombie_processes)]
     fn watch_parent(&self) {
         let data = self.data_dir();
         let pg_ctl = self.bin.join("pg_ctl");
