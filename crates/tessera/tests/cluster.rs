@@ -10,8 +10,6 @@
 
 #[allow(dead_code)]
 mod common;
-// The watcher it spawns outlives the test binary on purpose (it stops the cluster).
-#[allow(clippy::zombie_processes)]
 #[path = "../../store/tests/support/temp_pg.rs"]
 mod temp_pg;
 
