@@ -473,8 +473,8 @@ fn publish_through_a_is_live_on_b_and_a_session_from_a_works_on_b() {
 
 const API_SECRET: &str = "srx-secret-0123456789abcdef";
 
-/// A page of a node's identity change stream, read as the connector's API client.
-fn batch(base: &str, cacert: &Path, cursor: Option<&str>) -> Value {
+/// An access token of the connector's API client, from one node.
+fn api_token(base: &str, cacert: &Path) -> String {
     let (status, token) = curl(
         &[],
         base,
@@ -488,14 +488,16 @@ fn batch(base: &str, cacert: &Path, cursor: Option<&str>) -> Value {
         ],
     );
     assert_eq!(status, 200, "{token}");
+    token["access_token"].as_str().expect("a token").to_owned()
+}
+
+/// A page of a node's identity change stream, read with `token`.
+fn batch(base: &str, cacert: &Path, token: &str, cursor: Option<&str>) -> Value {
     let path = match cursor {
         Some(c) => format!("/api/v1/identities?limit=100&cursor={c}"),
         None => "/api/v1/identities?limit=100".to_owned(),
     };
-    let bearer = format!(
-        "Authorization: Bearer {}",
-        token["access_token"].as_str().expect("a token")
-    );
+    let bearer = format!("Authorization: Bearer {token}");
     let (status, page) = curl(&[], base, cacert, &path, &["-H", &bearer]);
     assert_eq!(status, 200, "{page}");
     page
@@ -549,7 +551,8 @@ fn entry(ip: &str, user: &str, server: &str) -> (String, String, String) {
 
 /// The connector with primary A and secondary B: identities accounted through either node
 /// reach it through A; A stops and it fails over to B, whose change stream holds everything
-/// (A's cursor continues on B with exactly the changes made since, none lost or repeated);
+/// (A's cursor, with A's access token, continues on B with exactly the changes made since,
+/// none lost or repeated);
 /// A comes back and the connector returns to it, which sees what was written through B.
 #[test]
 fn the_connector_fails_over_from_a_to_b_and_back_without_losing_identities() {
@@ -620,8 +623,9 @@ fn the_connector_fails_over_from_a_to_b_and_back_without_losing_identities() {
         },
     );
     assert_eq!(in_use(&srx.status()), "primary");
-    // Where a connector that read A is in A's change stream.
-    let page = batch(&a_url, &cert, None);
+    // Where a connector that read A is in A's change stream, with a token A issued.
+    let token = api_token(&a_url, &cert);
+    let page = batch(&a_url, &cert, &token, None);
     assert_eq!(
         changes(&page),
         vec![
@@ -654,8 +658,8 @@ fn the_connector_fails_over_from_a_to_b_and_back_without_losing_identities() {
                 ]
         },
     );
-    // A's cursor resumes on B with exactly what changed since: nothing lost, nothing again.
-    let page = batch(&b_url, &cert, Some(&a_cursor));
+    // A's cursor (and A's token) on B: exactly what changed since, nothing lost, nothing again.
+    let page = batch(&b_url, &cert, &token, Some(&a_cursor));
     assert_eq!(
         changes(&page),
         vec![
