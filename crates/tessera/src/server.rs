@@ -322,6 +322,9 @@ pub fn lock_data_dir(data_dir: &std::path::Path) -> Result<std::fs::File> {
 
 /// Run the server on the listeners bound by [`bind_listeners`] until SIGINT or SIGTERM.
 pub async fn serve(node: NodeConfig, store: Storage, bound: Bound) -> Result<()> {
+    // Before any listener is logged: a SIGTERM from then on is a clean shutdown, never the
+    // signal's default action.
+    let shutdown = shutdown_signal();
     let published = load_published(&store)?;
     if published.clients().is_empty() {
         warn!(
@@ -364,7 +367,7 @@ pub async fn serve(node: NodeConfig, store: Storage, bound: Bound) -> Result<()>
         }
     });
 
-    shutdown_signal().await;
+    shutdown.await;
     let w = store_stats.writer_stats();
     info!(
         stats = %state.counters.summary(),
@@ -375,19 +378,22 @@ pub async fn serve(node: NodeConfig, store: Storage, bound: Bound) -> Result<()>
     Ok(())
 }
 
-async fn shutdown_signal() {
+/// Takes SIGTERM over at once (from then on it no longer kills the process) and returns what
+/// resolves at SIGTERM or SIGINT.
+fn shutdown_signal() -> impl std::future::Future<Output = ()> {
     #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        if let Ok(mut term) = signal(SignalKind::terminate()) {
+    let term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+    async move {
+        #[cfg(unix)]
+        if let Some(mut term) = term {
             tokio::select! {
                 _ = tokio::signal::ctrl_c() => {}
                 _ = term.recv() => {}
             }
             return;
         }
+        let _ = tokio::signal::ctrl_c().await;
     }
-    let _ = tokio::signal::ctrl_c().await;
 }
 
 /// End logon entries whose gateway stopped sending accounting (a lost Stop), checking a few

@@ -93,61 +93,7 @@ fn cli_changes_are_audited_without_secrets() {
     }
 }
 
-use common::https::Api;
-
-/// `admin add` with a known password; returns the TOTP seed from the printed otpauth URI.
-fn add_admin(t: &Tessera, name: &str, role: &str) -> String {
-    let out = t.cli(&[
-        "admin",
-        "add",
-        name,
-        "--password",
-        "correct horse battery",
-        "--role",
-        role,
-    ]);
-    let at = out.find("secret=").expect("an otpauth URI") + "secret=".len();
-    out[at..].split('&').next().unwrap().to_owned()
-}
-
-/// Log in (password + TOTP) into a fresh cookie jar; returns the API handle and CSRF token.
-fn login(t: &Tessera, port: u16, name: &str, seed: &str, jar: &str) -> (Api, String) {
-    let mut api = Api::new(t, port);
-    let jar = t.path(jar).display().to_string();
-    api.extra = vec!["-c".into(), jar.clone(), "-b".into(), jar];
-    let otp = totp(seed, &["--totp"]);
-    let r = api.curl(
-        "/api/v1/admin/login",
-        &[
-            "-H",
-            "Content-Type: application/json",
-            "--data-binary",
-            &format!(r#"{{"name":"{name}","password":"correct horse battery","otp":"{otp}"}}"#),
-        ],
-    );
-    assert_eq!(r.status, 200, "{}", r.body);
-    let cookie = r.header("set-cookie").expect("a session cookie");
-    for attr in ["Secure", "HttpOnly", "SameSite=Strict"] {
-        assert!(cookie.contains(attr), "{cookie}");
-    }
-    let csrf = r.json()["csrf_token"].as_str().unwrap().to_owned();
-    (api, csrf)
-}
-
-fn post(api: &Api, path: &str, csrf: Option<&str>, body: &str) -> common::https::Resp {
-    let mut args = vec![
-        "-H",
-        "Content-Type: application/json",
-        "--data-binary",
-        body,
-    ];
-    let header;
-    if let Some(c) = csrf {
-        header = format!("X-CSRF-Token: {c}");
-        args.extend(["-H", &header]);
-    }
-    api.curl(path, &args)
-}
+use common::https::{Api, add_admin, login, post};
 
 /// SPEC §9 through the admin API: password + TOTP login (a code works once), CSRF on every
 /// change, the auditor reads but cannot change, automation tokens, and the audit log names the

@@ -90,6 +90,7 @@ impl Stopped {
     }
 }
 
+pub mod connector;
 pub mod https;
 pub mod slapd;
 
@@ -495,18 +496,7 @@ pub fn radtest(port: u16, user: &str, password: &str, secret: &str) -> Reply {
 
 /// radclient with an attribute list on stdin, waiting `timeout` seconds for one retry.
 pub fn radclient(port: u16, command: &str, secret: &str, input: &str, timeout: f64) -> Reply {
-    let mut c = Command::new("radclient");
-    c.args([
-        "-x",
-        "-t",
-        &timeout.to_string(),
-        "-r",
-        "1",
-        &format!("127.0.0.1:{port}"),
-        command,
-        secret,
-    ]);
-    Reply::parse(&run_with_timeout(c, Some(input)))
+    radclient_at("127.0.0.1", port, command, secret, input, timeout)
 }
 
 /// The same request radtest sends (PAP with Message-Authenticator), one try with a 3 s
@@ -660,4 +650,75 @@ pub fn proc_status(pid: u32, field: &str) -> u64 {
         .find_map(|l| l.strip_prefix(&format!("{field}:")))
         .and_then(|v| v.split_whitespace().next()?.parse().ok())
         .unwrap_or_else(|| panic!("no {field} in /proc/{pid}/status"))
+}
+
+/// [`radclient`] against a server on another loopback address (e.g. a second node on
+/// 127.0.0.3); the request still leaves from 127.0.0.1.
+pub fn radclient_at(
+    host: &str,
+    port: u16,
+    command: &str,
+    secret: &str,
+    input: &str,
+    timeout: f64,
+) -> Reply {
+    let mut c = Command::new("radclient");
+    c.args([
+        "-x",
+        "-t",
+        &timeout.to_string(),
+        "-r",
+        "1",
+        &format!("{host}:{port}"),
+        command,
+        secret,
+    ]);
+    Reply::parse(&run_with_timeout(c, Some(input)))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Hand-built RADIUS
+
+/// An Access-Request for `user`/`password` as a NAS builds it (PAP, Message-Authenticator,
+/// NAS-Identifier), signed with `secret`.
+pub fn access_request(
+    secret: &str,
+    id: u8,
+    authenticator: [u8; 16],
+    user: &str,
+    password: &str,
+) -> Vec<u8> {
+    use tessera_radius::{Code, PacketBuilder, attr};
+    let hidden =
+        tessera_radius::hide_password(password.as_bytes(), secret.as_bytes(), &authenticator)
+            .expect("hiding the password");
+    let mut b = PacketBuilder::new(Code::AccessRequest, id, authenticator);
+    b.message_authenticator();
+    b.attr(attr::USER_NAME, user.as_bytes()).expect("User-Name");
+    b.attr(attr::USER_PASSWORD, &hidden).expect("User-Password");
+    b.attr(attr::NAS_IDENTIFIER, b"tessera-tests")
+        .expect("NAS-Identifier");
+    b.finish_request(secret.as_bytes())
+}
+
+/// The code of a reply to the request with `id`/`authenticator`, after checking its identifier
+/// and both its authenticators against `secret` (a reply we cannot verify is not an answer).
+#[track_caller]
+pub fn reply_code(
+    secret: &str,
+    reply: &[u8],
+    id: u8,
+    authenticator: &[u8; 16],
+) -> tessera_radius::Code {
+    let p = tessera_radius::Packet::decode(reply).expect("the reply decodes");
+    assert_eq!(p.identifier, id);
+    assert!(
+        tessera_radius::verify_response(&p, authenticator, secret.as_bytes()),
+        "bad Response Authenticator"
+    );
+    assert!(
+        tessera_radius::verify_message_authenticator(&p, secret.as_bytes(), Some(authenticator)),
+        "bad Message-Authenticator in the reply"
+    );
+    p.code
 }
