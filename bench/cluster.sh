@@ -3,6 +3,7 @@
 #   sqlite  one node on SQLite (the default storage)
 #   pg1     one node on PostgreSQL
 #   pg2     two nodes (127.0.0.2 and 127.0.0.3) on one PostgreSQL database, the load split
+#   sqlite-base  SQLite with another build, $BASE_BIN (before/after in the same run)
 # interleaved (every configuration once per round), REPEATS rounds, each run on fresh state
 # (a new SQLite file or a new database). PostgreSQL is a throw-away cluster on this machine,
 # started here (as nobody when run as root) with the settings printed at the start.
@@ -10,7 +11,8 @@
 # usage: bench/cluster.sh [repeats] [duration] [users]
 set -euo pipefail
 repeats=${1:-3}; dur=${2:-10}; users=${3:-1000}
-T=$(realpath "${TESSERA_BIN:-target/release/tessera}")
+NEW=$(realpath "${TESSERA_BIN:-target/release/tessera}")
+T=$NEW
 PGBIN=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)
 work=$(mktemp -d /tmp/tessera-cluster-bench.XXXXXX)
 chmod 755 "$work"
@@ -83,8 +85,10 @@ one() {
   local config=$1 conc=$2 round=$3 targets url
   n=$((n + 1))
   local d=$work/run$n
+  T=$NEW
+  [ "$config" = sqlite-base ] && T=$(realpath "$BASE_BIN")
   case $config in
-    sqlite) url=sqlite://$d/a/data/tessera.db ;;
+    sqlite*) url=sqlite://$d/a/data/tessera.db ;;
     *) psql_ "CREATE DATABASE bench_$n" >/dev/null
        url="postgres://tessera@127.0.0.1:$pgport/bench_$n?sslmode=disable" ;;
   esac
@@ -103,7 +107,7 @@ one() {
   stop_all
   echo "{\"config\":\"$config\",\"concurrency\":$conc,\"round\":$round,\"result\":$out}"
   rm -rf "$d"
-  [ "$config" = sqlite ] || psql_ "DROP DATABASE bench_$n" >/dev/null
+  [[ $config = sqlite* ]] || psql_ "DROP DATABASE bench_$n" >/dev/null
 }
 for round in $(seq "$repeats"); do
   for conc in ${CONCS:-16 64 256}; do
