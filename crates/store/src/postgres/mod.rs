@@ -19,6 +19,7 @@
 
 mod admin;
 mod auth;
+mod batch;
 mod config;
 mod identity;
 pub(crate) mod schema;
@@ -85,6 +86,8 @@ struct Inner {
     /// The URL with any password replaced, for messages.
     shown: String,
     stats: Arc<WriterStats>,
+    /// This node's batcher of accepts (`batch.rs`).
+    spends: tokio::sync::mpsc::UnboundedSender<batch::Spend>,
     /// Users as last read by this node, secrets sealed: a shortcut for accepts only (see
     /// `auth.rs`, `load_user`).
     cache: crate::cache::UserCache,
@@ -293,14 +296,17 @@ impl PgStore {
         if !check {
             return Err(StoreError::KeyMismatch);
         }
+        let stats = Arc::new(WriterStats::default());
+        let spends = batch::start(&handle, pool.clone(), Arc::clone(&stats));
         Ok(PgStore {
             inner: Arc::new(Inner {
+                spends,
                 _rt: Rt(Some(rt)),
                 handle,
                 pool,
                 key,
                 shown,
-                stats: Arc::new(WriterStats::default()),
+                stats,
                 cache: crate::cache::UserCache::new(opts.user_cache),
                 identity_writers: tokio::sync::Semaphore::new(identity::IDENTITY_WRITERS),
                 schema_version,
@@ -331,6 +337,10 @@ impl PgStore {
 
     pub fn writer_stats(&self) -> &WriterStats {
         &self.inner.stats
+    }
+
+    fn spends(&self) -> &tokio::sync::mpsc::UnboundedSender<batch::Spend> {
+        &self.inner.spends
     }
 
     pub(crate) fn cache(&self) -> &crate::cache::UserCache {
@@ -461,7 +471,7 @@ fn durable_commits() -> deadpool_postgres::Hook {
     })
 }
 
-fn pool_err(e: deadpool_postgres::PoolError) -> StoreError {
+pub(crate) fn pool_err(e: deadpool_postgres::PoolError) -> StoreError {
     match e {
         deadpool_postgres::PoolError::Backend(e) => pg_err(e),
         deadpool_postgres::PoolError::Timeout(_) => {
