@@ -461,19 +461,34 @@ impl Storage {
 }
 
 impl Store for Storage {
+    // The PostgreSQL futures are boxed: an async call's state is as large as the largest
+    // future it may await, and every request's task would otherwise carry (and move) the
+    // PostgreSQL writes' state, also on SQLite.
     async fn load_user(&self, name: &str, fresh: bool) -> Result<Option<UserRecord>, StoreError> {
-        each!(self, s => s.load_user(name, fresh).await)
+        match &self.0 {
+            Backend::Sqlite(s) => s.load_user(name, fresh).await,
+            Backend::Postgres(s) => Box::pin(s.load_user(name, fresh)).await,
+        }
     }
 
     async fn commit(&self, write: Write) -> Result<WriteOutcome, StoreError> {
-        each!(self, s => s.commit(write).await)
+        match &self.0 {
+            Backend::Sqlite(s) => s.commit(write).await,
+            Backend::Postgres(s) => Box::pin(s.commit(write)).await,
+        }
     }
 
     async fn load_lockout(&self, name: &str) -> Result<Lockout, StoreError> {
-        each!(self, s => s.load_lockout(name).await)
+        match &self.0 {
+            Backend::Sqlite(s) => s.load_lockout(name).await,
+            Backend::Postgres(s) => Box::pin(s.load_lockout(name)).await,
+        }
     }
 
     async fn load_challenge(&self, key: &[u8; 32]) -> Result<Option<Challenge>, StoreError> {
-        each!(self, s => s.load_challenge(key).await)
+        match &self.0 {
+            Backend::Sqlite(s) => s.load_challenge(key).await,
+            Backend::Postgres(s) => Box::pin(s.load_challenge(key)).await,
+        }
     }
 }

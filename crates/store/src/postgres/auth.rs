@@ -342,9 +342,9 @@ impl PgStore {
         }))
     }
 
-    /// [`Write::Accept`]: in this node's batch (`batch.rs`) when the name has nothing on
-    /// record; otherwise, or on a conflict there, one statement that says why, then a
-    /// transaction with the lockout row locked.
+    /// [`Write::Accept`] after the batch (`batch.rs`, tried by `commit`) did not spend it:
+    /// one statement that says why (a conflict, or the name has a lockout row), then, for a
+    /// name with a row, a transaction with it locked.
     async fn accept(
         &self,
         user_id: i64,
@@ -356,13 +356,8 @@ impl PgStore {
         let Ok(matched) = i64::try_from(matched) else {
             return Ok(WriteOutcome::Conflict);
         };
-        // Most accepts end here, sharing a commit with the others of their batch.
-        if self
-            .spend_in_batch(user_id, token_id, matched, key.clone())
-            .await?
-        {
-            return Ok(WriteOutcome::Done);
-        }
+        // `commit` tried the batch first; what comes here is a conflict there, or a name with
+        // a lockout row.
         let mut tx = Tx::new(self).await?;
         let fast = tx.prepare(SPEND_UNLESS_LOCKOUT).await?;
         let r = tx
@@ -822,6 +817,28 @@ impl Store for PgStore {
         match write {
             Write::Identity(_) | Write::Identities(_) => {
                 super::identity::apply_identities(self, write).await
+            }
+            // The batch is reached from the caller's runtime directly (its channels work from
+            // any): an accept that ends there costs no hop onto the store's runtime.
+            Write::Accept {
+                user_id,
+                ref user,
+                token_id,
+                matched,
+                ..
+            } if i64::try_from(matched).is_ok_and(|m| m >= 0) => {
+                let key = name_key(user);
+                let m = i64::try_from(matched).unwrap_or(i64::MAX);
+                if self.spend_in_batch(user_id, token_id, m, key.clone()).await? {
+                    self.cache().update(&key, |u| {
+                        if let Some(t) = u.tokens.iter_mut().find(|t| t.id == token_id) {
+                            t.next = t.next.max(matched.saturating_add(1));
+                        }
+                    });
+                    return Ok(WriteOutcome::Done);
+                }
+                let store = self.clone();
+                self.run(async move { store.apply(write).await }).await
             }
             w => {
                 let store = self.clone();
