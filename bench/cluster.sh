@@ -9,6 +9,8 @@
 # started here (as nobody when run as root) with the settings printed at the start.
 # One JSON line per run: {"config":...,"concurrency":...,"round":...} + tessera bench's result.
 # usage: bench/cluster.sh [repeats] [duration] [users]
+# env: CONFIGS="sqlite pg1 pg2 sqlite-base" (BASE_BIN for sqlite-base), CONCS="16 64 256",
+#      PG_SETTINGS (extra postgresql.conf lines), TESSERA_STORAGE_POOL_SIZE, TESSERA_BIN
 set -euo pipefail
 repeats=${1:-3}; dur=${2:-10}; users=${3:-1000}
 NEW=$(realpath "${TESSERA_BIN:-target/release/tessera}")
@@ -33,6 +35,7 @@ max_connections = 200
 shared_buffers = '256MB'
 synchronous_commit = on
 fsync = on
+${PG_SETTINGS:-}
 EOT
 "${as_pg[@]}" "$PGBIN/pg_ctl" -D "$work/pg" -l "$work/pg.log" -w start >/dev/null
 pids=()
@@ -45,7 +48,7 @@ cleanup() {
 trap cleanup EXIT
 psql_() { PGPASSWORD=bench-password psql -X -q -A -t -h 127.0.0.1 -p "$pgport" -U tessera -d postgres -c "$1"; }
 echo "# PostgreSQL $("$PGBIN/postgres" --version | awk '{print $3}'):" \
-  "$(psql_ "SELECT string_agg(name || '=' || setting, ' ') FROM pg_settings WHERE name IN ('shared_buffers','synchronous_commit','fsync','wal_sync_method','commit_delay','max_connections','wal_level')")" >&2
+  "$(psql_ "SELECT string_agg(name || '=' || setting, ' ') FROM pg_settings WHERE name IN ('shared_buffers','synchronous_commit','fsync','wal_sync_method','commit_delay','commit_siblings','max_connections','wal_level')")" >&2
 head -c 32 /dev/urandom > "$work/master.key"; chmod 600 "$work/master.key"
 "$T" bench --generate "$work/gen" --users "$users" --mode hotp >/dev/null
 

@@ -5,8 +5,10 @@
 //! and on a small database server that cost, not the network, is the limit. So each node
 //! collects the spends that arrive while its previous statements are running (as the SQLite
 //! writer thread does) and applies up to [`MAX_BATCH`] of them in one statement, its own
-//! transaction: one commit for all. At most [`IN_FLIGHT`] such statements run at once per
-//! node, so spends keep being collected while one commits.
+//! transaction: one commit for all. One such statement runs at a time per node ([`IN_FLIGHT`]):
+//! the spends that arrive meanwhile make the next batch. Measured (BENCHMARKS.md, issue 12):
+//! with two or four under way, each commit waits for the other's WAL flush and the batches
+//! shrink; one at a time gave twice the throughput.
 //!
 //! The statement is the same conditional spend as a single one (`postgres/auth.rs`): a value
 //! is spent only if the token still exists, is enabled, belongs to the user and has not spent
@@ -28,8 +30,8 @@ use tokio::sync::{Semaphore, mpsc, oneshot};
 
 /// Spends in one statement at most.
 const MAX_BATCH: usize = 512;
-/// Statements of one node under way at once.
-const IN_FLIGHT: usize = 2;
+/// Statements of one node under way at once (see the module documentation).
+const IN_FLIGHT: usize = 1;
 
 const GROUP_SPEND: &str = "WITH v AS (
          SELECT * FROM unnest($1::INT4[], $2::INT8[], $3::INT8[], $4::INT8[], $5::TEXT[])
