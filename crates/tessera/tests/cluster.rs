@@ -691,3 +691,40 @@ fn the_connector_fails_over_from_a_to_b_and_back_without_losing_identities() {
     assert!(log.contains("failed over to the secondary server"), "{log}");
     assert!(log.contains("returned to the primary server"), "{log}");
 }
+
+// 7 ------------------------------------------------------------------------------------------
+
+/// The console's per-source login limit holds for the cluster, not per node: failed logins
+/// spread over A and B from one address are refused (429) once the limit is used up on both
+/// together, before any password is checked.
+#[test]
+fn console_logins_are_limited_across_the_nodes() {
+    let mut c = Cluster::new("logins");
+    c.publish(&method("otp", ""));
+    add_admin(&c.a, "root", "admin");
+    let (a, b) = c.start();
+    let nodes = [Api::new(&c.a, a[2]), Api::new(&c.b, b[2])];
+    let attempt = |api: &Api| {
+        api.curl(
+            "/api/v1/admin/login",
+            &[
+                "-H",
+                "Content-Type: application/json",
+                "--data-binary",
+                r#"{"name":"root","password":"wrong","otp":"000000"}"#,
+            ],
+        )
+        .status
+    };
+    // The limit is 20 a minute per source; each node alone would allow 20.
+    let statuses: Vec<u16> = (0..26).map(|i| attempt(&nodes[i % 2])).collect();
+    let refused = statuses.iter().filter(|&&s| s == 401).count();
+    let throttled = statuses.iter().filter(|&&s| s == 429).count();
+    assert_eq!((refused, throttled), (20, 6), "{statuses:?}");
+    assert!(
+        statuses[..20].iter().all(|&s| s == 401),
+        "throttled before the limit: {statuses:?}"
+    );
+    c.a.stop().assert_clean_exit();
+    c.b.stop().assert_clean_exit();
+}

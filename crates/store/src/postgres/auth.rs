@@ -829,7 +829,10 @@ impl Store for PgStore {
             } if i64::try_from(matched).is_ok_and(|m| m >= 0) => {
                 let key = name_key(user);
                 let m = i64::try_from(matched).unwrap_or(i64::MAX);
-                if self.spend_in_batch(user_id, token_id, m, key.clone()).await? {
+                if self
+                    .spend_in_batch(user_id, token_id, m, key.clone())
+                    .await?
+                {
                     self.cache().update(&key, |u| {
                         if let Some(t) = u.tokens.iter_mut().find(|t| t.id == token_id) {
                             t.next = t.next.max(matched.saturating_add(1));
