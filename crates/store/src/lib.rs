@@ -21,6 +21,7 @@ pub use copy::CopyReport;
 pub use crypto::{KeyError, MasterKey, OpenError, create_private};
 pub use files::{Tightened, create_private_dir, tighten_data_files};
 pub use local::{LocalDirectory, hash_password, verify_password};
+pub use postgres::tls::Unverified as UnverifiedServer;
 pub use records::{
     AdminError, IdentityEntry, LOCKED_FOREVER, MAX_COUNTER, NewToken, NewUser, TokenInfo, UserInfo,
     validate_user_name,

@@ -102,10 +102,17 @@ pub fn client_config(
     Ok(Some((config, verify)))
 }
 
-/// Encryption without authentication (`require` with no CA, as libpq): the handshake's
-/// signatures are still checked, so the session keys belong to whoever holds the key.
+/// Encryption without authentication (`require` with no CA, as libpq; the connector without
+/// a `ca-profile`): any server certificate is taken, but the handshake's signatures are still
+/// checked, so the session keys belong to whoever holds the certificate's key.
 #[derive(Debug)]
-struct Unverified(WebPkiSupportedAlgorithms);
+pub struct Unverified(WebPkiSupportedAlgorithms);
+
+impl Unverified {
+    pub fn new(algorithms: WebPkiSupportedAlgorithms) -> Unverified {
+        Unverified(algorithms)
+    }
+}
 
 impl ServerCertVerifier for Unverified {
     fn verify_server_cert(

@@ -7,13 +7,8 @@ use anyhow::{Context, Result, bail};
 use std::sync::Arc;
 use tessera_connector::CaProfile;
 use tokio_rustls::rustls;
-use tokio_rustls::rustls::client::danger::{
-    HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier,
-};
-use tokio_rustls::rustls::crypto::CryptoProvider;
+use tokio_rustls::rustls::pki_types::CertificateDer;
 use tokio_rustls::rustls::pki_types::pem::PemObject;
-use tokio_rustls::rustls::pki_types::{CertificateDer, ServerName, UnixTime};
-use tokio_rustls::rustls::{DigitallySignedStruct, SignatureScheme};
 
 /// The rustls client configuration for one server: verified against `ca` when given.
 pub fn client_config(ca: Option<&CaProfile>) -> Result<rustls::ClientConfig> {
@@ -27,7 +22,9 @@ pub fn client_config(ca: Option<&CaProfile>) -> Result<rustls::ClientConfig> {
             .with_no_client_auth(),
         None => builder
             .dangerous()
-            .with_custom_certificate_verifier(Arc::new(NotVerified(provider)))
+            .with_custom_certificate_verifier(Arc::new(tessera_store::UnverifiedServer::new(
+                provider.signature_verification_algorithms,
+            )))
             .with_no_client_auth(),
     };
     Ok(config)
@@ -56,55 +53,4 @@ fn root_store(profile: &CaProfile) -> Result<rustls::RootCertStore> {
             .with_context(|| format!("{}: certificate {} is not usable", what(), i + 1))?;
     }
     Ok(roots)
-}
-
-/// Accepts any server certificate (no `ca-profile`), but still checks that the server holds
-/// the certificate's key (the handshake signature), so the connection is at least encrypted
-/// to whoever presented it.
-#[derive(Debug)]
-struct NotVerified(Arc<CryptoProvider>);
-
-impl ServerCertVerifier for NotVerified {
-    fn verify_server_cert(
-        &self,
-        _end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp_response: &[u8],
-        _now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        Ok(ServerCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.0.signature_verification_algorithms.supported_schemes()
-    }
 }
