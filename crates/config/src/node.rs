@@ -51,14 +51,15 @@ pub fn redact_url(url: &str) -> String {
     const HIDDEN: &str = "***";
     let mut out = String::with_capacity(url.len());
     let mut rest = url;
-    // userinfo: between "://" and the last '@' before the path
+    // userinfo: between "://" and the last '@' of the URL. Not the first '/', '?' or '#':
+    // libpq-style parsers (tokio-postgres) take the credentials up to an '@' wherever it is,
+    // so an unencoded '/', '?' or '#' can be part of a password. Hiding too much (an '@' in a
+    // query parameter) is harmless; hiding too little is not.
     if let Some(at) = url.find("://") {
         let (scheme, after) = url.split_at(at + 3);
-        let authority_end = after.find(['/', '?', '#']).unwrap_or(after.len());
-        let authority = &after[..authority_end];
         out.push_str(scheme);
-        if let Some(userinfo_end) = authority.rfind('@') {
-            let userinfo = &authority[..userinfo_end];
+        if let Some(userinfo_end) = after.rfind('@') {
+            let userinfo = &after[..userinfo_end];
             match userinfo.split_once(':') {
                 Some((user, _)) => {
                     out.push_str(user);
@@ -67,8 +68,10 @@ pub fn redact_url(url: &str) -> String {
                 }
                 None => out.push_str(userinfo),
             }
-            out.push_str(&authority[userinfo_end..]);
-            rest = &after[authority_end..];
+            let host = &after[userinfo_end..];
+            let authority_end = host.find(['/', '?', '#']).unwrap_or(host.len());
+            out.push_str(&host[..authority_end]);
+            rest = &host[authority_end..];
         } else {
             rest = after;
         }
@@ -285,6 +288,19 @@ mod tests {
             ),
             ("postgres://u@h/db", "postgres://u@h/db"),
             ("postgres://u:p@ss@h/db", "postgres://u:***@h/db"),
+            // Unencoded '/', '?', '#' in a password: still part of it for libpq-style parsers.
+            (
+                "postgres://tessera:ab/cd+ef@db1:5432/tessera",
+                "postgres://tessera:***@db1:5432/tessera",
+            ),
+            (
+                "postgres://tessera:ab?cd@db1/tessera?sslmode=require",
+                "postgres://tessera:***@db1/tessera?sslmode=require",
+            ),
+            (
+                "postgres://tessera:ab#cd@db1/t",
+                "postgres://tessera:***@db1/t",
+            ),
             (
                 "host=db user=t password=hunter2 dbname=t",
                 "host=db user=t password=*** dbname=t",

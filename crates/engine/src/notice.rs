@@ -24,12 +24,18 @@ impl OncePer {
     }
 
     /// Whether a warning about `key` may be logged at `now`: the first time, then again only
-    /// once `every` seconds have passed since the last one allowed. A clock that steps back
-    /// does not silence a key for longer than `every`.
+    /// once `every` seconds have passed since the last one allowed. Requests finish out of
+    /// order, so a `now` a little older than the last one allowed (by up to `every` + 1 s) is
+    /// silent too; a clock that steps back further does not silence a key for long.
     pub fn allow(&self, key: &str, now: u64) -> bool {
         let mut last = self.last.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(at) = last.get_mut(key) {
-            if now >= *at && now - *at < self.every {
+            let within = if now >= *at {
+                now - *at < self.every
+            } else {
+                *at - now <= self.every + 1
+            };
+            if within {
                 return false;
             }
             *at = now;
@@ -67,6 +73,15 @@ mod tests {
         assert!(w.allow("gw", 10_000));
         assert!(w.allow("gw", 5_000));
         assert!(!w.allow("gw", 5_030));
+    }
+
+    #[test]
+    fn requests_finishing_out_of_order_are_not_logged_again() {
+        let w = OncePer::new(1);
+        assert!(w.allow("storage", 12));
+        assert!(!w.allow("storage", 11), "an older request finishing later");
+        assert!(!w.allow("storage", 12));
+        assert!(w.allow("storage", 13));
     }
 
     #[test]

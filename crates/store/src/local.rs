@@ -52,6 +52,28 @@ impl LocalDirectory {
     }
 }
 
+impl LocalDirectory {
+    /// The user's row, read off the calling runtime's threads: over PostgreSQL it is a
+    /// network round trip (seconds in an outage) that must not hold up the RADIUS shard's
+    /// other requests.
+    async fn row(
+        &self,
+        user: &str,
+    ) -> Result<Option<(DirectoryUser, Option<String>)>, ServiceError> {
+        // Bounded: a storm of password requests must not grow a thread per request.
+        static READERS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(4);
+        let _turn = READERS
+            .acquire()
+            .await
+            .map_err(|e| ServiceError::Unavailable(e.to_string()))?;
+        let (store, user) = (self.store.clone(), user.to_owned());
+        tokio::task::spawn_blocking(move || store.directory_row(&user))
+            .await
+            .map_err(|e| ServiceError::Unavailable(e.to_string()))?
+            .map_err(|e| ServiceError::Unavailable(e.to_string()))
+    }
+}
+
 impl Directory for LocalDirectory {
     fn authenticate<'a>(
         &'a self,
@@ -60,10 +82,7 @@ impl Directory for LocalDirectory {
         gate: &'a dyn Gate,
     ) -> BoxFuture<'a, Result<Authn, ServiceError>> {
         Box::pin(async move {
-            let row = self
-                .store
-                .directory_row(user)
-                .map_err(|e| ServiceError::Unavailable(e.to_string()))?;
+            let row = self.row(user).await?;
             // A locked user's password is not checked (an unknown one is, against a dummy
             // hash, so that it costs what a real check costs).
             if let Some((u, _)) = &row
@@ -92,12 +111,7 @@ impl Directory for LocalDirectory {
         &'a self,
         user: &'a str,
     ) -> BoxFuture<'a, Result<Option<DirectoryUser>, ServiceError>> {
-        Box::pin(async move {
-            self.store
-                .directory_row(user)
-                .map(|r| r.map(|(u, _)| u))
-                .map_err(|e| ServiceError::Unavailable(e.to_string()))
-        })
+        Box::pin(async move { Ok(self.row(user).await?.map(|(u, _)| u)) })
     }
 }
 

@@ -73,6 +73,11 @@ pub fn storage(store: &Storage, node: &NodeConfig, cmd: StorageCmd) -> Result<()
             password_file,
             ca_file,
         } => {
+            // No `serve` may accept codes from the SQLite file after the snapshot is taken:
+            // they would not be spent on PostgreSQL.
+            let _no_server = crate::server::lock_data_dir(&node.data_dir).map_err(|e| {
+                anyhow::anyhow!("storage copy needs the SQLite node stopped: {e:#}")
+            })?;
             let key_file = std::env::var_os("TESSERA_MASTER_KEY_FILE").map(PathBuf::from);
             let key = MasterKey::load_or_create(&node.data_dir, key_file.as_deref())?;
             let dest = Storage::open(

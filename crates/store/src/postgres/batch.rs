@@ -16,8 +16,15 @@
 //! other one (a conflict, or a name with failures or a lock on record) goes on to the single
 //! path, which decides it with the row locked. So a batch changes how many spends share a
 //! commit, never what a spend decides. Token rows are locked in id order first (two batches,
-//! on this node or another, never deadlock), and one batch holds each token at most once (a
-//! second spend of the same token waits for the next batch).
+//! on this node or another, never deadlock), skipping rows another transaction holds (their
+//! spends go to the single path, which waits for them alone: one stuck row never holds up a
+//! batch), and one batch holds each token at most once (a second spend of the same token
+//! waits for the next batch). The statement has [`BATCH_TIMEOUT`]: a connection that hangs
+//! is closed and the batch answered unavailable, so a node's accepts never stall behind it.
+//!
+//! The lockout check reads the committed rows as the statement starts, without locking them
+//! (the single path locks them): a lock committed while the statement runs is not seen, so
+//! such a spend is ordered before that lock — as if its request had come a moment earlier.
 
 use super::{PgStore, pg_err, pool_err};
 use crate::sqlite::WriterStats;
@@ -30,6 +37,8 @@ use tokio::sync::{Semaphore, mpsc, oneshot};
 
 /// Spends in one statement at most.
 const MAX_BATCH: usize = 512;
+/// How long a batch statement may take before its connection is given up.
+const BATCH_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(3);
 /// Statements of one node under way at once (see the module documentation).
 const IN_FLIGHT: usize = 1;
 
@@ -37,7 +46,8 @@ const GROUP_SPEND: &str = "WITH v AS (
          SELECT * FROM unnest($1::INT4[], $2::INT8[], $3::INT8[], $4::INT8[], $5::TEXT[])
              AS v(i, tid, uid, m, k)
      ), locked AS (
-         SELECT t.id FROM tokens t WHERE t.id IN (SELECT tid FROM v) ORDER BY t.id FOR UPDATE
+         SELECT t.id FROM tokens t WHERE t.id IN (SELECT tid FROM v)
+         ORDER BY t.id FOR UPDATE SKIP LOCKED
      )
      UPDATE tokens t SET next_counter = v.m + 1
      FROM v
@@ -114,10 +124,19 @@ async fn execute(pool: &Pool, batch: Vec<Spend>, stats: &WriterStats) {
         let users: Vec<i64> = batch.iter().map(|s| s.user_id).collect();
         let matched: Vec<i64> = batch.iter().map(|s| s.matched).collect();
         let keys: Vec<&str> = batch.iter().map(|s| s.key.as_str()).collect();
-        let rows = c
-            .query(&st, &[&index, &tokens, &users, &matched, &keys])
-            .await
-            .map_err(pg_err)?;
+        let params: [&(dyn tokio_postgres::types::ToSql + Sync); 5] =
+            [&index, &tokens, &users, &matched, &keys];
+        let answered = tokio::time::timeout(BATCH_TIMEOUT, c.query(&st, &params)).await;
+        let rows = match answered {
+            Ok(rows) => rows.map_err(pg_err)?,
+            Err(_) => {
+                // Not returned to the pool: closed, the server ends the statement.
+                drop(deadpool_postgres::Object::take(c));
+                return Err(StoreError::Unavailable(
+                    "the database did not complete a batch of spends within 3 s".into(),
+                ));
+            }
+        };
         let mut spent = vec![false; batch.len()];
         for r in rows {
             let i: i32 = r.try_get(0).map_err(pg_err)?;

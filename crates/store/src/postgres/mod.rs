@@ -144,9 +144,15 @@ impl From<tokio_postgres::Error> for AdminError {
 /// `url` without its `sslmode` parameter (tokio-postgres knows only disable/prefer/require),
 /// and the mode it asked for.
 fn split_sslmode(url: &str) -> Result<(String, tls::SslMode), StoreError> {
-    let Some((base, query)) = url.split_once('?') else {
+    // The query starts after the credentials, which run to an '@' (a password may hold '?').
+    let after_credentials = url.rfind('@').map_or(0, |at| at + 1);
+    let Some(q) = url[after_credentials..].find('?') else {
         return Ok((url.to_owned(), tls::SslMode::Prefer));
     };
+    let (base, query) = (
+        &url[..after_credentials + q],
+        &url[after_credentials + q + 1..],
+    );
     let mut mode = tls::SslMode::Prefer;
     let mut kept = Vec::new();
     for pair in query.split('&').filter(|p| !p.is_empty()) {
@@ -512,5 +518,10 @@ mod tests {
         let (u, m) = split_sslmode("postgres://a@h/db").unwrap();
         assert_eq!((u.as_str(), m), ("postgres://a@h/db", tls::SslMode::Prefer));
         assert!(split_sslmode("postgres://a@h/db?sslmode=maybe").is_err());
+        let (u, m) = split_sslmode("postgres://a:p?w@h/db?sslmode=require").unwrap();
+        assert_eq!(
+            (u.as_str(), m),
+            ("postgres://a:p?w@h/db", tls::SslMode::Require)
+        );
     }
 }

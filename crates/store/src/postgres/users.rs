@@ -209,6 +209,14 @@ impl PgStore {
         self.transact(Some(Change::new("user.remove", &name)), move |t| {
             Box::pin(async move {
                 // Its tokens go with it (ON DELETE CASCADE); the trigger remembers their seeds.
+                // Their rows are locked first, in id order, as the accept batch locks them:
+                // the cascade's own order could deadlock with a batch.
+                t.execute(
+                    "SELECT t.id FROM tokens t JOIN users u ON u.id = t.user_id
+                     WHERE u.name_key = $1 ORDER BY t.id FOR UPDATE OF t",
+                    &[&name_key(&name)],
+                )
+                .await?;
                 let n = t
                     .execute("DELETE FROM users WHERE name_key = $1", &[&name_key(&name)])
                     .await?;
