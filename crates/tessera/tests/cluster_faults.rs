@@ -805,14 +805,6 @@ fn storage_copy_moves_a_sqlite_install_whole() {
             r.transcript
         );
     }
-    stop(&mut s).assert_clean_exit();
-
-    let audit = cli(&s, &["audit", "--limit", "10000"]);
-    let identities = cli(&s, &["identity", "list"]);
-    let admins = cli(&s, &["admin", "list"]);
-    assert!(identities.contains("10.8.0.5") && identities.contains("10.8.0.6"));
-    assert!(audit.lines().count() > 7, "{audit}");
-
     let url = pg.url(&db);
     let pw = pg.password_file().to_str().expect("UTF-8 path");
     let copy = [
@@ -823,6 +815,18 @@ fn storage_copy_moves_a_sqlite_install_whole() {
         "--password-file",
         pw,
     ];
+    // Not while the SQLite node serves: codes it accepted after the snapshot would not be
+    // spent on PostgreSQL.
+    let busy = cli_fails(&s, &copy);
+    assert!(busy.contains("stopped"), "{busy}");
+    stop(&mut s).assert_clean_exit();
+
+    let audit = cli(&s, &["audit", "--limit", "10000"]);
+    let identities = cli(&s, &["identity", "list"]);
+    let admins = cli(&s, &["admin", "list"]);
+    assert!(identities.contains("10.8.0.5") && identities.contains("10.8.0.6"));
+    assert!(audit.lines().count() > 7, "{audit}");
+
     let out = cli(&s, &copy);
     assert!(out.contains(&format!("to {url}")), "{out}");
 
