@@ -113,14 +113,6 @@ impl Storage {
         Ok(Storage(Backend::Sqlite(SqliteStore::open(path, key)?)))
     }
 
-    /// "sqlite" or "postgresql".
-    pub fn kind(&self) -> &'static str {
-        match &self.0 {
-            Backend::Sqlite(_) => "sqlite",
-            Backend::Postgres(_) => "postgresql",
-        }
-    }
-
     pub(crate) fn sqlite_store(&self) -> Option<&SqliteStore> {
         match &self.0 {
             Backend::Sqlite(s) => Some(s),
@@ -155,11 +147,6 @@ impl Storage {
             }),
             Backend::Postgres(s) => Ok(s.schema_version()),
         }
-    }
-
-    /// Whether several nodes may serve from this storage at once.
-    pub fn is_shared(&self) -> bool {
-        matches!(self.0, Backend::Postgres(_))
     }
 
     /// This handle, recording its administrative changes in the audit log as `actor`'s.

@@ -342,6 +342,16 @@ impl PgStore {
         }))
     }
 
+    /// This node's own spend, into its cache, so that the user's next code is decided on it;
+    /// anything else is read afresh when it matters.
+    fn note_spent(&self, key: &str, token_id: i64, matched: u64) {
+        self.cache().update(key, |u| {
+            if let Some(t) = u.tokens.iter_mut().find(|t| t.id == token_id) {
+                t.next = t.next.max(matched.saturating_add(1));
+            }
+        });
+    }
+
     /// [`Write::Accept`] after the batch (`batch.rs`, tried by `commit`) did not spend it:
     /// one statement that says why (a conflict, or the name has a lockout row), then, for a
     /// name with a row, a transaction with it locked.
@@ -676,14 +686,8 @@ impl PgStore {
                 let outcome = self
                     .accept(user_id, key.clone(), token_id, matched, now)
                     .await;
-                // This node's own spend, so that its next code is decided on it; anything
-                // else is read afresh next time.
                 match outcome {
-                    Ok(WriteOutcome::Done) => self.cache().update(&key, |u| {
-                        if let Some(t) = u.tokens.iter_mut().find(|t| t.id == token_id) {
-                            t.next = t.next.max(matched.saturating_add(1));
-                        }
-                    }),
+                    Ok(WriteOutcome::Done) => self.note_spent(&key, token_id, matched),
                     _ => self.cache().remove(&key),
                 }
                 outcome
@@ -826,20 +830,17 @@ impl Store for PgStore {
                 token_id,
                 matched,
                 ..
-            } if i64::try_from(matched).is_ok_and(|m| m >= 0) => {
+            } => {
                 let key = name_key(user);
-                let m = i64::try_from(matched).unwrap_or(i64::MAX);
-                if self
-                    .spend_in_batch(user_id, token_id, m, key.clone())
-                    .await?
+                if let Ok(m) = i64::try_from(matched)
+                    && self
+                        .spend_in_batch(user_id, token_id, m, key.clone())
+                        .await?
                 {
-                    self.cache().update(&key, |u| {
-                        if let Some(t) = u.tokens.iter_mut().find(|t| t.id == token_id) {
-                            t.next = t.next.max(matched.saturating_add(1));
-                        }
-                    });
+                    self.note_spent(&key, token_id, matched);
                     return Ok(WriteOutcome::Done);
                 }
+                // A conflict in the batch, or a name with a lockout row: the single path.
                 let store = self.clone();
                 self.run(async move { store.apply(write).await }).await
             }
