@@ -14,11 +14,13 @@ mod system;
 pub use cidr::{Cidr, CidrError};
 pub use duration::{Duration, DurationError};
 pub use names::{MAX_NAME_BYTES, NameError, check_name, path_segment};
-pub use node::{HttpSection, Listener, NodeConfig, RadiusSection, StorageSection, redact_url};
+pub use node::{
+    HttpSection, Listener, NodeConfig, RadiusSection, StorageSection, TlsFiles, redact_url,
+};
 pub use secret::Secret;
 pub use system::{
     ApiClient, AttrValue, Client, Courier, Directory, IdentitySettings, Method, MethodKind, Policy,
-    RealmHandling, Replies, SystemConfig,
+    Radius11, RealmHandling, Replies, SystemConfig, Transport,
 };
 
 use std::fmt;

@@ -110,6 +110,57 @@ pub struct RadiusSection {
     pub duplicate_window: Duration,
     /// Receive buffer per socket, bytes; large enough that a login storm is queued, not lost.
     pub recv_buffer: usize,
+    /// RADIUS over TLS (RFC 6614, and RFC 9765 RADIUS/1.1 by ALPN), usually `0.0.0.0:2083`.
+    /// Needs `tls_cert`, `tls_key` and `tls_client_ca`.
+    pub tls_listen: Vec<String>,
+    /// The server's certificate chain (PEM) on the RadSec listeners.
+    pub tls_cert: Option<PathBuf>,
+    /// Its private key (PEM).
+    pub tls_key: Option<PathBuf>,
+    /// The CA certificates (PEM) that sign the gateways' client certificates. Mutual TLS is
+    /// always required.
+    pub tls_client_ca: Option<PathBuf>,
+    /// A RadSec connection with nothing received and nothing in progress for this long is
+    /// closed.
+    pub tls_idle_timeout: Duration,
+}
+
+impl RadiusSection {
+    /// The RadSec files, when `tls_listen` is set: every one of them is needed, and a missing
+    /// one is named.
+    pub fn tls_files(&self) -> Result<Option<TlsFiles<'_>>, String> {
+        if self.tls_listen.is_empty() {
+            return Ok(None);
+        }
+        let missing: Vec<&str> = [
+            ("tls_cert", self.tls_cert.is_none()),
+            ("tls_key", self.tls_key.is_none()),
+            ("tls_client_ca", self.tls_client_ca.is_none()),
+        ]
+        .into_iter()
+        .filter_map(|(k, m)| m.then_some(k))
+        .collect();
+        match (&self.tls_cert, &self.tls_key, &self.tls_client_ca) {
+            (Some(cert), Some(key), Some(client_ca)) => Ok(Some(TlsFiles {
+                cert,
+                key,
+                client_ca,
+            })),
+            _ => Err(format!(
+                "[radius] tls_listen needs {} (RadSec is mutual TLS: the server's certificate \
+                 and key, and the CA that signs the gateways' certificates)",
+                missing.join(", ")
+            )),
+        }
+    }
+}
+
+/// The files a RadSec listener is built from.
+#[derive(Clone, Copy, Debug)]
+pub struct TlsFiles<'a> {
+    pub cert: &'a Path,
+    pub key: &'a Path,
+    pub client_ca: &'a Path,
 }
 
 #[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
@@ -175,6 +226,11 @@ impl Default for RadiusSection {
             listener: Vec::new(),
             duplicate_window: Duration(5),
             recv_buffer: 8 << 20,
+            tls_listen: Vec::new(),
+            tls_cert: None,
+            tls_key: None,
+            tls_client_ca: None,
+            tls_idle_timeout: Duration(600),
         }
     }
 }
@@ -229,6 +285,9 @@ impl NodeConfig {
         }
         if let Some(v) = env("TESSERA_ACCT_LISTEN") {
             cfg.radius.acct_listen = list(v);
+        }
+        if let Some(v) = env("TESSERA_TLS_LISTEN") {
+            cfg.radius.tls_listen = list(v);
         }
         if let Some(v) = env("TESSERA_STORAGE_PASSWORD_FILE") {
             cfg.storage.password_file = Some(v.into());

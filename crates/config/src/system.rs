@@ -139,8 +139,94 @@ pub struct Client {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub secret_file: Option<PathBuf>,
     pub method: String,
+    /// Over UDP only: drop Access-Requests without Message-Authenticator (BlastRADIUS). Over
+    /// TLS the connection protects every packet; one that is present is still verified.
     #[serde(default = "yes")]
     pub require_message_authenticator: bool,
+    /// How the client reaches the server: `udp` (RFC 2865) or `tls` (RFC 6614 RadSec, and
+    /// RFC 9765 RADIUS/1.1 when negotiated). A client is reachable over its transport only.
+    #[serde(default, skip_serializing_if = "Transport::is_udp")]
+    pub transport: Transport,
+    /// `tls` clients: the name their certificate must carry, matched against its DNS
+    /// subjectAltNames, or its subject CN when it has none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls_peer_name: Option<String>,
+    /// `tls` clients: whether the connection may (`allow`), must (`require`) or must not
+    /// (`forbid`) use RADIUS/1.1 (RFC 9765, ALPN `radius/1.1`).
+    #[serde(default, skip_serializing_if = "Radius11::is_allow")]
+    pub radius_1_1: Radius11,
+}
+
+/// A RADIUS client's transport.
+#[derive(Clone, Copy, Debug, Default, Deserialize, Serialize, PartialEq, Eq, Hash)]
+#[serde(rename_all = "lowercase")]
+pub enum Transport {
+    #[default]
+    Udp,
+    Tls,
+}
+
+impl Transport {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Transport::Udp => "udp",
+            Transport::Tls => "tls",
+        }
+    }
+    fn is_udp(&self) -> bool {
+        *self == Transport::Udp
+    }
+}
+
+impl std::str::FromStr for Transport {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "udp" => Ok(Transport::Udp),
+            "tls" => Ok(Transport::Tls),
+            other => Err(format!("transport {other:?}: expected \"udp\" or \"tls\"")),
+        }
+    }
+}
+
+/// Whether a TLS client's connections use RADIUS/1.1 (RFC 9765).
+#[derive(Clone, Copy, Debug, Default, Deserialize, Serialize, PartialEq, Eq, Hash)]
+#[serde(rename_all = "lowercase")]
+pub enum Radius11 {
+    /// RADIUS/1.1 when the client offers ALPN `radius/1.1`, RFC 6614 otherwise.
+    #[default]
+    Allow,
+    /// Only RADIUS/1.1: a connection that does not negotiate it is refused.
+    Require,
+    /// Never RADIUS/1.1: the server does not offer it to this client.
+    Forbid,
+}
+
+impl Radius11 {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Radius11::Allow => "allow",
+            Radius11::Require => "require",
+            Radius11::Forbid => "forbid",
+        }
+    }
+    fn is_allow(&self) -> bool {
+        *self == Radius11::Allow
+    }
+}
+
+impl std::str::FromStr for Radius11 {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "allow" => Ok(Radius11::Allow),
+            "require" => Ok(Radius11::Require),
+            "forbid" => Ok(Radius11::Forbid),
+            other => Err(format!(
+                "radius_1_1 {other:?}: expected \"allow\", \"require\" or \"forbid\""
+            )),
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq, Eq, Hash)]

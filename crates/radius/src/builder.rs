@@ -254,6 +254,26 @@ impl PacketBuilder {
         self.buf
     }
 
+    /// Starts a RADIUS/1.1 packet (RFC 9765 §4): Reserved-1 (the old Identifier) zero, the
+    /// Token, then twelve zero octets. A reply carries its request's Token.
+    pub fn new_v1_1(code: Code, token: [u8; 4]) -> Self {
+        let mut authenticator = [0u8; 16];
+        authenticator[..4].copy_from_slice(&token);
+        Self::new(code, 0, authenticator)
+    }
+
+    /// Finishes a RADIUS/1.1 packet (RFC 9765 §4): sets Length, nothing else. There is no
+    /// shared secret and no MD5: no Authenticator to compute, and no Message-Authenticator,
+    /// which RADIUS/1.1 must not send (one reserved is removed).
+    pub fn finish_v1_1(mut self) -> Vec<u8> {
+        if self.has_message_authenticator {
+            self.buf.drain(HEADER_LEN..HEADER_LEN + 18);
+            self.has_message_authenticator = false;
+        }
+        self.set_length();
+        self.buf
+    }
+
     fn reserve(&self, typ: u8, extra: usize) -> Result<(), EncodeError> {
         let len = self.buf.len() + extra;
         if len > MAX_PACKET_LEN {

@@ -13,6 +13,11 @@
 //! - [`verify_message_authenticator`], [`verify_response`] and
 //!   [`verify_accounting_request`] compare in constant time.
 //! - [`hide_password`] / [`unhide_password`] implement RFC 2865 §5.2.
+//! - RADIUS/1.1 (RFC 9765), negotiated over TLS by ALPN [`ALPN_RADIUS_1_1`]: the same layout
+//!   with a 4-octet Token where the Authenticator was ([`Packet::token`],
+//!   [`PacketBuilder::new_v1_1`], [`PacketBuilder::finish_v1_1`]), no shared secret, no MD5.
+//! - [`stream_packet_length`] frames packets on a stream (RADIUS over TCP and TLS, RFC 6613
+//!   §2.4, RFC 6614 §2.5).
 //! - [`attr`] names the standard attribute types; [`dict`] maps attribute
 //!   names and textual values (as an administrator writes them) to wire bytes.
 #![forbid(unsafe_code)]
@@ -41,6 +46,25 @@ pub const MAX_ATTR_VALUE_LEN: usize = 253;
 /// Largest value of a vendor sub-attribute inside Vendor-Specific (RFC 2865 §5.26):
 /// 253 octets less the Vendor-Id (4), Vendor type (1) and Vendor length (1).
 pub const MAX_VSA_VALUE_LEN: usize = MAX_ATTR_VALUE_LEN - 6;
+/// ALPN name of RADIUS over TLS as RFC 6614 defines it (RFC 9765 §3.1).
+pub const ALPN_RADIUS_1_0: &[u8] = b"radius/1.0";
+/// ALPN name of RADIUS/1.1 (RFC 9765 §3.1).
+pub const ALPN_RADIUS_1_1: &[u8] = b"radius/1.1";
+
+/// The length of the packet that starts with `header` on a stream (RADIUS over TCP or TLS:
+/// packets follow one another, each delimited by its Length field; RFC 6613 §2.4).
+///
+/// A Length outside 20..=4096 means the stream has lost its framing: nothing after it can be
+/// trusted to start a packet, and the connection must be closed (RFC 6613 §2.6.4).
+pub fn stream_packet_length(header: [u8; 4]) -> Result<usize, DecodeError> {
+    let length = u16::from_be_bytes([header[2], header[3]]);
+    match usize::from(length) {
+        n if n < MIN_PACKET_LEN => Err(DecodeError::LengthTooSmall { length }),
+        n if n > MAX_PACKET_LEN => Err(DecodeError::LengthTooLarge { length }),
+        n => Ok(n),
+    }
+}
+
 /// Juniper Networks' SMI Private Enterprise Code, for its Vendor-Specific attributes.
 pub const VENDOR_JUNIPER: u32 = 2636;
 

@@ -226,6 +226,18 @@ impl<'a> Packet<'a> {
         })
     }
 
+    /// RADIUS/1.1 (RFC 9765 §4): the Token, the first four octets of what was the
+    /// Authenticator field. It matches a reply to its request; the Identifier and the other
+    /// twelve octets are reserved and ignored on receipt.
+    pub fn token(&self) -> [u8; 4] {
+        [
+            self.authenticator[0],
+            self.authenticator[1],
+            self.authenticator[2],
+            self.authenticator[3],
+        ]
+    }
+
     /// The packet's octets, exactly as many as its Length field says (RFC 2865 §3).
     pub fn raw(&self) -> &'a [u8] {
         self.raw

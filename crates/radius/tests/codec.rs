@@ -477,3 +477,33 @@ fn builder_output_decodes_to_the_same_attributes() {
         buf = bytes;
     }
 }
+
+/// RADIUS/1.1 (RFC 9765 §4): the Token is carried where the Authenticator was, Reserved-1 and
+/// the twelve octets after the Token are zero, and no Message-Authenticator goes out even when
+/// one was reserved.
+#[test]
+fn radius_1_1_packets_carry_a_token_and_no_message_authenticator() {
+    let mut b = PacketBuilder::new_v1_1(Code::AccessAccept, [9, 8, 7, 6]);
+    b.message_authenticator();
+    b.attr(attr::REPLY_MESSAGE, b"hi").unwrap();
+    let wire = b.finish_v1_1();
+    assert_eq!(wire.len(), 24);
+    assert_eq!(&wire[..4], &[2, 0, 0, 24]);
+    assert_eq!(&wire[4..8], &[9, 8, 7, 6]);
+    assert_eq!(&wire[8..20], &[0; 12]);
+    let p = Packet::decode(&wire).unwrap();
+    assert_eq!(p.token(), [9, 8, 7, 6]);
+    assert!(!p.has_message_authenticator());
+    assert_eq!(p.get(attr::REPLY_MESSAGE), Some(&b"hi"[..]));
+}
+
+/// On a stream a Length outside 20..=4096 loses the framing (RFC 6613 §2.6.4).
+#[test]
+fn stream_framing_takes_only_lengths_a_packet_can_have() {
+    use tessera_radius::stream_packet_length;
+    assert_eq!(stream_packet_length([1, 0, 0, 20]), Ok(20));
+    assert_eq!(stream_packet_length([1, 0, 0x10, 0]), Ok(4096));
+    assert!(stream_packet_length([1, 0, 0, 19]).is_err());
+    assert!(stream_packet_length([1, 0, 0x10, 1]).is_err());
+    assert!(stream_packet_length([1, 0, 0, 0]).is_err());
+}

@@ -248,6 +248,9 @@ pub fn client(store: &Storage, cmd: ClientCmd) -> Result<()> {
                     secret_file: None,
                     method,
                     require_message_authenticator: !no_require_message_authenticator,
+                    transport: Default::default(),
+                    tls_peer_name: None,
+                    radius_1_1: Default::default(),
                 },
             )?;
             out!("client {name:?} added to the draft; run `tessera publish` to make it live");

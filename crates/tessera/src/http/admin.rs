@@ -634,6 +634,9 @@ pub async fn add_client(
             secret_file: None,
             method: c.method,
             require_message_authenticator: c.require_message_authenticator,
+            transport: Default::default(),
+            tls_peer_name: None,
+            radius_1_1: Default::default(),
         },
     )?;
     Ok(done(format!(
