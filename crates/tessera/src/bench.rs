@@ -1,19 +1,24 @@
 //! `tessera bench`: a RADIUS load generator, for sizing a deployment and for comparing servers.
 //!
-//! Each of `--concurrency` workers owns its own UDP socket and its own slice of the users, so
-//! one user never has two requests in flight (HOTP counters stay in order). Every request
-//! carries Message-Authenticator; every reply's Response Authenticator and
-//! Message-Authenticator are checked, and a reply that fails either is counted as invalid.
+//! Each of `--concurrency` request slots owns its own slice of the users, so one user never
+//! has two requests in flight (HOTP counters stay in order). Over UDP, generator threads each
+//! own a socket and some slots; every request carries Message-Authenticator, and every reply's
+//! Response Authenticator and Message-Authenticator are checked (a reply that fails either is
+//! counted as invalid). Over TLS (`--transport tls`, `tls.rs`) the slots are spread over
+//! `--connections` RadSec connections, their requests pipelined on each. What goes on the wire
+//! and how a reply is judged is in `proto.rs`, for every transport.
 
 use anyhow::{Context, Result, bail};
 use clap::{Args, ValueEnum};
 use std::io::Write as _;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tessera_otp::{Algorithm, Code, hotp};
-use tessera_radius::{Code as RCode, Packet, PacketBuilder, attr};
+use tessera_radius::Packet;
+
+use proto::{AuthGen, Dialect, Key, Verdict};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum Mode {
@@ -33,6 +38,14 @@ pub enum Mode {
     Timing,
 }
 
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Transport {
+    /// RADIUS over UDP (RFC 2865).
+    Udp,
+    /// RADIUS over TLS (RadSec, RFC 6614; RADIUS/1.1, RFC 9765, with --radius-1-1).
+    Tls,
+}
+
 #[derive(Args)]
 pub struct BenchArgs {
     #[arg(long, value_enum, default_value_t = Mode::Hotp)]
@@ -41,9 +54,9 @@ pub struct BenchArgs {
     /// generator thread sending to one of them (nodes of a cluster).
     #[arg(long, default_value = "127.0.0.1:1812", value_delimiter = ',')]
     target: Vec<SocketAddr>,
-    /// Shared secret.
-    #[arg(long, default_value = "testing123")]
-    secret: String,
+    /// Shared secret [default: testing123 over udp, radsec over tls (RFC 6614 §2.3)].
+    #[arg(long)]
+    secret: Option<String>,
     /// Number of users (bench000000 ...).
     #[arg(long, default_value_t = 1000)]
     users: usize,
@@ -82,9 +95,52 @@ pub struct BenchArgs {
     /// timing: rounds (each sends one request of every class).
     #[arg(long, default_value_t = 1500)]
     samples: usize,
+    #[arg(long, value_enum, default_value_t = Transport::Udp)]
+    transport: Transport,
+    /// tls: this client's certificate chain (PEM); RadSec is mutual TLS.
+    #[arg(long, value_name = "FILE")]
+    tls_cert: Option<PathBuf>,
+    /// tls: the private key of --tls-cert (PEM).
+    #[arg(long, value_name = "FILE")]
+    tls_key: Option<PathBuf>,
+    /// tls: the CA certificates (PEM) the server's certificate must chain to.
+    #[arg(long, value_name = "FILE")]
+    tls_ca: Option<PathBuf>,
+    /// tls: the name the server's certificate must carry [default: the target's IP address].
+    #[arg(long, value_name = "NAME")]
+    tls_server_name: Option<String>,
+    /// tls: connections to open; the requests in flight are spread over them (and the
+    /// connections over the targets).
+    #[arg(long, default_value_t = 1)]
+    connections: usize,
+    /// tls: offer ALPN radius/1.1 only and fail unless the server selects it (RFC 9765).
+    #[arg(long = "radius-1-1")]
+    radius_1_1: bool,
+    /// tls: instead of load, open N fresh connections, --concurrency at a time, each a full
+    /// mutual-TLS handshake (no resumption) and one Status-Server answered; report
+    /// handshakes/s.
+    #[arg(long, value_name = "N")]
+    handshakes: Option<usize>,
+    /// Source address of the generator's sockets [default: loopback over udp, the kernel's
+    /// choice over tls]; a server tells clients apart by it.
+    #[arg(long, value_name = "IP")]
+    source: Option<IpAddr>,
 }
 
+impl BenchArgs {
+    fn secret(&self) -> &str {
+        match (&self.secret, self.transport) {
+            (Some(s), _) => s,
+            (None, Transport::Udp) => "testing123",
+            (None, Transport::Tls) => "radsec",
+        }
+    }
+}
+
+mod pipeline;
+mod proto;
 mod timing;
+mod tls;
 
 /// The deterministic HOTP/TOTP seed of bench user `i` (20 bytes, SHA-1 sized).
 pub fn seed(i: usize) -> Vec<u8> {
@@ -141,6 +197,27 @@ struct Tally {
 }
 
 impl Tally {
+    /// Counts the reply to a request sent at `sent_at` (in the measured window).
+    fn count(&mut self, verdict: Verdict, sent_at: Instant, replied: Instant) {
+        self.sent += 1;
+        match verdict {
+            Verdict::Accept | Verdict::Reject => {
+                self.latencies_us.push(
+                    replied
+                        .duration_since(sent_at)
+                        .as_micros()
+                        .min(u32::MAX as u128) as u32,
+                );
+                if verdict == Verdict::Accept {
+                    self.accepts += 1;
+                } else {
+                    self.rejects += 1;
+                }
+            }
+            Verdict::Other | Verdict::Invalid => self.invalid += 1,
+        }
+    }
+
     fn merge(&mut self, o: Tally) {
         self.sent += o.sent;
         self.accepts += o.accepts;
@@ -177,6 +254,21 @@ pub fn run(a: BenchArgs) -> Result<()> {
     if let Some(dir) = &a.generate {
         return generate(&a, dir);
     }
+    match a.transport {
+        Transport::Tls => {
+            if matches!(a.mode, Mode::MobileText | Mode::Timing) {
+                bail!("--mode mobile-text and timing run over udp only");
+            }
+            if let Some(n) = a.handshakes {
+                return tls::handshakes(&a, n);
+            }
+        }
+        Transport::Udp => {
+            if a.handshakes.is_some() || a.radius_1_1 {
+                bail!("--handshakes and --radius-1-1 need --transport tls");
+            }
+        }
+    }
     if a.concurrency == 0 || a.users < a.concurrency {
         bail!("--users must be at least --concurrency (each request slot needs its own users)");
     }
@@ -184,13 +276,13 @@ pub fn run(a: BenchArgs) -> Result<()> {
         return two_step::run(&a);
     }
     if a.mode == Mode::Timing {
-        return timing::run(&a.target[0], &a.secret, &a.classes, a.samples, a.timeout);
+        return timing::run(&a.target[0], a.secret(), &a.classes, a.samples, a.timeout);
     }
     let start = Instant::now();
     let measure_from = start + Duration::from_secs_f64(a.warmup);
     let plan = Arc::new(Plan {
         mode: a.mode,
-        secret: a.secret.clone().into_bytes(),
+        secret: a.secret().as_bytes().to_vec(),
         pin: a.pin.clone(),
         wrong: a.wrong,
         timeout: Duration::from_secs_f64(a.timeout),
@@ -198,6 +290,11 @@ pub fn run(a: BenchArgs) -> Result<()> {
         measure_from,
         until: measure_from + Duration::from_secs_f64(a.duration),
     });
+    if a.transport == Transport::Tls {
+        let total = tls::run(&a, &plan)?;
+        report(&a, total);
+        return Ok(());
+    }
     // Plain threads with blocking sockets: two system calls per request and no wake-ups
     // between threads, so the generator takes as little of the machine as it can.
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
@@ -212,8 +309,9 @@ pub fn run(a: BenchArgs) -> Result<()> {
         let plan = Arc::clone(&plan);
         let (concurrency, users) = (a.concurrency, a.users);
         let target = a.target[t % a.target.len()];
+        let source = a.source;
         handles.push(std::thread::spawn(move || {
-            worker(&plan, target, slots, concurrency, users)
+            worker(&plan, target, source, slots, concurrency, users)
         }));
     }
     let mut total = Tally::default();
@@ -240,27 +338,15 @@ struct Slot {
     not_before: Instant,
 }
 
-fn worker(
+/// The request slots `slot_ids` (of `concurrency`), each with its share of the users.
+fn make_slots(
     plan: &Plan,
-    target: SocketAddr,
-    slot_ids: Vec<usize>,
+    slot_ids: &[usize],
     concurrency: usize,
     users: usize,
-) -> Result<Tally> {
-    let sock = std::net::UdpSocket::bind(if target.is_ipv4() {
-        "127.0.0.1:0"
-    } else {
-        "[::1]:0"
-    })?;
-    sock.connect(target)?;
-    let paced = plan.interval.is_some();
-    if paced {
-        sock.set_nonblocking(true)?;
-    } else {
-        sock.set_read_timeout(Some(Duration::from_millis(2)))?;
-    }
-    let start = Instant::now();
-    let mut slots: Vec<Slot> = slot_ids
+    start: Instant,
+) -> Vec<Slot> {
+    slot_ids
         .iter()
         .enumerate()
         .map(|(k, &g)| {
@@ -280,10 +366,41 @@ fn worker(
                     }),
             }
         })
-        .collect();
-    let mut rng = 0x9E37_79B9_7F4A_7C15u64
-        ^ (slot_ids[0] as u64).wrapping_mul(0xA24B_AED4_963E_E407)
-        ^ unix_now();
+        .collect()
+}
+
+/// Request Authenticators that differ between generator threads and runs.
+fn auth_gen(first_slot: usize) -> AuthGen {
+    AuthGen::new(
+        0x9E37_79B9_7F4A_7C15u64
+            ^ (first_slot as u64).wrapping_mul(0xA24B_AED4_963E_E407)
+            ^ unix_now(),
+    )
+}
+
+fn worker(
+    plan: &Plan,
+    target: SocketAddr,
+    source: Option<IpAddr>,
+    slot_ids: Vec<usize>,
+    concurrency: usize,
+    users: usize,
+) -> Result<Tally> {
+    let source = source.unwrap_or(if target.is_ipv4() {
+        IpAddr::from([127, 0, 0, 1])
+    } else {
+        IpAddr::from(std::net::Ipv6Addr::LOCALHOST)
+    });
+    let sock = std::net::UdpSocket::bind(SocketAddr::new(source, 0))?;
+    sock.connect(target)?;
+    let paced = plan.interval.is_some();
+    if paced {
+        sock.set_nonblocking(true)?;
+    } else {
+        sock.set_read_timeout(Some(Duration::from_millis(2)))?;
+    }
+    let mut slots = make_slots(plan, &slot_ids, concurrency, users, Instant::now());
+    let mut rng = auth_gen(slot_ids[0]);
     let mut t = Tally::default();
     let mut rbuf = vec![0u8; 4096];
     let mut sends_done = false;
@@ -361,24 +478,8 @@ fn worker(
                 slot.not_before += i;
             }
             if sent_at >= plan.measure_from {
-                t.sent += 1;
-                let ok = tessera_radius::verify_response(&p, &auth, &plan.secret)
-                    && tessera_radius::verify_message_authenticator(&p, &plan.secret, Some(&auth));
-                if !ok {
-                    t.invalid += 1;
-                } else {
-                    t.latencies_us.push(
-                        replied
-                            .duration_since(sent_at)
-                            .as_micros()
-                            .min(u32::MAX as u128) as u32,
-                    );
-                    match p.code {
-                        RCode::AccessAccept => t.accepts += 1,
-                        RCode::AccessReject => t.rejects += 1,
-                        _ => t.invalid += 1,
-                    }
-                }
+                let verdict = proto::check_reply(Dialect::Udp, &p, &auth, &plan.secret);
+                t.count(verdict, sent_at, replied);
             }
             if !sends_done && replied >= slot.not_before {
                 send_next(plan, &sock, k, slot, &mut rng, replied)?;
@@ -391,68 +492,70 @@ fn worker(
     Ok(t)
 }
 
+impl Slot {
+    /// The next login of this slot: the user and the passcode to send. `None` while its
+    /// users wait for the next TOTP step (`not_before` is then set to it).
+    fn next_login(&mut self, plan: &Plan, now: Instant) -> Option<(usize, String)> {
+        let idx = self.next_user % self.users.len();
+        let i = self.users[idx];
+        let pass = match plan.mode {
+            // mobile-text runs in `two_step`, never here.
+            Mode::Pap | Mode::MobileText | Mode::Timing => password(i),
+            Mode::Hotp => {
+                let c = self.counters[idx];
+                self.counters[idx] += 1;
+                format!(
+                    "{}{}",
+                    plan.pin,
+                    Code::new(hotp(&seed(i), c, 6, Algorithm::Sha1), 6).as_str()
+                )
+            }
+            Mode::Totp => {
+                let step = unix_now() / 30;
+                if self.last_step[idx] == step {
+                    // every user of this slot has logged in during this step
+                    self.not_before = now + Duration::from_secs(30 - unix_now() % 30);
+                    return None;
+                }
+                self.last_step[idx] = step;
+                format!(
+                    "{}{}",
+                    plan.pin,
+                    Code::new(hotp(&seed(i), step, 6, Algorithm::Sha1), 6).as_str()
+                )
+            }
+        };
+        self.next_user += 1;
+        if plan.wrong {
+            return Some((i, format!("{}000000", plan.pin)));
+        }
+        Some((i, pass))
+    }
+}
+
 /// Build and send the next request of `slot` (number `k` on this socket).
 fn send_next(
     plan: &Plan,
     sock: &std::net::UdpSocket,
     k: usize,
     slot: &mut Slot,
-    rng: &mut u64,
+    rng: &mut AuthGen,
     now: Instant,
 ) -> Result<()> {
-    let idx = slot.next_user % slot.users.len();
-    let i = slot.users[idx];
-    let pass = match plan.mode {
-        // mobile-text runs in `two_step`, never here.
-        Mode::Pap | Mode::MobileText | Mode::Timing => password(i),
-        Mode::Hotp => {
-            let c = slot.counters[idx];
-            slot.counters[idx] += 1;
-            format!(
-                "{}{}",
-                plan.pin,
-                Code::new(hotp(&seed(i), c, 6, Algorithm::Sha1), 6).as_str()
-            )
-        }
-        Mode::Totp => {
-            let step = unix_now() / 30;
-            if slot.last_step[idx] == step {
-                // every user of this slot has logged in during this step
-                slot.not_before = now + Duration::from_secs(30 - unix_now() % 30);
-                return Ok(());
-            }
-            slot.last_step[idx] = step;
-            format!(
-                "{}{}",
-                plan.pin,
-                Code::new(hotp(&seed(i), step, 6, Algorithm::Sha1), 6).as_str()
-            )
-        }
+    let Some((i, pass)) = slot.next_login(plan, now) else {
+        return Ok(());
     };
-    slot.next_user += 1;
-    let pass = if plan.wrong {
-        format!("{}000000", plan.pin)
-    } else {
-        pass
-    };
-    let mut auth = [0u8; 16];
-    for chunk in auth.chunks_mut(8) {
-        *rng ^= *rng << 13;
-        *rng ^= *rng >> 7;
-        *rng ^= *rng << 17;
-        chunk.copy_from_slice(&rng.to_le_bytes());
-    }
+    let auth = rng.next();
     slot.bank ^= 1;
     let id = k as u8 + slot.bank * SLOTS_PER_SOCKET as u8;
-    let mut b = PacketBuilder::new(RCode::AccessRequest, id, auth);
-    b.message_authenticator();
-    b.attr(attr::USER_NAME, user_name(i).as_bytes())?;
-    b.attr(
-        attr::USER_PASSWORD,
-        &tessera_radius::hide_password(pass.as_bytes(), &plan.secret, &auth)?,
+    let pkt = proto::access_request(
+        Dialect::Udp,
+        Key::Id(id),
+        &auth,
+        &plan.secret,
+        &user_name(i),
+        &pass,
     )?;
-    b.attr(attr::NAS_IP_ADDRESS, &[127, 0, 0, 1])?;
-    let pkt = b.finish_request(&plan.secret);
     slot.in_flight = Some((Instant::now(), auth));
     if let Err(e) = sock.send(&pkt) {
         // Counted as a timeout when its time is up, like a datagram the network lost.
@@ -578,7 +681,7 @@ mod two_step {
         measure_from: Instant,
         until: Instant,
     ) -> Result<Tally> {
-        let secret = a.secret.as_bytes();
+        let secret = a.secret().as_bytes();
         let timeout = Duration::from_secs_f64(a.timeout);
         let target = a.target[0];
         let sock = std::net::UdpSocket::bind(if target.is_ipv4() {
@@ -671,24 +774,27 @@ mod two_step {
     }
 }
 
+/// The `p` quantile of sorted microsecond latencies, in milliseconds.
+fn percentile_ms(sorted_us: &[u32], p: f64) -> f64 {
+    if sorted_us.is_empty() {
+        return 0.0;
+    }
+    let i = ((sorted_us.len() as f64 * p).ceil() as usize).clamp(1, sorted_us.len()) - 1;
+    sorted_us[i] as f64 / 1000.0
+}
+
 fn report(a: &BenchArgs, mut t: Tally) {
     t.latencies_us.sort_unstable();
-    let pct = |p: f64| -> f64 {
-        if t.latencies_us.is_empty() {
-            return 0.0;
-        }
-        let i =
-            ((t.latencies_us.len() as f64 * p).ceil() as usize).clamp(1, t.latencies_us.len()) - 1;
-        t.latencies_us[i] as f64 / 1000.0
-    };
+    let pct = |p: f64| percentile_ms(&t.latencies_us, p);
     let replies = t.accepts + t.rejects;
     let rate = replies as f64 / a.duration;
     let accept_rate = t.accepts as f64 / a.duration;
     let mode = format!("{:?}", a.mode).to_lowercase();
+    let transport = transport_json(a);
     let mut out = std::io::stdout().lock();
     let _ = writeln!(
         out,
-        "tessera bench: mode={mode} target={} users={} concurrency={} target_rate={} duration={}s warmup={}s",
+        "tessera bench: mode={mode} target={} users={} concurrency={} target_rate={} duration={}s warmup={}s{}",
         a.target
             .iter()
             .map(ToString::to_string)
@@ -698,7 +804,19 @@ fn report(a: &BenchArgs, mut t: Tally) {
         a.concurrency,
         a.rate,
         a.duration,
-        a.warmup
+        a.warmup,
+        match a.transport {
+            Transport::Udp => String::new(),
+            Transport::Tls => format!(
+                " transport=tls connections={} dialect={}",
+                a.connections,
+                if a.radius_1_1 {
+                    "radius/1.1"
+                } else {
+                    "rfc6614"
+                }
+            ),
+        }
     );
     let _ = writeln!(
         out,
@@ -720,7 +838,7 @@ fn report(a: &BenchArgs, mut t: Tally) {
     );
     let _ = writeln!(
         out,
-        "{{\"mode\":\"{mode}\",\"target_rate\":{},\"concurrency\":{},\"users\":{},\"duration\":{},\"sent\":{},\"accepts\":{},\"rejects\":{},\"timeouts\":{},\"invalid\":{},\"replies_per_s\":{:.1},\"accepts_per_s\":{:.1},\"p50_ms\":{:.3},\"p90_ms\":{:.3},\"p99_ms\":{:.3},\"max_ms\":{:.3}}}",
+        "{{\"mode\":\"{mode}\",{transport},\"target_rate\":{},\"concurrency\":{},\"users\":{},\"duration\":{},\"sent\":{},\"accepts\":{},\"rejects\":{},\"timeouts\":{},\"invalid\":{},\"replies_per_s\":{:.1},\"accepts_per_s\":{:.1},\"p50_ms\":{:.3},\"p90_ms\":{:.3},\"p99_ms\":{:.3},\"max_ms\":{:.3}}}",
         a.rate,
         a.concurrency,
         a.users,
@@ -737,4 +855,15 @@ fn report(a: &BenchArgs, mut t: Tally) {
         pct(0.99),
         pct(1.0)
     );
+}
+
+/// The transport fields of the JSON result line.
+fn transport_json(a: &BenchArgs) -> String {
+    match a.transport {
+        Transport::Udp => "\"transport\":\"udp\"".to_owned(),
+        Transport::Tls => format!(
+            "\"transport\":\"tls\",\"connections\":{},\"radius_1_1\":{}",
+            a.connections, a.radius_1_1
+        ),
+    }
 }

@@ -1,0 +1,527 @@
+//! `tessera bench --transport tls`: load over RadSec connections (RFC 6614), or RADIUS/1.1
+//! (RFC 9765) with `--radius-1-1`, and `--handshakes N` for the rate of new connections.
+//!
+//! The request slots are spread over `--connections` mutual-TLS connections; each connection
+//! is one task that keeps all of its slots' requests in flight (pipelined), writes every
+//! request it has ready in one go, and matches replies, in whatever order they come, by
+//! Identifier or Token (`pipeline.rs`). Requests and verdicts are `proto.rs`'s, as over UDP.
+
+use super::pipeline::{Pipeline, complete_packet};
+use super::proto::{self, AuthGen, Dialect, Key, Verdict};
+use super::{BenchArgs, Plan, Slot, Tally, auth_gen, make_slots, percentile_ms, user_name};
+use anyhow::{Context, Result, bail};
+use std::io::Write as _;
+use std::net::{IpAddr, SocketAddr};
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+use tessera_radius::{ALPN_RADIUS_1_1, Packet};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpSocket, TcpStream};
+use tokio_rustls::client::TlsStream;
+use tokio_rustls::rustls;
+use tokio_rustls::rustls::pki_types::pem::PemObject;
+use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+
+/// Where and how to open connections.
+struct Endpoint {
+    connector: tokio_rustls::TlsConnector,
+    server_name: Option<ServerName<'static>>,
+    source: Option<IpAddr>,
+    radius_1_1: bool,
+}
+
+fn read_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>> {
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(path)
+        .and_then(|it| it.collect::<Result<_, _>>())
+        .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    if certs.is_empty() {
+        bail!("{}: no PEM certificate in the file", path.display());
+    }
+    Ok(certs)
+}
+
+impl Endpoint {
+    /// `resume`: whether later connections may resume an earlier one's session (not when
+    /// measuring full handshakes).
+    fn new(a: &BenchArgs, resume: bool) -> Result<Self> {
+        let (Some(cert), Some(key), Some(ca)) = (&a.tls_cert, &a.tls_key, &a.tls_ca) else {
+            bail!(
+                "--transport tls needs --tls-cert and --tls-key (RadSec is mutual TLS) and \
+                 --tls-ca (the CA of the server's certificate)"
+            );
+        };
+        let mut roots = rustls::RootCertStore::empty();
+        for (i, c) in read_certs(ca)?.into_iter().enumerate() {
+            roots.add(c).with_context(|| {
+                format!("{}: certificate {} is not usable", ca.display(), i + 1)
+            })?;
+        }
+        let chain = read_certs(cert)?;
+        let key = PrivateKeyDer::from_pem_file(key)
+            .map_err(|e| anyhow::anyhow!("{}: {e}", key.display()))?;
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let mut config = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .context("TLS protocol versions")?
+            .with_root_certificates(roots)
+            .with_client_auth_cert(chain, key)
+            .context("--tls-cert and --tls-key do not make a usable certificate and key")?;
+        if a.radius_1_1 {
+            config.alpn_protocols = vec![ALPN_RADIUS_1_1.to_vec()];
+        }
+        if !resume {
+            config.resumption = rustls::client::Resumption::disabled();
+        }
+        let server_name = match &a.tls_server_name {
+            Some(n) => Some(
+                ServerName::try_from(n.clone())
+                    .with_context(|| format!("--tls-server-name {n:?}"))?,
+            ),
+            None => None,
+        };
+        Ok(Endpoint {
+            connector: tokio_rustls::TlsConnector::from(Arc::new(config)),
+            server_name,
+            source: a.source,
+            radius_1_1: a.radius_1_1,
+        })
+    }
+
+    /// A new connection to `target`, handshake done, and the dialect it speaks.
+    async fn connect(&self, target: SocketAddr) -> Result<(TlsStream<TcpStream>, Dialect)> {
+        let sock = if target.is_ipv4() {
+            TcpSocket::new_v4()?
+        } else {
+            TcpSocket::new_v6()?
+        };
+        if let Some(ip) = self.source {
+            sock.bind(SocketAddr::new(ip, 0))
+                .with_context(|| format!("--source {ip}"))?;
+        }
+        let tcp = sock
+            .connect(target)
+            .await
+            .with_context(|| format!("connecting to {target}"))?;
+        // Requests are written as soon as they are ready, often a few at a time: no Nagle.
+        tcp.set_nodelay(true)?;
+        let name = self
+            .server_name
+            .clone()
+            .unwrap_or_else(|| ServerName::IpAddress(target.ip().into()));
+        let tls = self
+            .connector
+            .connect(name, tcp)
+            .await
+            .with_context(|| format!("TLS handshake with {target}"))?;
+        let dialect = match tls.get_ref().1.alpn_protocol() {
+            Some(p) if p == ALPN_RADIUS_1_1 => Dialect::Radius11,
+            _ if self.radius_1_1 => bail!("{target} did not select ALPN radius/1.1"),
+            _ => Dialect::Rfc6614,
+        };
+        Ok((tls, dialect))
+    }
+}
+
+fn runtime(threads: usize) -> Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(threads.max(1))
+        .enable_all()
+        .build()?)
+}
+
+fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+/// The load run: returns what was counted in the measured window.
+pub(super) fn run(a: &BenchArgs, plan: &Arc<Plan>) -> Result<Tally> {
+    let conns = a.connections;
+    if conns == 0 || conns > a.concurrency {
+        bail!("--connections must be 1 to --concurrency (every connection needs a request slot)");
+    }
+    if !a.radius_1_1 && a.concurrency.div_ceil(conns) > 256 {
+        bail!(
+            "RFC 6614 allows 256 requests outstanding per connection: with --concurrency {} use \
+             at least --connections {}",
+            a.concurrency,
+            a.concurrency.div_ceil(256)
+        );
+    }
+    let ep = Arc::new(Endpoint::new(a, true)?);
+    let rt = runtime(cores().min(conns))?;
+    let (concurrency, users) = (a.concurrency, a.users);
+    rt.block_on(async {
+        let mut tasks = Vec::new();
+        for c in 0..conns {
+            let slot_ids: Vec<usize> = (c..concurrency).step_by(conns).collect();
+            let target = a.target[c % a.target.len()];
+            let (ep, plan) = (Arc::clone(&ep), Arc::clone(plan));
+            tasks.push(tokio::spawn(async move {
+                let (stream, dialect) = ep.connect(target).await?;
+                let slots = make_slots(&plan, &slot_ids, concurrency, users, Instant::now());
+                let conn = Conn::new(&plan, dialect, slots, auth_gen(slot_ids[0]));
+                drive(stream, conn)
+                    .await
+                    .with_context(|| format!("connection {c} to {target}"))
+            }));
+        }
+        let mut total = Tally::default();
+        for t in tasks {
+            total.merge(t.await.context("a connection task panicked")??);
+        }
+        Ok(total)
+    })
+}
+
+/// One connection's slots and requests: what to send next and what a reply means. No I/O:
+/// requests are appended to `out`, which the caller writes.
+struct Conn<'p> {
+    plan: &'p Plan,
+    dialect: Dialect,
+    slots: Vec<Slot>,
+    /// The key of each slot's request in flight.
+    keys: Vec<Option<Key>>,
+    pipe: Pipeline<usize>,
+    auths: AuthGen,
+    out: Vec<u8>,
+    t: Tally,
+    sends_done: bool,
+    /// When `sweep` must look again: a request's timeout, a slot's next send, the end.
+    next_due: Instant,
+    /// A slot waits for an Identifier.
+    starved: bool,
+}
+
+impl<'p> Conn<'p> {
+    fn new(plan: &'p Plan, dialect: Dialect, slots: Vec<Slot>, auths: AuthGen) -> Self {
+        let n = slots.len();
+        Conn {
+            plan,
+            dialect,
+            slots,
+            keys: vec![None; n],
+            pipe: Pipeline::new(dialect),
+            auths,
+            out: Vec::with_capacity(64 << 10),
+            t: Tally::default(),
+            sends_done: false,
+            next_due: plan.until,
+            starved: false,
+        }
+    }
+
+    fn done(&self) -> bool {
+        self.sends_done && self.pipe.outstanding() == 0
+    }
+
+    /// Starts slot `k`'s next request, if it is idle, due, and an Identifier is free.
+    fn try_start(&mut self, k: usize, now: Instant) -> Result<()> {
+        let plan = self.plan;
+        let slot = &mut self.slots[k];
+        if self.sends_done || slot.in_flight.is_some() {
+            return Ok(());
+        }
+        if now < slot.not_before {
+            self.next_due = self.next_due.min(slot.not_before);
+            return Ok(());
+        }
+        if !self.pipe.has_room() {
+            self.starved = true;
+            return Ok(());
+        }
+        let Some((i, pass)) = slot.next_login(plan, now) else {
+            self.next_due = self.next_due.min(slot.not_before);
+            return Ok(());
+        };
+        let auth = self.auths.next();
+        let Some(key) = self.pipe.start(k) else {
+            return Ok(()); // has_room said there was one
+        };
+        let pkt =
+            proto::access_request(self.dialect, key, &auth, &plan.secret, &user_name(i), &pass)?;
+        self.out.extend_from_slice(&pkt);
+        slot.in_flight = Some((now, auth));
+        self.keys[k] = Some(key);
+        self.next_due = self.next_due.min(now + plan.timeout);
+        Ok(())
+    }
+
+    /// Gives up on requests past their timeout, starts every slot that can start, and
+    /// works out when to look again.
+    fn sweep(&mut self, now: Instant) -> Result<()> {
+        let plan = self.plan;
+        if now >= plan.until {
+            self.sends_done = true;
+        }
+        self.next_due = if self.sends_done {
+            now + Duration::from_secs(3600)
+        } else {
+            plan.until
+        };
+        self.starved = false;
+        for k in 0..self.slots.len() {
+            if let Some((sent_at, _)) = self.slots[k].in_flight {
+                if now.duration_since(sent_at) < plan.timeout {
+                    self.next_due = self.next_due.min(sent_at + plan.timeout);
+                    continue;
+                }
+                if sent_at >= plan.measure_from {
+                    self.t.sent += 1;
+                    self.t.timeouts += 1;
+                }
+                self.slots[k].in_flight = None;
+                if let Some(key) = self.keys[k].take() {
+                    self.pipe.abandon(key);
+                }
+            }
+            self.try_start(k, now)?;
+        }
+        Ok(())
+    }
+
+    /// One reply off the stream, received at `now`; the slot it frees starts its next request.
+    fn on_reply(&mut self, raw: &[u8], now: Instant) -> Result<()> {
+        let plan = self.plan;
+        let Ok(p) = Packet::decode(raw) else {
+            self.t.invalid += 1;
+            return Ok(());
+        };
+        // An unknown key: a reply to a request already given up on.
+        let Some(k) = self.pipe.finish(Key::of_reply(self.dialect, &p)) else {
+            return Ok(());
+        };
+        self.keys[k] = None;
+        let slot = &mut self.slots[k];
+        let Some((sent_at, auth)) = slot.in_flight.take() else {
+            return Ok(());
+        };
+        if now >= plan.until {
+            self.sends_done = true;
+        }
+        if let Some(i) = plan.interval {
+            // A fixed schedule: a slow reply is made up by sending the next one sooner.
+            slot.not_before += i;
+        }
+        if sent_at >= plan.measure_from {
+            let verdict = proto::check_reply(self.dialect, &p, &auth, &plan.secret);
+            self.t.count(verdict, sent_at, now);
+        }
+        self.try_start(k, now)
+    }
+
+    /// After a batch of replies: look at every slot if one is due or was starved.
+    fn after_replies(&mut self, now: Instant) -> Result<()> {
+        if now >= self.next_due || (self.starved && self.pipe.has_room()) {
+            self.sweep(now)?;
+        }
+        Ok(())
+    }
+}
+
+/// Runs one connection until its slots are done: write what is ready, then wait for replies
+/// or the next timer.
+async fn drive(mut stream: TlsStream<TcpStream>, mut c: Conn<'_>) -> Result<Tally> {
+    let mut inbuf = vec![0u8; 64 << 10];
+    let mut filled = 0;
+    c.sweep(Instant::now())?;
+    let sleep = tokio::time::sleep_until(c.next_due.into());
+    tokio::pin!(sleep);
+    loop {
+        if !c.out.is_empty() {
+            stream.write_all(&c.out).await?;
+            stream.flush().await?;
+            c.out.clear();
+        }
+        if c.done() {
+            break;
+        }
+        sleep.as_mut().reset(c.next_due.into());
+        tokio::select! {
+            biased;
+            r = stream.read(&mut inbuf[filled..]) => {
+                let n = r.context("reading replies")?;
+                if n == 0 {
+                    bail!(
+                        "the server closed the connection with {} requests outstanding",
+                        c.pipe.outstanding()
+                    );
+                }
+                filled += n;
+                let now = Instant::now();
+                let mut at = 0;
+                while let Some(len) = complete_packet(&inbuf[at..filled])
+                    .context("the reply stream lost its framing")?
+                {
+                    c.on_reply(&inbuf[at..at + len], now)?;
+                    at += len;
+                }
+                inbuf.copy_within(at..filled, 0);
+                filled -= at;
+                c.after_replies(now)?;
+            }
+            () = &mut sleep => c.sweep(Instant::now())?,
+        }
+    }
+    // close_notify; the server may already have gone.
+    let _ = stream.shutdown().await;
+    Ok(c.t)
+}
+
+/// Reads one whole packet from the stream.
+async fn read_packet<S: AsyncRead + Unpin>(s: &mut S) -> Result<Vec<u8>> {
+    let mut buf = vec![0u8; 4];
+    s.read_exact(&mut buf).await?;
+    let n = tessera_radius::stream_packet_length([buf[0], buf[1], buf[2], buf[3]])?;
+    buf.resize(n, 0);
+    s.read_exact(&mut buf[4..]).await?;
+    Ok(buf)
+}
+
+/// One fresh connection: handshake, a Status-Server answered by an authentic Access-Accept
+/// (RFC 5997 §3: the connection carries RADIUS), close. Returns the protocol it negotiated.
+async fn one_handshake(ep: &Endpoint, target: SocketAddr, secret: &[u8]) -> Result<String> {
+    let (mut tls, dialect) = ep.connect(target).await?;
+    let auth = AuthGen::new(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(1, |d| d.as_nanos() as u64),
+    )
+    .next();
+    let key = match dialect {
+        Dialect::Radius11 => Key::Token(1),
+        _ => Key::Id(0),
+    };
+    tls.write_all(&proto::status_server(dialect, key, &auth, secret))
+        .await?;
+    tls.flush().await?;
+    let raw = read_packet(&mut tls)
+        .await
+        .context("waiting for the Status-Server reply")?;
+    let p = Packet::decode(&raw)?;
+    if Key::of_reply(dialect, &p) != key {
+        bail!("a reply that matches no request");
+    }
+    match proto::check_reply(dialect, &p, &auth, secret) {
+        Verdict::Accept => {}
+        v => bail!("Status-Server answered with {:?} ({v:?})", p.code),
+    }
+    let (_, conn) = tls.get_ref();
+    let what = format!(
+        "{:?} {:?} {}",
+        conn.protocol_version()
+            .map_or("?".into(), |v| format!("{v:?}")),
+        conn.negotiated_cipher_suite()
+            .map_or("?".into(), |s| format!("{:?}", s.suite())),
+        match dialect {
+            Dialect::Radius11 => "radius/1.1",
+            _ => "rfc6614",
+        }
+    );
+    let _ = tls.shutdown().await;
+    Ok(what)
+}
+
+/// `--handshakes N`: N fresh connections, `--concurrency` at a time.
+pub(super) fn handshakes(a: &BenchArgs, n: usize) -> Result<()> {
+    if a.concurrency == 0 || n == 0 {
+        bail!("--handshakes and --concurrency must be at least 1");
+    }
+    let ep = Arc::new(Endpoint::new(a, false)?);
+    let secret = Arc::new(a.secret().as_bytes().to_vec());
+    let rt = runtime(cores())?;
+    let next = Arc::new(AtomicUsize::new(0));
+    let targets = Arc::new(a.target.clone());
+    let started = Instant::now();
+    let results = rt.block_on(async {
+        let mut tasks = Vec::new();
+        for _ in 0..a.concurrency.min(n) {
+            let (ep, secret, next, targets) = (
+                Arc::clone(&ep),
+                Arc::clone(&secret),
+                Arc::clone(&next),
+                Arc::clone(&targets),
+            );
+            tasks.push(tokio::spawn(async move {
+                let mut lat_us = Vec::new();
+                let mut failures: Vec<String> = Vec::new();
+                let mut seen = None;
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    if i >= n {
+                        break;
+                    }
+                    let t0 = Instant::now();
+                    match one_handshake(&ep, targets[i % targets.len()], &secret).await {
+                        Ok(what) => {
+                            lat_us.push(t0.elapsed().as_micros().min(u32::MAX as u128) as u32);
+                            seen.get_or_insert(what);
+                        }
+                        Err(e) => failures.push(format!("{e:#}")),
+                    }
+                }
+                (lat_us, failures, seen)
+            }));
+        }
+        let mut all = (Vec::new(), Vec::new(), None);
+        for t in tasks {
+            let (l, f, s) = t.await.context("a handshake task panicked")?;
+            all.0.extend(l);
+            all.1.extend(f);
+            if all.2.is_none() {
+                all.2 = s;
+            }
+        }
+        anyhow::Ok(all)
+    })?;
+    let elapsed = started.elapsed().as_secs_f64();
+    let (mut lat, failures, seen) = results;
+    lat.sort_unstable();
+    let ok = lat.len();
+    let rate = ok as f64 / elapsed;
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(
+        out,
+        "tessera bench: handshakes={n} concurrency={} target={} ({})",
+        a.concurrency,
+        a.target
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(","),
+        seen.as_deref().unwrap_or("no connection succeeded")
+    );
+    let _ = writeln!(
+        out,
+        "  completed {ok:>8}   failed {:>6}   in {elapsed:.2} s   handshakes/s {rate:>8.0}",
+        failures.len()
+    );
+    let _ = writeln!(
+        out,
+        "  connect+handshake+Status-Server ms  p50 {:.3}  p90 {:.3}  p99 {:.3}  max {:.3}",
+        percentile_ms(&lat, 0.5),
+        percentile_ms(&lat, 0.9),
+        percentile_ms(&lat, 0.99),
+        percentile_ms(&lat, 1.0)
+    );
+    if let Some(f) = failures.first() {
+        let _ = writeln!(out, "  first failure: {f}");
+    }
+    let _ = writeln!(
+        out,
+        "{{\"mode\":\"handshakes\",\"transport\":\"tls\",\"radius_1_1\":{},\"concurrency\":{},\"handshakes\":{n},\"completed\":{ok},\"failed\":{},\"seconds\":{elapsed:.3},\"handshakes_per_s\":{rate:.1},\"p50_ms\":{:.3},\"p90_ms\":{:.3},\"p99_ms\":{:.3},\"max_ms\":{:.3}}}",
+        a.radius_1_1,
+        a.concurrency,
+        failures.len(),
+        percentile_ms(&lat, 0.5),
+        percentile_ms(&lat, 0.9),
+        percentile_ms(&lat, 0.99),
+        percentile_ms(&lat, 1.0)
+    );
+    drop(out);
+    if ok == 0 {
+        bail!("no handshake succeeded");
+    }
+    Ok(())
+}
