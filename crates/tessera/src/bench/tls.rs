@@ -525,3 +525,150 @@ pub(super) fn handshakes(a: &BenchArgs, n: usize) -> Result<()> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::Mode;
+    use super::*;
+    use tessera_radius::{Code as RCode, PacketBuilder};
+
+    const SECRET: &[u8] = b"radsec";
+
+    fn plan(t0: Instant) -> Plan {
+        Plan {
+            mode: Mode::Pap,
+            secret: SECRET.to_vec(),
+            pin: String::new(),
+            wrong: false,
+            timeout: Duration::from_secs(2),
+            interval: None,
+            measure_from: t0,
+            until: t0 + Duration::from_secs(3600),
+        }
+    }
+
+    /// The packets written, as the server would read them off the stream.
+    fn take_requests(c: &mut Conn<'_>) -> Vec<Vec<u8>> {
+        let mut v = Vec::new();
+        let mut at = 0;
+        while let Some(n) = complete_packet(&c.out[at..]).unwrap() {
+            v.push(c.out[at..at + n].to_vec());
+            at += n;
+        }
+        assert_eq!(at, c.out.len(), "a partial packet written");
+        c.out.clear();
+        v
+    }
+
+    /// What a server answers: Access-Accept.
+    fn accept(dialect: Dialect, req: &[u8]) -> Vec<u8> {
+        let p = Packet::decode(req).unwrap();
+        match dialect {
+            Dialect::Radius11 => {
+                PacketBuilder::new_v1_1(RCode::AccessAccept, p.token()).finish_v1_1()
+            }
+            _ => {
+                let mut b = PacketBuilder::new(RCode::AccessAccept, p.identifier, [0; 16]);
+                b.message_authenticator();
+                b.finish_response(&p.authenticator, SECRET)
+            }
+        }
+    }
+
+    #[test]
+    fn replies_in_any_order_reach_their_requests_and_restart_their_slots() {
+        for dialect in [Dialect::Rfc6614, Dialect::Radius11] {
+            let t0 = Instant::now();
+            let plan = plan(t0);
+            let ids: Vec<usize> = (0..8).collect();
+            let mut c = Conn::new(
+                &plan,
+                dialect,
+                make_slots(&plan, &ids, 8, 80, t0),
+                AuthGen::new(1),
+            );
+            c.sweep(t0).unwrap();
+            let first = take_requests(&mut c);
+            assert_eq!(first.len(), 8, "{dialect:?}: every slot sends at once");
+            let users: std::collections::HashSet<_> = first
+                .iter()
+                .map(|r| {
+                    Packet::decode(r)
+                        .unwrap()
+                        .get(tessera_radius::attr::USER_NAME)
+                        .unwrap()
+                        .to_vec()
+                })
+                .collect();
+            assert_eq!(users.len(), 8, "one user per slot");
+            let t1 = t0 + Duration::from_millis(1);
+            for r in first.iter().rev() {
+                c.on_reply(&accept(dialect, r), t1).unwrap();
+            }
+            assert_eq!(
+                (c.t.accepts, c.t.invalid, c.t.timeouts),
+                (8, 0, 0),
+                "{dialect:?}"
+            );
+            let second = take_requests(&mut c);
+            assert_eq!(
+                second.len(),
+                8,
+                "{dialect:?}: each reply starts its slot's next request"
+            );
+            assert_eq!(c.pipe.outstanding(), 8);
+            // the same reply again matches nothing in flight
+            c.on_reply(&accept(dialect, &first[0]), t1).unwrap();
+            assert_eq!((c.t.sent, c.t.accepts), (8, 8));
+            // a reply that fails its authenticator is counted invalid
+            if dialect == Dialect::Rfc6614 {
+                let mut bad = accept(dialect, &second[3]);
+                bad[5] ^= 1;
+                c.on_reply(&bad, t1).unwrap();
+                assert_eq!(c.t.invalid, 1);
+            }
+        }
+    }
+
+    #[test]
+    fn no_more_than_256_outstanding_per_rfc6614_connection_and_lost_ones_time_out() {
+        let t0 = Instant::now();
+        let plan = plan(t0);
+        let ids: Vec<usize> = (0..300).collect();
+        let mut c = Conn::new(
+            &plan,
+            Dialect::Rfc6614,
+            make_slots(&plan, &ids, 300, 600, t0),
+            AuthGen::new(2),
+        );
+        c.sweep(t0).unwrap();
+        let sent = take_requests(&mut c);
+        assert_eq!(sent.len(), 256);
+        assert_eq!(c.pipe.outstanding(), 256);
+        c.on_reply(&accept(Dialect::Rfc6614, &sent[10]), t0)
+            .unwrap();
+        c.after_replies(t0).unwrap();
+        assert_eq!(take_requests(&mut c).len(), 1);
+        assert_eq!(c.pipe.outstanding(), 256);
+        // nothing answered for the timeout: all given up on, their Identifiers retired
+        c.sweep(t0 + Duration::from_secs(3)).unwrap();
+        assert_eq!(c.t.timeouts, 256);
+        assert_eq!(c.t.accepts, 1);
+        assert_eq!(take_requests(&mut c).len(), 0, "every Identifier retired");
+    }
+
+    #[test]
+    fn radius_1_1_has_no_256_limit() {
+        let t0 = Instant::now();
+        let plan = plan(t0);
+        let ids: Vec<usize> = (0..300).collect();
+        let mut c = Conn::new(
+            &plan,
+            Dialect::Radius11,
+            make_slots(&plan, &ids, 300, 600, t0),
+            AuthGen::new(3),
+        );
+        c.sweep(t0).unwrap();
+        assert_eq!(take_requests(&mut c).len(), 300);
+    }
+}
