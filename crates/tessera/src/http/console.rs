@@ -226,7 +226,7 @@ async fn dashboard(
         Ok(a) => a,
         Err(r) => return *r,
     };
-    let c = &http.core.counters;
+    let c = &http.core.counters.all;
     let mut body = String::new();
     let _ = write!(
         body,
@@ -653,7 +653,7 @@ const SAMPLES: usize = 60;
 pub const SAMPLE_EVERY: std::time::Duration = std::time::Duration::from_secs(10);
 
 impl History {
-    pub fn sample(&self, c: &crate::server::Counters) {
+    pub fn sample(&self, c: &crate::server::WireCounters) {
         let mut s = self.samples.lock().unwrap_or_else(|e| e.into_inner());
         s.push_back([c.requests.get(), c.accepts.get(), c.rejects.get()]);
         while s.len() > SAMPLES + 1 {
