@@ -105,6 +105,11 @@ stop() {
   pid=
 }
 
+# cpu PID: user + system CPU time so far, in clock ticks; cores T0 T1 SECONDS: cores used.
+cpu() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
+hz=$(getconf CLK_TCK)
+cores() { awk "BEGIN { printf \"%.2f\", ($2 - $1) / $hz / $3 }"; }
+
 n=0
 one() {
   local config=$1 conc=$2 round=$3 args out
@@ -116,10 +121,17 @@ one() {
     *) echo "unknown configuration $config" >&2; exit 1 ;;
   esac
   start "$work/run$n"
-  out=$("$T" bench "${args[@]}" --users "$users" --concurrency "$conc" --duration "$dur" \
-    --warmup 2 --mode hotp | tail -1)
+  "$T" bench "${args[@]}" --users "$users" --concurrency "$conc" --duration "$dur" \
+    --warmup 2 --mode hotp >"$work/out" &
+  local bp=$! s0 g0 s1 g1 window
+  # CPU of the server and of the generator over most of the measured window, in cores.
+  window=$(awk "BEGIN { print ($dur > 1) ? $dur - 0.5 : $dur / 2 }")
+  sleep 2; s0=$(cpu "$pid"); g0=$(cpu "$bp")
+  sleep "$window"; s1=$(cpu "$pid"); g1=$(cpu "$bp")
+  wait "$bp"
+  out=$(tail -1 "$work/out")
   stop
-  echo "{\"config\":\"$config\",\"concurrency\":$conc,\"round\":$round,\"result\":$out}"
+  echo "{\"config\":\"$config\",\"concurrency\":$conc,\"round\":$round,\"server_cpu\":$(cores "$s0" "$s1" "$window"),\"generator_cpu\":$(cores "$g0" "$g1" "$window"),\"result\":$out}"
   rm -rf "$work/run$n"
 }
 hs() {
@@ -158,8 +170,11 @@ groups = {}
 for r in rows:
     groups.setdefault((r["config"], r["concurrency"]), []).append(r["result"])
 med = lambda rs, k: statistics.median(x[k] for x in rs)
-print("| configuration | in flight | accepted/s (runs) | vs UDP | p50 ms | p99 ms | timeouts | invalid |")
-print("|---|---:|---:|---:|---:|---:|---:|---:|")
+rows_of = {}
+for r in rows:
+    rows_of.setdefault((r["config"], r["concurrency"]), []).append(r)
+print("| configuration | in flight | accepted/s (runs) | vs UDP | p50 ms | p99 ms | timeouts | invalid | server CPU µs/login | server, generator cores |")
+print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
 for (config, conc), rs in groups.items():
     if config.startswith("handshakes"):
         continue
@@ -167,8 +182,14 @@ for (config, conc), rs in groups.items():
     udp = groups.get(("udp", conc))
     ratio = f"{a / med(udp, 'accepts_per_s'):.2f}×" if udp else "–"
     runs = " / ".join(f"{x['accepts_per_s']:,.0f}" for x in rs)
+    full = rows_of[(config, conc)]
+    us = statistics.median(r["server_cpu"] * 1e6 / r["result"]["accepts_per_s"]
+                           for r in full if r["result"]["accepts_per_s"] > 0)
+    sc = statistics.median(r["server_cpu"] for r in full)
+    gc = statistics.median(r["generator_cpu"] for r in full)
     print(f"| {config} | {conc} | {a:,.0f} ({runs}) | {ratio} | {med(rs, 'p50_ms'):.2f} | "
-          f"{med(rs, 'p99_ms'):.2f} | {sum(x['timeouts'] for x in rs)} | {sum(x['invalid'] for x in rs)} |")
+          f"{med(rs, 'p99_ms'):.2f} | {sum(x['timeouts'] for x in rs)} | {sum(x['invalid'] for x in rs)} | "
+          f"{us:.1f} | {sc:.2f}, {gc:.2f} |")
 for (config, conc), rs in groups.items():
     if not config.startswith("handshakes"):
         continue
