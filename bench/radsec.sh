@@ -14,7 +14,8 @@
 # (tessera bench's result line), then a summary table (medians) on stderr.
 # usage: bench/radsec.sh [repeats] [duration] [users]
 # env: CONFIGS="udp tls1 tls4 tls16 v11-4", CONCS="64 256", HANDSHAKES=2000 (0: none),
-#      HS_CONC=16 (handshakes in progress at once), TESSERA_BIN, TESSERA_LOG (server, warn)
+#      HS_CONC=16 (handshakes in progress at once), TESSERA_BIN, TESSERA_LOG (server, warn),
+#      PERF_DIR (perf record -g of the server over each measured window, one file per run)
 set -euo pipefail
 repeats=${1:-3}; dur=${2:-10}; users=${3:-1000}
 T=$(realpath "${TESSERA_BIN:-target/release/tessera}")
@@ -127,7 +128,16 @@ one() {
   # CPU of the server and of the generator over most of the measured window, in cores.
   window=$(awk "BEGIN { print ($dur > 1) ? $dur - 0.5 : $dur / 2 }")
   sleep 2; s0=$(cpu "$pid"); g0=$(cpu "$bp")
-  sleep "$window"; s1=$(cpu "$pid"); g1=$(cpu "$bp")
+  local perf=
+  if [ -n "${PERF_DIR:-}" ]; then
+    mkdir -p "$PERF_DIR"
+    perf record -q -g -p "$pid" -o "$PERF_DIR/$config-$conc-$round.data" -- sleep "$window" \
+      >/dev/null 2>&1 &
+    perf=$!
+  fi
+  sleep "$window"
+  s1=$(cpu "$pid"); g1=$(cpu "$bp")
+  [ -n "$perf" ] && wait "$perf"
   wait "$bp"
   out=$(tail -1 "$work/out")
   stop
