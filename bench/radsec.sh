@@ -149,10 +149,14 @@ hs() {
   n=$((n + 1))
   [ "$config" = v11 ] && extra=(--radius-1-1)
   start "$work/run$n"
+  local s0 s1
+  s0=$(cpu "$pid")
   out=$("$T" bench --transport tls "${extra[@]}" --target 127.0.0.1:$tls_port "${tls_args[@]}" \
     --handshakes "$handshakes" --concurrency "$hs_conc" | tail -1)
+  s1=$(cpu "$pid")
   stop
-  echo "{\"config\":\"handshakes-$config\",\"concurrency\":$hs_conc,\"round\":$round,\"result\":$out}"
+  # the server's CPU per handshake (it does nothing else meanwhile), in ms
+  echo "{\"config\":\"handshakes-$config\",\"concurrency\":$hs_conc,\"round\":$round,\"server_ms_per_handshake\":$(awk "BEGIN { printf \"%.3f\", ($s1 - $s0) * 1000 / $hz / $handshakes }"),\"result\":$out}"
   rm -rf "$work/run$n"
 }
 
@@ -204,6 +208,8 @@ for (config, conc), rs in groups.items():
     if not config.startswith("handshakes"):
         continue
     runs = " / ".join(f"{x['handshakes_per_s']:,.0f}" for x in rs)
+    ms = statistics.median(r["server_ms_per_handshake"] for r in rows_of[(config, conc)])
     print(f"| {config} | {conc} at once | {med(rs, 'handshakes_per_s'):,.0f}/s ({runs}) | | "
-          f"{med(rs, 'p50_ms'):.2f} | {med(rs, 'p99_ms'):.2f} | failed {sum(x['failed'] for x in rs)} | |")
+          f"{med(rs, 'p50_ms'):.2f} | {med(rs, 'p99_ms'):.2f} | failed {sum(x['failed'] for x in rs)} | | "
+          f"{ms * 1000:.0f} per handshake | |")
 EOF
