@@ -92,6 +92,7 @@ impl Stopped {
 
 pub mod connector;
 pub mod https;
+pub mod radsec;
 pub mod slapd;
 
 static NEXT: AtomicU32 = AtomicU32::new(0);
@@ -637,6 +638,12 @@ pub fn random16() -> [u8; 16] {
 }
 
 impl Tessera {
+    /// What the running server has logged so far.
+    pub fn log(&self) -> String {
+        let s = self.server.as_ref().expect("not serving");
+        s.log.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
     /// The running server's process id (to read its /proc status: memory, threads, fds).
     pub fn server_pid(&self) -> Option<u32> {
         self.server.as_ref().map(|s| s.child.id())

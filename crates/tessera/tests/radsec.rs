@@ -1,0 +1,1023 @@
+//! RADIUS over TLS (RadSec, RFC 6614) and RADIUS/1.1 (RFC 9765, ALPN `radius/1.1`) end to end,
+//! issue 13: the real `tessera serve` with a `[radius] tls_listen`, and real RadSec clients in
+//! front of it on loopback — radsecproxy (radclient → UDP → radsecproxy → TLS → tessera),
+//! FreeRADIUS 3.2 as a proxy with a `proto = tcp` home server and a `tls` block, and our own
+//! client (tests/common/radsec.rs) for what no packaged peer does: pipelining a thousand
+//! requests, killing a connection mid-stream, garbage inside a connection, RADIUS/1.1.
+//!
+//! The PKI (two CAs, tessera's certificate, gateway certificates) is made with rcgen when the
+//! binary starts; no private key is committed. Each test has its own tessera; a connection's
+//! source address (127.0.0.x) and its certificate together select the tessera client.
+
+#[allow(dead_code)]
+mod common;
+
+use common::https::Api;
+use common::radsec::*;
+use common::*;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+use tessera_radius::{ALPN_RADIUS_1_0, ALPN_RADIUS_1_1, Code, attr};
+
+const SEED: &str = SEED_SHA1;
+const PIN: &str = "1234";
+/// carol's local password (the password-otp method's first step).
+const CAROL_PASSWORD: &str = "correct horse";
+/// The configured (not default) RadSec secret of the `gw-pw` client.
+const PW_SECRET: &str = "configured-radsec-secret";
+const API_SECRET: &str = "srx-secret-0123456789abcdef";
+const PROM_SECRET: &str = "prometheus-secret-0123456789";
+/// Where the tests' TLS clients connect from (each address has its own tessera clients).
+const FROM_UDP_CLIENT: [u8; 4] = [127, 0, 0, 5];
+const FROM_NOWHERE: [u8; 4] = [127, 0, 0, 9];
+const FROM_REQUIRE: [u8; 4] = [127, 0, 0, 20];
+const FROM_FORBID: [u8; 4] = [127, 0, 0, 21];
+
+/// A reply is due well within this on loopback.
+const WAIT: Duration = Duration::from_secs(10);
+/// How long silence must last to count as "no reply".
+const SILENCE: Duration = Duration::from_millis(1500);
+
+/// The system document: a PIN+OTP method and a password-then-OTP method; TLS clients at
+/// 127.0.0.1 told apart by certificate (`gw` with the RFC 6614 default secret, `gw-pw` with a
+/// configured one), one that requires RADIUS/1.1 and one that forbids it on their own
+/// addresses, a UDP client whose name a certificate may carry, and identity-API clients.
+fn system_doc() -> String {
+    format!(
+        "[[method]]\nname = \"token\"\nkind = \"pin-otp\"\n\
+         [method.replies]\naccept = \"Welcome {{user}}\"\nreject = \"Access denied\"\n\n\
+         [[method]]\nname = \"password-then-code\"\nkind = \"password-otp\"\ndirectory = \"local\"\n\
+         [method.replies]\nchallenge = \"Code for {{user}}:\"\naccept = \"Welcome {{user}}\"\n\n\
+         [[client]]\nname = \"gw\"\naddress = \"127.0.0.1/32\"\ntransport = \"tls\"\n\
+         tls_peer_name = \"{gw}\"\nmethod = \"token\"\n\n\
+         [[client]]\nname = \"gw-pw\"\naddress = \"127.0.0.1/32\"\ntransport = \"tls\"\n\
+         tls_peer_name = \"{PW_NAME}\"\nsecret = \"{PW_SECRET}\"\nmethod = \"password-then-code\"\n\n\
+         [[client]]\nname = \"gw-require\"\naddress = \"127.0.0.20/32\"\ntransport = \"tls\"\n\
+         tls_peer_name = \"{REQUIRE_NAME}\"\nradius_1_1 = \"require\"\nmethod = \"token\"\n\n\
+         [[client]]\nname = \"gw-forbid\"\naddress = \"127.0.0.21/32\"\ntransport = \"tls\"\n\
+         tls_peer_name = \"{FORBID_NAME}\"\nradius_1_1 = \"forbid\"\nmethod = \"token\"\n\n\
+         [[client]]\nname = \"{UDP_CLIENT_NAME}\"\naddress = \"127.0.0.5/32\"\n\
+         secret = \"udp-secret-0123456789\"\nmethod = \"token\"\n\n\
+         [[api_client]]\nclient_id = \"srx-1\"\nsecret = \"{API_SECRET}\"\nscopes = [\"identity:read\"]\n\n\
+         [[api_client]]\nclient_id = \"prometheus\"\nsecret = \"{PROM_SECRET}\"\nscopes = [\"metrics:read\"]\n",
+        // The peer name is matched case-insensitively.
+        gw = GW_NAME.to_ascii_uppercase(),
+    )
+}
+
+/// One tessera with a TLS listener, alice (PIN 1234 + HOTP) and carol (local password +
+/// HOTP) enrolled.
+struct Server {
+    t: Tessera,
+    tls: SocketAddr,
+    https: u16,
+    dir: PathBuf,
+}
+
+impl Server {
+    fn start(name: &str) -> Server {
+        let mut t = Tessera::new(name);
+        let dir = t.path("");
+        let files = pki().write(&dir);
+        let doc = t.write_file("system.toml", &system_doc());
+        t.cli(&["config", "import", doc.to_str().expect("UTF-8")]);
+        t.cli(&["publish"]);
+        t.cli(&["user", "add", "alice"]);
+        t.cli(&[
+            "token", "add", "alice", "--kind", "hotp", "--secret", SEED, "--pin", PIN,
+        ]);
+        t.cli(&["user", "add", "carol", "--password", CAROL_PASSWORD]);
+        t.cli(&["token", "add", "carol", "--kind", "hotp", "--secret", SEED]);
+        let node = t.write_file(
+            "node.toml",
+            &format!(
+                "[radius]\ntls_listen = [\"127.0.0.1:0\"]\ntls_cert = \"{}\"\ntls_key = \"{}\"\n\
+                 tls_client_ca = \"{}\"\n",
+                files.server_cert.display(),
+                files.server_key.display(),
+                files.ca.display()
+            ),
+        );
+        // auth, acct, tls, https
+        t.start_with(&["--config", node.to_str().expect("UTF-8"), "serve"], 4);
+        let log = t.log();
+        let tls = listening(&log, "tls");
+        let https = listening(&log, "https");
+        Server {
+            t,
+            tls: SocketAddr::from(([127, 0, 0, 1], tls)),
+            https,
+            dir,
+        }
+    }
+
+    fn api(&self) -> Api {
+        Api::new(&self.t, self.https)
+    }
+
+    /// The warn line the server logged about the connection from `peer`; waits for it.
+    #[track_caller]
+    fn refusal_logged(&self, peer: SocketAddr) -> String {
+        let key = format!("peer={peer}");
+        let until = Instant::now() + Duration::from_secs(5);
+        loop {
+            let log = self.t.log();
+            if let Some(l) = log
+                .lines()
+                .find(|l| l.contains(&key) && l.contains("WARN") && l.contains("reason="))
+            {
+                return l.to_owned();
+            }
+            assert!(
+                Instant::now() < until,
+                "no warn line with {key} and a reason= in the log:\n{log}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// `/metrics` as the Prometheus API client sees it.
+    fn metrics(&self) -> String {
+        let api = self.api();
+        let r = api.get("/metrics", &api.token("prometheus", PROM_SECRET));
+        assert_eq!(r.status, 200, "{}", r.body);
+        r.body
+    }
+}
+
+/// The port of the `listening kind="KIND" addr=...` line.
+#[track_caller]
+fn listening(log: &str, kind: &str) -> u16 {
+    let want = format!("kind=\"{kind}\"");
+    log.lines()
+        .filter(|l| l.contains("listening") && l.contains(&want))
+        .find_map(|l| {
+            let addr = l.split_whitespace().find_map(|w| w.strip_prefix("addr="))?;
+            addr.trim_matches('"').rsplit(':').next()?.parse().ok()
+        })
+        .unwrap_or_else(|| panic!("no listening {want} line in:\n{log}"))
+}
+
+/// alice's passcode for HOTP counter `n`: PIN then OTP (oathtool).
+fn alice(n: u64) -> String {
+    format!("{PIN}{}", hotp(SEED, n))
+}
+
+/// `(user, state)` of the identity entry at `ip` in the identity API, or None (404).
+fn identity(api: &Api, token: &str, ip: &str) -> Option<(String, String)> {
+    let r = api.get(&format!("/api/v1/identities/{ip}"), token);
+    if r.status == 404 {
+        return None;
+    }
+    assert_eq!(r.status, 200, "{}", r.body);
+    let j = r.json();
+    Some((
+        j["user"].as_str().unwrap_or_default().to_owned(),
+        j["state"].as_str().unwrap_or_default().to_owned(),
+    ))
+}
+
+fn pair(user: &str, state: &str) -> Option<(String, String)> {
+    Some((user.to_owned(), state.to_owned()))
+}
+
+/// A UDP port free on 127.0.0.1 now, for a peer's RADIUS listener.
+fn free_udp_port() -> u16 {
+    loop {
+        let port = free_port();
+        if std::net::UdpSocket::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Peer processes
+
+/// A peer daemon in the foreground, its output in a file; killed when dropped (its log shown
+/// when the test failed).
+struct Peer {
+    name: &'static str,
+    child: Child,
+    log: PathBuf,
+}
+
+impl Peer {
+    fn spawn(name: &'static str, mut cmd: Command, log: PathBuf) -> Peer {
+        let out = std::fs::File::create(&log).expect("creating a peer log");
+        let err = out.try_clone().expect("cloning a file handle");
+        let child = cmd
+            .stdin(Stdio::null())
+            .stdout(out)
+            .stderr(err)
+            .spawn()
+            .unwrap_or_else(|e| {
+                panic!("spawning {name} (scripts/install-test-deps.sh installs it): {e}")
+            });
+        Peer { name, child, log }
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Wait until `ready` says so, failing if the peer exits first.
+    fn wait_ready(&mut self, what: &str, mut ready: impl FnMut(&Peer) -> bool) {
+        let until = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!(
+                    "{} exited ({status}) before {what}:\n{}",
+                    self.name,
+                    self.log()
+                );
+            }
+            if ready(self) {
+                return;
+            }
+            assert!(
+                Instant::now() < until,
+                "{} not {what} within 20 s:\n{}",
+                self.name,
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Peer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        if std::thread::panicking() {
+            eprintln!("--- {} log ---\n{}", self.name, self.log());
+        }
+    }
+}
+
+fn udp_port_taken(port: u16) -> bool {
+    std::net::UdpSocket::bind(("127.0.0.1", port)).is_err()
+}
+
+/// The radclient secret of the UDP side of both proxies.
+const PROXY_UDP_SECRET: &str = "testing123-proxy";
+
+/// radsecproxy 1.9: UDP in from radclient on 127.0.0.1, TLS out to tessera with a client
+/// certificate. Two server blocks to the same tessera with different certificates: carol's
+/// requests go as `gw-pw` (configured secret), everyone else's as `gw` (secret `radsec`).
+/// Returns the process and its UDP port (auth and accounting both).
+fn radsecproxy(s: &Server) -> (Peer, u16) {
+    let dir = s.dir.join("radsecproxy");
+    std::fs::create_dir_all(&dir).expect("radsecproxy dir");
+    let (gw_cert, gw_key) = pki().gw.write(&dir, "gw");
+    let (pw_cert, pw_key) = pki().pw.write(&dir, "pw");
+    let ca = s.dir.join("ca.pem");
+    for _ in 0..5 {
+        let port = free_udp_port();
+        let conf = format!(
+            "ListenUDP 127.0.0.1:{port}\n\
+             LoopPrevention on\n\
+             tls gw {{\n    CACertificateFile {ca}\n    CertificateFile {gc}\n    CertificateKeyFile {gk}\n}}\n\
+             tls pw {{\n    CACertificateFile {ca}\n    CertificateFile {pc}\n    CertificateKeyFile {pk}\n}}\n\
+             client radclient {{\n    host 127.0.0.1\n    type udp\n    secret {PROXY_UDP_SECRET}\n}}\n\
+             server tessera-gw {{\n    host 127.0.0.1\n    port {tls}\n    type tls\n    tls gw\n    secret radsec\n\
+                 Source 127.0.0.1\n    CertificateNameCheck on\n    StatusServer off\n}}\n\
+             server tessera-pw {{\n    host 127.0.0.1\n    port {tls}\n    type tls\n    tls pw\n    secret {PW_SECRET}\n\
+                 Source 127.0.0.1\n    CertificateNameCheck on\n    StatusServer off\n}}\n\
+             realm /^carol$/ {{\n    server tessera-pw\n    accountingServer tessera-pw\n}}\n\
+             realm * {{\n    server tessera-gw\n    accountingServer tessera-gw\n}}\n",
+            ca = ca.display(),
+            gc = gw_cert.display(),
+            gk = gw_key.display(),
+            pc = pw_cert.display(),
+            pk = pw_key.display(),
+            tls = s.tls.port(),
+        );
+        let path = dir.join("radsecproxy.conf");
+        std::fs::write(&path, conf).expect("writing radsecproxy.conf");
+        // -p: check the configuration and exit.
+        let check = run_with_timeout(
+            {
+                let mut c = Command::new("radsecproxy");
+                c.arg("-c").arg(&path).args(["-f", "-p"]);
+                c
+            },
+            None,
+        );
+        assert!(
+            check.status.success(),
+            "radsecproxy rejects its configuration: {}{}",
+            String::from_utf8_lossy(&check.stdout),
+            String::from_utf8_lossy(&check.stderr)
+        );
+        let mut cmd = Command::new("radsecproxy");
+        cmd.arg("-c").arg(&path).args(["-f", "-d", "3"]);
+        let mut p = Peer::spawn("radsecproxy", cmd, dir.join("radsecproxy.log"));
+        // Another test may have drawn the same port: then ours exits and we try again.
+        let started = Instant::now();
+        loop {
+            if let Ok(Some(_)) = p.child.try_wait() {
+                break;
+            }
+            if udp_port_taken(port) && started.elapsed() > Duration::from_millis(200) {
+                p.wait_ready("listening", |_| udp_port_taken(port));
+                return (p, port);
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(20),
+                "radsecproxy did not start:\n{}",
+                p.log()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+    panic!("radsecproxy did not start");
+}
+
+/// FreeRADIUS 3.2 as a proxy in its own configuration directory: a UDP auth listener for
+/// radclient, every request proxied to the realm `tessera`, whose home server is tessera's TLS
+/// listener (`proto = tcp` and a `tls` block with the `gw` client certificate). It runs as
+/// whoever runs the tests (no `user`/`group`: it does not switch users), with `-n radiusd`
+/// naming its main file. Returns the process and its UDP port.
+fn freeradius(s: &Server) -> (Peer, u16) {
+    let dir = s.dir.join("freeradius");
+    std::fs::create_dir_all(&dir).expect("freeradius dir");
+    let (gw_cert, gw_key) = pki().gw.write(&dir, "gw");
+    let ca = s.dir.join("ca.pem");
+    for _ in 0..5 {
+        let port = free_udp_port();
+        let d = dir.display();
+        let conf = format!(
+            "prefix = /usr\nexec_prefix = /usr\nsysconfdir = /etc\nlocalstatedir = /var\n\
+             sbindir = /usr/sbin\nlogdir = {d}\nraddbdir = {d}\nradacctdir = {d}\nname = freeradius\n\
+             confdir = {d}\nrun_dir = {d}\nlibdir = /usr/lib/freeradius\npidfile = {d}/freeradius.pid\n\
+             max_request_time = 30\ncleanup_delay = 5\nmax_requests = 1024\nhostname_lookups = no\n\
+             log {{\n\tdestination = stderr\n\tauth = yes\n}}\n\
+             security {{\n\tallow_core_dumps = no\n\tmax_attributes = 200\n\treject_delay = 0\n\tstatus_server = no\n}}\n\
+             proxy_requests = yes\n\
+             thread pool {{\n\tstart_servers = 2\n\tmax_servers = 4\n\tmin_spare_servers = 1\n\
+             \tmax_spare_servers = 3\n\tmax_requests_per_server = 0\n}}\n\
+             modules {{\n}}\n\
+             client radclient {{\n\tipaddr = 127.0.0.1\n\tsecret = {PROXY_UDP_SECRET}\n}}\n\
+             home_server tessera {{\n\tipaddr = 127.0.0.1\n\tport = {tls}\n\ttype = auth\n\
+             \tsrc_ipaddr = 127.0.0.1\n\tsecret = radsec\n\tproto = tcp\n\tstatus_check = none\n\tresponse_window = 10\n\
+             \ttls {{\n\t\tprivate_key_file = {gk}\n\t\tcertificate_file = {gc}\n\t\tca_file = {ca}\n\
+             \t\tfragment_size = 8192\n\t\tcheck_cert_cn = localhost\n\t}}\n}}\n\
+             home_server_pool tessera {{\n\ttype = fail-over\n\thome_server = tessera\n}}\n\
+             realm tessera {{\n\tauth_pool = tessera\n}}\n\
+             server default {{\n\tlisten {{\n\t\ttype = auth\n\t\tipaddr = 127.0.0.1\n\t\tport = {port}\n\t}}\n\
+             \tauthorize {{\n\t\tupdate control {{\n\t\t\t&Proxy-To-Realm := \"tessera\"\n\t\t}}\n\t}}\n\
+             \tauthenticate {{\n\t}}\n}}\n",
+            gk = gw_key.display(),
+            gc = gw_cert.display(),
+            ca = ca.display(),
+            tls = s.tls.port(),
+        );
+        std::fs::write(dir.join("radiusd.conf"), conf).expect("writing radiusd.conf");
+        let check = run_with_timeout(
+            {
+                let mut c = Command::new("freeradius");
+                c.arg("-XC").arg("-d").arg(&dir).args(["-n", "radiusd"]);
+                c
+            },
+            None,
+        );
+        assert!(
+            check.status.success(),
+            "freeradius rejects its configuration:\n{}{}",
+            String::from_utf8_lossy(&check.stdout),
+            String::from_utf8_lossy(&check.stderr)
+        );
+        let mut cmd = Command::new("freeradius");
+        cmd.arg("-X").arg("-d").arg(&dir).args(["-n", "radiusd"]);
+        let mut p = Peer::spawn("freeradius", cmd, dir.join("freeradius.log"));
+        let until = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Ok(Some(_)) = p.child.try_wait() {
+                // Another test drew the same port ("Address already in use"): try another.
+                break;
+            }
+            if p.log().contains("Ready to process requests") {
+                p.wait_ready("ready", |p| p.log().contains("Ready to process requests"));
+                return (p, port);
+            }
+            assert!(
+                Instant::now() < until,
+                "freeradius did not start:\n{}",
+                p.log()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+    panic!("freeradius did not start");
+}
+
+/// radclient through a proxy's UDP port: PAP with Message-Authenticator, `state` the State of
+/// an Access-Challenge being answered. One try, with time for the proxy's first TLS handshake.
+fn via_proxy(port: u16, user: &str, password: &str, state: Option<&str>) -> Reply {
+    let mut input = pap_input(user, password, true, None);
+    if let Some(s) = state {
+        input.push_str(&format!("State = {s}\n"));
+    }
+    radclient(port, "auth", PROXY_UDP_SECRET, &input, 10.0)
+}
+
+#[track_caller]
+fn challenged(r: &Reply) -> String {
+    assert_eq!(
+        r.code.as_deref(),
+        Some("Access-Challenge"),
+        "expected Access-Challenge:\n{}",
+        r.transcript
+    );
+    assert_eq!(
+        r.reply_message(),
+        Some("Code for carol:"),
+        "{}",
+        r.transcript
+    );
+    let state = r.get("State").expect("a State").to_owned();
+    assert!(state.starts_with("0x") && state.len() >= 2 + 32, "{state}");
+    state
+}
+
+// ---------------------------------------------------------------------------------------------
+// Real RadSec clients
+
+/// radclient → radsecproxy (UDP in, TLS out with a client certificate) → tessera: PIN+OTP
+/// accepted with the method's reply, the same code again rejected, a password-otp login's
+/// Access-Challenge and State carried back and forth (as the other TLS client, with its
+/// configured secret), and accounting Start/Stop reaching the identity API.
+#[test]
+fn radsecproxy_in_front_carries_logins_challenges_and_accounting() {
+    let mut s = Server::start("radsec-rsp");
+    let (_rsp, port) = radsecproxy(&s);
+
+    let code = alice(0);
+    let r = via_proxy(port, "alice", &code, None);
+    r.assert_accept();
+    assert_eq!(r.reply_message(), Some("Welcome alice"), "{}", r.transcript);
+    via_proxy(port, "alice", &code, None).assert_reject();
+    via_proxy(port, "alice", &alice(1), None).assert_accept();
+
+    // password-otp: the local password, then the OTP with the State
+    via_proxy(port, "carol", "wrong horse", None).assert_reject();
+    let state = challenged(&via_proxy(port, "carol", CAROL_PASSWORD, None));
+    via_proxy(port, "carol", &hotp(SEED, 0), Some(&state)).assert_accept();
+    // the State is spent
+    via_proxy(port, "carol", &hotp(SEED, 1), Some(&state)).assert_reject();
+
+    // accounting through the same proxy, to the identity API
+    let api = s.api();
+    let token = api.token("srx-1", API_SECRET);
+    assert_eq!(identity(&api, &token, "10.8.0.5"), None);
+    let acct = |status: &str| {
+        let r = radclient(
+            port,
+            "acct",
+            PROXY_UDP_SECRET,
+            &format!(
+                "Acct-Status-Type = {status}\nUser-Name = \"alice\"\nAcct-Session-Id = \"rsp-1\"\n\
+                 Framed-IP-Address = 10.8.0.5\nNAS-IP-Address = 127.0.0.1\n"
+            ),
+            10.0,
+        );
+        assert_eq!(
+            r.code.as_deref(),
+            Some("Accounting-Response"),
+            "{}",
+            r.transcript
+        );
+    };
+    acct("Start");
+    assert_eq!(identity(&api, &token, "10.8.0.5"), pair("alice", "logon"));
+    let entry = api.get("/api/v1/identities/10.8.0.5", &token).json();
+    assert_eq!(entry["client"], "gw", "{entry}");
+    acct("Stop");
+    assert_eq!(identity(&api, &token, "10.8.0.5"), pair("alice", "logoff"));
+
+    let stopped = s.t.stop();
+    stopped.assert_clean_exit();
+    assert_eq!(stopped.stat("accepts"), 3, "{}", stopped.log);
+    assert_eq!(stopped.stat("rejects"), 3, "{}", stopped.log);
+    assert_eq!(stopped.stat("challenges"), 1, "{}", stopped.log);
+    assert_eq!(stopped.stat("accounting_recorded"), 2, "{}", stopped.log);
+}
+
+/// radclient → FreeRADIUS 3.2 (a proxy whose home server is tessera over TLS, `proto = tcp`)
+/// → tessera: the one-step PIN+OTP login accepted with the method's reply; the code replayed
+/// and a wrong one rejected.
+#[test]
+fn freeradius_as_a_radsec_proxy_carries_a_pin_otp_login() {
+    let mut s = Server::start("radsec-freeradius");
+    let (_fr, port) = freeradius(&s);
+    let code = alice(0);
+    let r = via_proxy(port, "alice", &code, None);
+    r.assert_accept();
+    assert_eq!(r.reply_message(), Some("Welcome alice"), "{}", r.transcript);
+    via_proxy(port, "alice", &code, None).assert_reject();
+    via_proxy(
+        port,
+        "alice",
+        &format!("{PIN}{}", wrong_code(&hotp(SEED, 1))),
+        None,
+    )
+    .assert_reject();
+    via_proxy(port, "alice", &alice(1), None).assert_accept();
+    let stopped = s.t.stop();
+    stopped.assert_clean_exit();
+    assert_eq!(stopped.stat("accepts"), 2, "{}", stopped.log);
+    assert_eq!(stopped.stat("rejects"), 2, "{}", stopped.log);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Refusals
+
+/// A connection from `opts` gets no RADIUS answer: the handshake fails, or the server closes
+/// it without a reply. Returns our local address (the `peer=` the server logs) and how it
+/// failed.
+#[track_caller]
+fn refused(rt: &tokio::runtime::Runtime, s: &Server, opts: &ClientOptions) -> (SocketAddr, Probe) {
+    let (local, probe) = rt.block_on(probe_from(s.tls, opts, SILENCE));
+    match &probe {
+        Probe::HandshakeFailed(_) | Probe::ClosedWithoutReply(_) => {}
+        Probe::Silent => panic!("the connection from {local} stayed open without a reply"),
+        Probe::Answered(a) => panic!("the connection from {local} was served: {:?}", a.code),
+    }
+    (local, probe)
+}
+
+/// No client certificate, another CA's certificate, a certificate of the right CA whose name
+/// no client has, one with a UDP client's name (from that client's address), and a good
+/// client's certificate from an address no TLS client has: each connection is refused with no
+/// RADIUS reply, the server logs a warn line with the peer's address and a reason, and counts
+/// it; nothing reaches the authentication (no request, accept or reject counted) — while a good
+/// gateway is served.
+#[test]
+fn refused_connections_get_nothing_and_are_logged() {
+    let mut s = Server::start("radsec-refusals");
+    let rt = runtime();
+    let p = pki();
+    let cases: Vec<(&str, ClientOptions)> = vec![
+        ("no client certificate", ClientOptions::new(None)),
+        ("another CA", ClientOptions::new(Some(&p.foreign))),
+        (
+            "a name no client has",
+            ClientOptions::new(Some(&p.stranger)),
+        ),
+        (
+            "a UDP client's name, from its address",
+            ClientOptions::new(Some(&p.udp_named)).from(FROM_UDP_CLIENT),
+        ),
+        (
+            "a UDP client's name",
+            ClientOptions::new(Some(&p.udp_named)),
+        ),
+        (
+            "a good name from an address no TLS client has",
+            ClientOptions::new(Some(&p.gw)).from(FROM_NOWHERE),
+        ),
+    ];
+    for (what, opts) in &cases {
+        let (local, probe) = refused(&rt, &s, opts);
+        let line = s.refusal_logged(local);
+        eprintln!("{what}: {probe:?}\n  server: {line}");
+    }
+    let metrics = s.metrics();
+
+    // A gateway with a good certificate is served meanwhile (the CN fallback too).
+    rt.block_on(async {
+        for leaf in [&p.gw, &p.gw_cn_only] {
+            let mut c = connect(s.tls, &ClientOptions::new(Some(leaf)))
+                .await
+                .expect("a good gateway connects");
+            let a = c
+                .ask(&Request::access("nobody", "000000", None), WAIT)
+                .await
+                .expect("an answer for a good gateway");
+            assert_eq!(a.code, Code::AccessReject);
+        }
+    });
+    let stopped = s.t.stop();
+    stopped.assert_clean_exit();
+    assert_eq!(stopped.stat("requests"), 2, "{}", stopped.log);
+    assert_eq!(stopped.stat("accepts"), 0, "{}", stopped.log);
+    assert_eq!(stopped.stat("rejects"), 2, "{}", stopped.log);
+    // The refusals are counted by reason.
+    let refused: Vec<&str> = metrics
+        .lines()
+        .filter(|l| l.starts_with("tessera_radius_tls") && l.contains("refus"))
+        .collect();
+    eprintln!("refusal counters:\n{}", refused.join("\n"));
+    assert!(
+        !refused.is_empty(),
+        "no TLS refusal counter in /metrics:\n{metrics}"
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Our client: pipelining, killed connections, garbage, broken framing
+
+/// Requests that exercise the whole request path: Access-Requests for unknown users (each
+/// rejected), Accounting Interim-Updates (each recorded and answered), and now and then a
+/// Status-Server (RFC 5997: Access-Accept).
+fn mixed(n: usize, tag: &str) -> (Vec<Request>, Vec<Code>) {
+    (0..n)
+        .map(|i| match i % 10 {
+            0 => (Request::status_server(), Code::AccessAccept),
+            1 | 3 | 5 | 7 => (
+                Request::accounting(
+                    3,
+                    &format!("user{i}"),
+                    &format!("{tag}-{i}"),
+                    [10, 9, (i / 250) as u8, (i % 250) as u8 + 1],
+                ),
+                Code::AccountingResponse,
+            ),
+            _ => (
+                Request::access(&format!("nobody-{tag}-{i}"), "1234000000", None),
+                Code::AccessReject,
+            ),
+        })
+        .unzip()
+}
+
+#[track_caller]
+fn assert_answered(answers: &[Option<Answer>], expected: &[Code]) {
+    let missing: Vec<usize> = (0..answers.len())
+        .filter(|&i| answers[i].is_none())
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "{} of {} requests got no answer (first: {:?})",
+        missing.len(),
+        answers.len(),
+        &missing[..missing.len().min(10)]
+    );
+    for (i, (a, want)) in answers.iter().zip(expected).enumerate() {
+        assert_eq!(a.as_ref().map(|a| a.code), Some(*want), "request {i}");
+    }
+}
+
+/// 1,000 requests on one RFC 6614 connection, up to 256 outstanding (every Identifier in use,
+/// none reused while its request is outstanding), answered as they finish: every one answered
+/// once, matched by Identifier and verified against its own Request Authenticator.
+#[test]
+fn a_thousand_requests_pipelined_on_one_connection() {
+    let mut s = Server::start("radsec-pipeline");
+    let rt = runtime();
+    let (reqs, want) = mixed(1000, "pipe");
+    rt.block_on(async {
+        let mut c = connect(s.tls, &ClientOptions::new(Some(&pki().gw)))
+            .await
+            .expect("connecting");
+        assert_eq!(c.alpn, None);
+        let answers = c.pipeline(&reqs, 256, WAIT).await;
+        assert_answered(&answers, &want);
+    });
+    let stopped = s.t.stop();
+    stopped.assert_clean_exit();
+    assert_eq!(stopped.stat("status_server"), 100, "{}", stopped.log);
+    assert_eq!(stopped.stat("rejects"), 500, "{}", stopped.log);
+    assert_eq!(stopped.stat("accounting_recorded"), 400, "{}", stopped.log);
+}
+
+/// A connection dropped with 300 requests in flight does not disturb another connection of the
+/// same client, which goes on being answered, nor later connections.
+#[test]
+fn a_connection_killed_mid_stream_leaves_the_others_working() {
+    let mut s = Server::start("radsec-kill");
+    let rt = runtime();
+    let opts = ClientOptions::new(Some(&pki().gw));
+    rt.block_on(async {
+        let mut doomed = connect(s.tls, &opts).await.expect("connecting");
+        let mut other = connect(s.tls, &opts).await.expect("connecting");
+        let (reqs, want) = mixed(200, "other-a");
+        assert_answered(&other.pipeline(&reqs, 64, WAIT).await, &want);
+
+        let (flood, _) = mixed(300, "doomed");
+        doomed.fire(&flood).await;
+        // Replies start coming back unread; closing now resets the connection.
+        drop(doomed);
+        let (reqs, want) = mixed(300, "other-b");
+        assert_answered(&other.pipeline(&reqs, 64, WAIT).await, &want);
+
+        let mut later = connect(s.tls, &opts)
+            .await
+            .expect("connecting after the kill");
+        let a = later
+            .ask(&Request::status_server(), WAIT)
+            .await
+            .expect("a later connection is answered");
+        assert_eq!(a.code, Code::AccessAccept);
+    });
+    s.t.stop().assert_clean_exit();
+}
+
+/// An Access-Request whose Message-Authenticator is wrong.
+fn bad_message_authenticator(id: u8) -> Vec<u8> {
+    let (mut p, _) = Request::access("alice", &alice(5), None).build(
+        &Proto::Rfc6614(b"radsec".to_vec()),
+        id,
+        [0; 4],
+    );
+    // Message-Authenticator is the first attribute: type, length, then 16 octets.
+    assert_eq!(p[20], attr::MESSAGE_AUTHENTICATOR);
+    p[22] ^= 0xff;
+    p
+}
+
+/// Garbage inside a good connection — a packet whose Length is right but whose attributes run
+/// past it, one with a wrong Message-Authenticator, an Accounting-Request signed with another
+/// secret, a code the server does not serve — is dropped without a reply and counted, and the
+/// next good packet on the same connection (even in the same write) is answered.
+#[test]
+fn garbage_inside_a_connection_is_dropped_and_the_next_packet_answered() {
+    let mut s = Server::start("radsec-garbage");
+    let rt = runtime();
+    rt.block_on(async {
+        let mut c = connect(s.tls, &ClientOptions::new(Some(&pki().gw)))
+            .await
+            .expect("connecting");
+        let a = c
+            .ask(&Request::access("nobody", "000000", None), WAIT)
+            .await
+            .expect("an answer");
+        assert_eq!(a.code, Code::AccessReject);
+
+        // Length 26 is honest; the attribute inside claims 50 octets.
+        let mut truncated = vec![1u8, 200, 0, 26];
+        truncated.extend_from_slice(&random16());
+        truncated.extend_from_slice(&[attr::USER_NAME, 50, b'a', b'b', b'c', b'd']);
+        let wrong_secret = Request::accounting(1, "mallory", "m-1", [10, 8, 0, 66])
+            .build(&Proto::Rfc6614(b"not-the-secret".to_vec()), 202, [0; 4])
+            .0;
+        let mut unknown_code = vec![99u8, 203, 0, 20];
+        unknown_code.extend_from_slice(&random16());
+        let mut all = Vec::new();
+        for p in [
+            truncated,
+            bad_message_authenticator(201),
+            wrong_secret,
+            unknown_code,
+        ] {
+            all.extend_from_slice(&p);
+        }
+        c.send_raw(&all).await.expect("sending garbage");
+        // The next good one, in its own write and in the same write as garbage: `ask` fails
+        // on any reply that is not its own (an answer to the garbage).
+        let a = c
+            .ask(&Request::status_server(), WAIT)
+            .await
+            .expect("the good packet after the garbage is answered");
+        assert_eq!(a.code, Code::AccessAccept);
+        let mut again = bad_message_authenticator(204);
+        let (good, ra) = Request::access("alice", &alice(0), None).build(&c.proto, 7, [0; 4]);
+        again.extend_from_slice(&good);
+        c.send_raw(&again).await.expect("sending");
+        let raw = c.recv_raw(WAIT).await.expect("the good packet is answered");
+        let p = tessera_radius::Packet::decode(&raw).expect("decodes");
+        assert_eq!((p.code, p.identifier), (Code::AccessAccept, 7));
+        assert!(tessera_radius::verify_response(&p, &ra, b"radsec"));
+        assert_eq!(
+            c.recv_raw(SILENCE).await,
+            None,
+            "nothing answers the garbage"
+        );
+    });
+    let stopped = s.t.stop();
+    stopped.assert_clean_exit();
+    assert_eq!(stopped.stat("accepts"), 1, "{}", stopped.log);
+    assert_eq!(stopped.stat("rejects"), 1, "{}", stopped.log);
+    assert_eq!(stopped.stat("accounting_recorded"), 0, "{}", stopped.log);
+    assert!(stopped.stat("dropped_malformed") >= 1, "{}", stopped.log);
+    assert_eq!(
+        stopped.stat("dropped_bad_message_authenticator"),
+        2,
+        "{}",
+        stopped.log
+    );
+    assert_eq!(
+        stopped.stat("dropped_bad_authenticator"),
+        1,
+        "{}",
+        stopped.log
+    );
+}
+
+/// A Length field outside 20..=4096 (5, 9000) means the stream's framing is lost: the server
+/// closes the connection (RFC 6613 §2.6.4) instead of waiting for, or guessing at, the rest.
+#[test]
+fn a_broken_length_field_closes_the_connection() {
+    let mut s = Server::start("radsec-length");
+    let rt = runtime();
+    rt.block_on(async {
+        for length in [5u16, 19, 9000] {
+            let mut c = connect(s.tls, &ClientOptions::new(Some(&pki().gw)))
+                .await
+                .expect("connecting");
+            let a = c
+                .ask(&Request::status_server(), WAIT)
+                .await
+                .expect("answer");
+            assert_eq!(a.code, Code::AccessAccept);
+            let mut p = vec![1u8, 9];
+            p.extend_from_slice(&length.to_be_bytes());
+            p.extend_from_slice(&[0u8; 36]);
+            c.send_raw(&p).await.expect("sending");
+            if let Err(e) = c.closed_within(Duration::from_secs(5)).await {
+                panic!("Length {length}: {e}");
+            }
+        }
+    });
+    s.t.stop().assert_clean_exit();
+}
+
+// ---------------------------------------------------------------------------------------------
+// RADIUS/1.1
+
+/// `(user, state)` of the entry at `ip`, from `tessera identity show`.
+fn identity_cli(t: &Tessera, ip: &str) -> (String, String) {
+    let shown = t.cli(&["identity", "show", ip]);
+    let field = |name: &str| {
+        shown
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("{name}:")))
+            .unwrap_or_else(|| panic!("no {name} in:\n{shown}"))
+            .trim()
+            .to_owned()
+    };
+    (field("user"), field("state"))
+}
+
+/// ALPN `radius/1.1` offered and selected: PIN+OTP accepted (the password travels as is, no
+/// MD5 hiding), the code again rejected, a challenge answered with its State, Status-Server,
+/// accounting Start/Stop answered with the request's Token and reaching the identity table;
+/// replies carry the Token and no Message-Authenticator. Tokens let more than 256 requests be
+/// outstanding on one connection. A client offering only `radius/1.0` gets RFC 6614.
+#[test]
+fn radius_1_1_accept_reject_challenge_accounting() {
+    let mut s = Server::start("radsec-v11");
+    let rt = runtime();
+    let both: &[&[u8]] = &[ALPN_RADIUS_1_1, ALPN_RADIUS_1_0];
+    rt.block_on(async {
+        let mut c = connect(s.tls, &ClientOptions::new(Some(&pki().gw)).alpn(both))
+            .await
+            .expect("connecting");
+        assert_eq!(c.alpn.as_deref(), Some(ALPN_RADIUS_1_1));
+        assert_eq!(c.proto, Proto::V1_1);
+
+        let code = alice(0);
+        let a = c
+            .ask(&Request::access("alice", &code, None), WAIT)
+            .await
+            .expect("answer");
+        assert_eq!(a.code, Code::AccessAccept);
+        assert_eq!(a.reply_message(), "Welcome alice");
+        assert!(!a.has_message_authenticator());
+        let a = c
+            .ask(&Request::access("alice", &code, None), WAIT)
+            .await
+            .expect("answer");
+        assert_eq!(a.code, Code::AccessReject);
+        let a = c
+            .ask(&Request::status_server(), WAIT)
+            .await
+            .expect("answer");
+        assert_eq!(a.code, Code::AccessAccept);
+
+        // the password-otp client, by its certificate, over RADIUS/1.1 (its secret unused)
+        let mut pw = connect(s.tls, &ClientOptions::new(Some(&pki().pw)).alpn(both))
+            .await
+            .expect("connecting");
+        assert_eq!(pw.proto, Proto::V1_1);
+        let a = pw
+            .ask(&Request::access("carol", CAROL_PASSWORD, None), WAIT)
+            .await
+            .expect("answer");
+        assert_eq!(a.code, Code::AccessChallenge);
+        assert_eq!(a.reply_message(), "Code for carol:");
+        let state = a.get(attr::STATE).expect("a State");
+        assert!(state.len() >= 16);
+        let a = pw
+            .ask(
+                &Request::access("carol", &hotp(SEED, 0), Some(&state)),
+                WAIT,
+            )
+            .await
+            .expect("answer");
+        assert_eq!(a.code, Code::AccessAccept);
+
+        let a = c
+            .ask(
+                &Request::accounting(1, "alice", "v11-1", [10, 8, 1, 5]),
+                WAIT,
+            )
+            .await
+            .expect("an Accounting-Response");
+        assert_eq!(a.code, Code::AccountingResponse);
+        assert_eq!(
+            identity_cli(&s.t, "10.8.1.5"),
+            ("alice".into(), "logon".into())
+        );
+        let a = c
+            .ask(
+                &Request::accounting(2, "alice", "v11-1", [10, 8, 1, 5]),
+                WAIT,
+            )
+            .await
+            .expect("an Accounting-Response");
+        assert_eq!(a.code, Code::AccountingResponse);
+        assert_eq!(
+            identity_cli(&s.t, "10.8.1.5"),
+            ("alice".into(), "logoff".into())
+        );
+
+        // More than 256 outstanding: Tokens, not Identifiers, tell them apart.
+        let (reqs, want) = mixed(600, "v11");
+        assert_answered(&c.pipeline(&reqs, 400, WAIT).await, &want);
+
+        // radius/1.0 alone: RFC 6614 packets on the same listener
+        let mut old = connect(
+            s.tls,
+            &ClientOptions::new(Some(&pki().gw)).alpn(&[ALPN_RADIUS_1_0]),
+        )
+        .await
+        .expect("connecting");
+        assert_eq!(old.alpn.as_deref(), Some(ALPN_RADIUS_1_0));
+        let a = old
+            .ask(&Request::access("alice", &alice(1), None), WAIT)
+            .await
+            .expect("answer");
+        assert_eq!(a.code, Code::AccessAccept);
+        assert!(a.has_message_authenticator());
+    });
+    let stopped = s.t.stop();
+    stopped.assert_clean_exit();
+    assert_eq!(stopped.stat("accepts"), 3, "{}", stopped.log);
+    assert_eq!(stopped.stat("challenges"), 1, "{}", stopped.log);
+}
+
+/// `radius_1_1 = "forbid"`: a client that requires RADIUS/1.1 (offers only `radius/1.1`)
+/// fails cleanly — the handshake ends with no_application_protocol or the connection closes,
+/// no RADIUS reply, a warn line with its address — while the same client offering both, or no
+/// ALPN, gets RFC 6614.
+#[test]
+fn radius_1_1_required_by_the_client_against_forbid_fails_cleanly() {
+    let s = Server::start("radsec-forbid");
+    let rt = runtime();
+    let forbid = ClientOptions::new(Some(&pki().forbid)).from(FROM_FORBID);
+    let (local, probe) = refused(&rt, &s, &forbid.clone().alpn(&[ALPN_RADIUS_1_1]));
+    if let Probe::HandshakeFailed(e) = &probe {
+        assert!(
+            e.contains("NoApplicationProtocol"),
+            "a handshake failure other than no_application_protocol: {e}"
+        );
+    }
+    s.refusal_logged(local);
+    rt.block_on(async {
+        for alpn in [vec![ALPN_RADIUS_1_1, ALPN_RADIUS_1_0], vec![]] {
+            let mut c = connect(s.tls, &forbid.clone().alpn(&alpn))
+                .await
+                .expect("connecting");
+            assert_ne!(c.alpn.as_deref(), Some(ALPN_RADIUS_1_1));
+            assert!(matches!(c.proto, Proto::Rfc6614(_)));
+            let a = c
+                .ask(&Request::status_server(), WAIT)
+                .await
+                .expect("answer");
+            assert_eq!(a.code, Code::AccessAccept);
+        }
+    });
+}
+
+/// `radius_1_1 = "require"`: a connection without ALPN, or offering only `radius/1.0`, is
+/// closed with no RADIUS reply and logged; offering `radius/1.1` it is served.
+#[test]
+fn radius_1_1_required_by_the_server_closes_other_connections() {
+    let mut s = Server::start("radsec-require");
+    let rt = runtime();
+    let require = ClientOptions::new(Some(&pki().require)).from(FROM_REQUIRE);
+    for alpn in [vec![], vec![ALPN_RADIUS_1_0]] {
+        let (local, probe) = refused(&rt, &s, &require.clone().alpn(&alpn));
+        let line = s.refusal_logged(local);
+        eprintln!("offering {alpn:?}: {probe:?}\n  server: {line}");
+    }
+    rt.block_on(async {
+        let mut c = connect(s.tls, &require.clone().alpn(&[ALPN_RADIUS_1_1]))
+            .await
+            .expect("connecting");
+        assert_eq!(c.proto, Proto::V1_1);
+        let a = c
+            .ask(&Request::access("alice", &alice(0), None), WAIT)
+            .await
+            .expect("answer");
+        assert_eq!(a.code, Code::AccessAccept);
+    });
+    let stopped = s.t.stop();
+    stopped.assert_clean_exit();
+    assert_eq!(stopped.stat("requests"), 1, "{}", stopped.log);
+}
