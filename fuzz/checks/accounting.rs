@@ -12,8 +12,9 @@
 
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::LazyLock;
+use tessera_engine::access::{DropReason, Wire};
 use tessera_engine::accounting::{self, IdentityEvent, SessionStatus, split_domain};
-use tessera_engine::{CompiledClient, Published, access::DropReason};
+use tessera_engine::{CompiledClient, Published};
 use tessera_radius::{Code, Packet, PacketBuilder, attr, verify_response};
 
 pub const SECRET: &[u8] = b"fuzz-secret";
@@ -89,7 +90,7 @@ fn event_property(p: &Packet<'_>, read: &Result<IdentityEvent, DropReason>) {
         other => panic!("accounting cannot say {other:?}"),
     }
     // An accepted request is answered with an Accounting-Response that verifies.
-    let reply = accounting::build_accounting_response(p, client());
+    let reply = accounting::build_accounting_response(p, client(), Wire::Udp);
     let r = Packet::decode(&reply).expect("the response decodes");
     assert_eq!(
         (r.code, r.identifier),
@@ -116,14 +117,14 @@ fn resign(data: &[u8]) -> Option<Vec<u8>> {
 pub fn check(data: &[u8]) -> bool {
     let client = client();
     if let Ok(p) = Packet::decode(data) {
-        let read = accounting::read_accounting(&p, client, NOW);
+        let read = accounting::read_accounting(&p, client, Wire::Udp, NOW);
         event_property(&p, &read);
     }
     let Some(signed) = resign(data) else {
         return false;
     };
     let p = Packet::decode(&signed).expect("a re-signed packet decodes");
-    let read = accounting::read_accounting(&p, client, NOW);
+    let read = accounting::read_accounting(&p, client, Wire::Udp, NOW);
     assert!(
         !matches!(
             read,

@@ -61,16 +61,131 @@ impl DropReason {
     }
 }
 
+/// How a request reached the server, which decides what protects it: the one place that knows
+/// what each transport checks, hides and signs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Wire {
+    /// RFC 2865 over UDP: the shared secret and MD5 are all the protection there is, so
+    /// Message-Authenticator is required where the client requires it (BlastRADIUS).
+    Udp,
+    /// RFC 6614 over mutual TLS: the same packets and secret, but TLS protects them, so a
+    /// Message-Authenticator is verified when present and required nowhere.
+    Tls,
+    /// RFC 9765 RADIUS/1.1 over TLS: no secret and no MD5. The Token matches replies to
+    /// requests; Message-Authenticator is ignored and never sent; User-Password is plain.
+    Radius11,
+}
+
+impl Wire {
+    pub const ALL: [Wire; 3] = [Wire::Udp, Wire::Tls, Wire::Radius11];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Wire::Udp => "udp",
+            Wire::Tls => "tls",
+            Wire::Radius11 => "radius/1.1",
+        }
+    }
+
+    /// Where a reply to `request` starts: its Identifier and a Message-Authenticator first
+    /// (RFC 3579 §3.2, BlastRADIUS), or for RADIUS/1.1 its Token and none.
+    pub fn reply_builder(self, request: &Packet<'_>, code: Code, buf: Vec<u8>) -> PacketBuilder {
+        match self {
+            Wire::Radius11 => {
+                let mut token = [0u8; 16];
+                token[..4].copy_from_slice(&request.token());
+                PacketBuilder::new_in(buf, code, 0, token)
+            }
+            Wire::Udp | Wire::Tls => {
+                let mut b = PacketBuilder::new_in(buf, code, request.identifier, [0; 16]);
+                b.message_authenticator();
+                b
+            }
+        }
+    }
+
+    /// Finish a reply to `request` built by [`Wire::reply_builder`]: signed with the client's
+    /// secret (the Response Authenticator, RFC 2865 §3), or for RADIUS/1.1 as it is.
+    pub fn finish_reply(
+        self,
+        b: PacketBuilder,
+        request: &Packet<'_>,
+        client: &CompiledClient,
+    ) -> Vec<u8> {
+        match self {
+            Wire::Radius11 => b.finish_v1_1(),
+            Wire::Udp | Wire::Tls => {
+                let secret = client.secret.expose();
+                if request.code == Code::AccountingRequest {
+                    b.finish_accounting_response(&request.authenticator, secret)
+                } else {
+                    b.finish_response(&request.authenticator, secret)
+                }
+            }
+        }
+    }
+
+    /// The request's identity for retransmission detection, with its source: the Identifier
+    /// and Request Authenticator, or the Token (RFC 9765 §4: Reserved-1 and Reserved-2 are not
+    /// looked at).
+    pub fn request_key(
+        self,
+        src: std::net::SocketAddr,
+        packet: &Packet<'_>,
+    ) -> crate::dedup::RequestKey {
+        match self {
+            Wire::Radius11 => {
+                let mut token = [0u8; 16];
+                token[..4].copy_from_slice(&packet.token());
+                crate::dedup::RequestKey::new(src, 0, token)
+            }
+            Wire::Udp | Wire::Tls => {
+                crate::dedup::RequestKey::new(src, packet.identifier, packet.authenticator)
+            }
+        }
+    }
+}
+
+/// The User-Password of an Access-Request: recovered with the client's secret (RFC 2865
+/// §5.2), or as it is over RADIUS/1.1 (RFC 9765 §5.1). `None` when there is none or it cannot
+/// be recovered.
+pub fn user_password(
+    packet: &Packet<'_>,
+    client: &CompiledClient,
+    wire: Wire,
+) -> Option<zeroize::Zeroizing<Vec<u8>>> {
+    let value = packet.get(attr::USER_PASSWORD)?;
+    match wire {
+        Wire::Radius11 => (1..=tessera_radius::MAX_PASSWORD_LEN)
+            .contains(&value.len())
+            .then(|| zeroize::Zeroizing::new(value.to_vec())),
+        Wire::Udp | Wire::Tls => {
+            tessera_radius::unhide_password(value, client.secret.expose(), &packet.authenticator)
+                .ok()
+        }
+    }
+}
+
 /// Verify what must hold before a request from `client` is looked at.
 ///
-/// Status-Server always needs a Message-Authenticator (RFC 5997 §3). An Access-Request needs
-/// one when the client requires it; one that is present is always verified.
-pub fn check_request(packet: &Packet<'_>, client: &CompiledClient) -> Result<(), DropReason> {
+/// Over UDP, Status-Server always needs a Message-Authenticator (RFC 5997 §3) and an
+/// Access-Request needs one when the client requires it; over TLS neither is required. One that
+/// is present is always verified, except over RADIUS/1.1, where it means nothing (RFC 9765
+/// §5.2).
+pub fn check_request(
+    packet: &Packet<'_>,
+    client: &CompiledClient,
+    wire: Wire,
+) -> Result<(), DropReason> {
     let required = match packet.code {
         Code::AccessRequest => client.require_message_authenticator,
         Code::StatusServer => true,
         _ => return Err(DropReason::UnexpectedCode),
     };
+    let required = required && wire == Wire::Udp;
+    if wire == Wire::Radius11 {
+        return Ok(());
+    }
     if packet.has_message_authenticator() {
         if !tessera_radius::verify_message_authenticator(packet, client.secret.expose(), None) {
             return Err(DropReason::BadMessageAuthenticator);
@@ -378,6 +493,7 @@ pub fn build_reply(
     client: &CompiledClient,
     method: &CompiledMethod,
     outcome: &Outcome,
+    wire: Wire,
     buf: Vec<u8>,
 ) -> Vec<u8> {
     let (code, message) = match outcome {
@@ -402,8 +518,7 @@ pub fn build_reply(
             }),
         ),
     };
-    let mut b = PacketBuilder::new_in(buf, code, request.identifier, [0; 16]);
-    b.message_authenticator();
+    let mut b = wire.reply_builder(request, code, buf);
     if let Some(text) = message {
         add_text(&mut b, attr::REPLY_MESSAGE, &text);
     }
@@ -426,15 +541,14 @@ pub fn build_reply(
     for ps in request.get_all(attr::PROXY_STATE) {
         let _ = b.attr(attr::PROXY_STATE, ps);
     }
-    b.finish_response(&request.authenticator, client.secret.expose())
+    wire.finish_reply(b, request, client)
 }
 
 /// Reply to Status-Server (RFC 5997 §3): Access-Accept with Message-Authenticator.
-pub fn build_status_reply(request: &Packet<'_>, client: &CompiledClient) -> Vec<u8> {
-    let mut b = PacketBuilder::new(Code::AccessAccept, request.identifier, [0; 16]);
-    b.message_authenticator();
+pub fn build_status_reply(request: &Packet<'_>, client: &CompiledClient, wire: Wire) -> Vec<u8> {
+    let mut b = wire.reply_builder(request, Code::AccessAccept, Vec::with_capacity(64));
     add_text(&mut b, attr::REPLY_MESSAGE, "tessera alive");
-    b.finish_response(&request.authenticator, client.secret.expose())
+    wire.finish_reply(b, request, client)
 }
 
 /// Text longer than one attribute is split over several, at character boundaries.

@@ -2,10 +2,10 @@
 //! secret, turned into an identity change (who holds which address), stored, and only then
 //! answered with an Accounting-Response. Pure: the server does the I/O, the store the write.
 
-use crate::access::DropReason;
+use crate::access::{DropReason, Wire};
 use crate::published::CompiledClient;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
-use tessera_radius::{Code, Packet, PacketBuilder, attr};
+use tessera_radius::{Code, Packet, attr};
 
 /// Acct-Status-Type values (RFC 2866 §5.1).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -405,19 +405,24 @@ pub const MAX_CLOCK_AHEAD: u64 = 3600;
 pub fn read_accounting(
     packet: &Packet<'_>,
     client: &CompiledClient,
+    wire: Wire,
     now: u64,
 ) -> Result<IdentityEvent, DropReason> {
     if packet.code != Code::AccountingRequest {
         return Err(DropReason::UnexpectedCode);
     }
-    let secret = client.secret.expose();
-    if !tessera_radius::verify_accounting_request(packet, secret) {
-        return Err(DropReason::BadAuthenticator);
-    }
-    if packet.has_message_authenticator()
-        && !tessera_radius::verify_message_authenticator(packet, secret, None)
-    {
-        return Err(DropReason::BadMessageAuthenticator);
+    // RADIUS/1.1 has no Request Authenticator and ignores Message-Authenticator: TLS alone
+    // protects the packet (RFC 9765 §4, §5.2).
+    if wire != Wire::Radius11 {
+        let secret = client.secret.expose();
+        if !tessera_radius::verify_accounting_request(packet, secret) {
+            return Err(DropReason::BadAuthenticator);
+        }
+        if packet.has_message_authenticator()
+            && !tessera_radius::verify_message_authenticator(packet, secret, None)
+        {
+            return Err(DropReason::BadMessageAuthenticator);
+        }
     }
     let status = match packet.get_u32(attr::ACCT_STATUS_TYPE) {
         Some(1) => AcctStatus::Start,
@@ -473,18 +478,16 @@ pub fn read_accounting(
 
 /// Accounting-Response (RFC 2866 §4.2), Message-Authenticator first like every reply. An
 /// answer to Status-Server signs Message-Authenticator like an Access reply (RFC 5997 §3).
-pub fn build_accounting_response(request: &Packet<'_>, client: &CompiledClient) -> Vec<u8> {
-    let mut b = PacketBuilder::new(Code::AccountingResponse, request.identifier, [0; 16]);
-    b.message_authenticator();
+pub fn build_accounting_response(
+    request: &Packet<'_>,
+    client: &CompiledClient,
+    wire: Wire,
+) -> Vec<u8> {
+    let mut b = wire.reply_builder(request, Code::AccountingResponse, Vec::with_capacity(64));
     for ps in request.get_all(attr::PROXY_STATE) {
         let _ = b.attr(attr::PROXY_STATE, ps);
     }
-    let secret = client.secret.expose();
-    if request.code == Code::StatusServer {
-        b.finish_response(&request.authenticator, secret)
-    } else {
-        b.finish_accounting_response(&request.authenticator, secret)
-    }
+    wire.finish_reply(b, request, client)
 }
 
 #[cfg(test)]
@@ -511,6 +514,7 @@ mod packet_tests {
     use super::*;
     use crate::published::compile;
     use tessera_config::parse_toml;
+    use tessera_radius::PacketBuilder;
 
     fn client() -> crate::Published {
         let doc = "[[client]]\nname = \"gw\"\naddress = \"127.0.0.1\"\nsecret = \"s3\"\nmethod = \"m\"\n\
@@ -541,7 +545,7 @@ mod packet_tests {
         );
         let pkt = Packet::decode(&start).unwrap();
         assert_eq!(
-            read_accounting(&pkt, c, 100),
+            read_accounting(&pkt, c, Wire::Udp, 100),
             Ok(IdentityEvent::Session(SessionEvent {
                 status: SessionStatus::Start,
                 client: "gw".into(),
@@ -555,7 +559,7 @@ mod packet_tests {
             }))
         );
         // the reply verifies as a response to this request
-        let reply = build_accounting_response(&pkt, c);
+        let reply = build_accounting_response(&pkt, c, Wire::Udp);
         let r = Packet::decode(&reply).unwrap();
         assert_eq!(r.code, Code::AccountingResponse);
         assert!(tessera_radius::verify_response(
@@ -567,12 +571,12 @@ mod packet_tests {
 
         let wrong_secret = request(&[(attr::ACCT_STATUS_TYPE, &2u32.to_be_bytes())], b"nope");
         assert_eq!(
-            read_accounting(&Packet::decode(&wrong_secret).unwrap(), c, 1),
+            read_accounting(&Packet::decode(&wrong_secret).unwrap(), c, Wire::Udp, 1),
             Err(DropReason::BadAuthenticator)
         );
         let on = request(&[(attr::ACCT_STATUS_TYPE, &7u32.to_be_bytes())], b"s3");
         assert_eq!(
-            read_accounting(&Packet::decode(&on).unwrap(), c, 5),
+            read_accounting(&Packet::decode(&on).unwrap(), c, Wire::Udp, 5),
             Ok(IdentityEvent::ClientReset {
                 client: "gw".into(),
                 stamp: None,
@@ -581,7 +585,7 @@ mod packet_tests {
         );
         let no_session = request(&[(attr::ACCT_STATUS_TYPE, &2u32.to_be_bytes())], b"s3");
         assert_eq!(
-            read_accounting(&Packet::decode(&no_session).unwrap(), c, 5),
+            read_accounting(&Packet::decode(&no_session).unwrap(), c, Wire::Udp, 5),
             Err(DropReason::Malformed)
         );
     }
@@ -601,7 +605,7 @@ mod packet_tests {
             ],
             b"s3",
         );
-        match read_accounting(&Packet::decode(&req).unwrap(), c, 1).unwrap() {
+        match read_accounting(&Packet::decode(&req).unwrap(), c, Wire::Udp, 1).unwrap() {
             IdentityEvent::Session(SessionEvent {
                 ip, status, user, ..
             }) => {
@@ -627,7 +631,8 @@ mod packet_tests {
             ],
             b"s3",
         );
-        match read_accounting(&Packet::decode(&req).unwrap(), c, 1_799_999_990).unwrap() {
+        match read_accounting(&Packet::decode(&req).unwrap(), c, Wire::Udp, 1_799_999_990).unwrap()
+        {
             IdentityEvent::Session(e) => {
                 assert_eq!(e.status, SessionStatus::Start);
                 assert_eq!(e.ip, None);
@@ -644,7 +649,14 @@ mod packet_tests {
             ],
             b"s3",
         );
-        match read_accounting(&Packet::decode(&ahead).unwrap(), c, 1_800_000_000).unwrap() {
+        match read_accounting(
+            &Packet::decode(&ahead).unwrap(),
+            c,
+            Wire::Udp,
+            1_800_000_000,
+        )
+        .unwrap()
+        {
             IdentityEvent::Session(e) => assert_eq!(e.stamp, None),
             other => panic!("{other:?}"),
         }
@@ -656,7 +668,7 @@ mod packet_tests {
             ],
             b"s3",
         );
-        match read_accounting(&Packet::decode(&zero).unwrap(), c, 9).unwrap() {
+        match read_accounting(&Packet::decode(&zero).unwrap(), c, Wire::Udp, 9).unwrap() {
             IdentityEvent::Session(e) => {
                 assert_eq!(
                     (e.status, e.stamp, e.user),

@@ -8,8 +8,8 @@ use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
 use std::sync::Arc;
 use tessera_config::{
-    AttrValue, Cidr, Courier, Directory, Method, MethodKind, PathSeg, Policy, Problem, Replies,
-    Secret, SystemConfig,
+    AttrValue, Cidr, Courier, Directory, Method, MethodKind, PathSeg, Policy, Problem, Radius11,
+    Replies, Secret, SystemConfig, Transport,
 };
 use tessera_radius::dict;
 
@@ -51,7 +51,14 @@ pub struct CompiledClient {
     pub secret: Secret,
     pub method: Arc<CompiledMethod>,
     pub require_message_authenticator: bool,
+    pub transport: Transport,
+    /// `tls` clients: the name their certificate carries, lowercase.
+    pub tls_peer_name: Option<String>,
+    pub radius_1_1: Radius11,
 }
+
+/// The shared secret of a RadSec client that has none configured (RFC 6614 §2.3).
+pub const RADSEC_DEFAULT_SECRET: &str = "radsec";
 
 /// A published configuration version, ready for the request path.
 #[derive(Debug, Default)]
@@ -60,9 +67,11 @@ pub struct Published {
     pub policy: Policy,
     /// Seconds without an accounting update after which a logon entry ends (0: never).
     pub identity_idle_timeout: u64,
-    /// Host clients by exact address; networks most specific first.
+    /// UDP clients: hosts by exact address; networks most specific first.
     hosts: HashMap<IpAddr, usize>,
     networks: Vec<usize>,
+    /// TLS clients, most specific network first.
+    tls: Vec<usize>,
     clients: Vec<CompiledClient>,
     methods: HashMap<String, Arc<CompiledMethod>>,
     api_clients: HashMap<String, ApiClientRule>,
@@ -73,12 +82,9 @@ pub struct Published {
 }
 
 impl Published {
-    /// The client whose address or network holds `ip` (longest prefix wins).
+    /// The UDP client whose address or network holds `ip` (longest prefix wins).
     pub fn client_for(&self, ip: IpAddr) -> Option<&CompiledClient> {
-        let ip = match ip {
-            IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
-            v4 => v4,
-        };
+        let ip = unmapped(ip);
         if let Some(&i) = self.hosts.get(&ip) {
             return Some(&self.clients[i]);
         }
@@ -86,6 +92,27 @@ impl Published {
             .iter()
             .map(|&i| &self.clients[i])
             .find(|c| c.network.contains(ip))
+    }
+
+    /// The TLS clients whose network holds `ip`, most specific first: who a connection from
+    /// `ip` may turn out to be once its certificate is seen.
+    pub fn tls_clients_at(&self, ip: IpAddr) -> impl Iterator<Item = &CompiledClient> {
+        let ip = unmapped(ip);
+        self.tls
+            .iter()
+            .map(|&i| &self.clients[i])
+            .filter(move |c| c.network.contains(ip))
+    }
+
+    /// The TLS client a connection from `ip` whose certificate carries `names` (its DNS
+    /// subjectAltNames, or its subject CN when it has none) belongs to: the most specific
+    /// network holding `ip` among the clients whose `tls_peer_name` is one of `names`.
+    pub fn tls_client_for(&self, ip: IpAddr, names: &[String]) -> Option<&CompiledClient> {
+        self.tls_clients_at(ip).find(|c| {
+            c.tls_peer_name
+                .as_deref()
+                .is_some_and(|want| names.iter().any(|n| n.eq_ignore_ascii_case(want)))
+        })
     }
 
     pub fn method(&self, name: &str) -> Option<&Arc<CompiledMethod>> {
@@ -99,6 +126,14 @@ impl Published {
     /// Identity-API clients by `client_id`.
     pub fn api_clients(&self) -> &HashMap<String, ApiClientRule> {
         &self.api_clients
+    }
+}
+
+/// An IPv4-mapped IPv6 address as the IPv4 address it is (a dual-stack socket's peers).
+fn unmapped(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+        v4 => v4,
     }
 }
 
@@ -147,6 +182,7 @@ pub fn compile(cfg: &SystemConfig, version: i64) -> Result<Published, Vec<Proble
     let mut clients = Vec::new();
     let mut names = HashSet::new();
     let mut addresses = HashMap::new();
+    let mut peers = HashMap::new();
     for (i, c) in cfg.clients.iter().enumerate() {
         let path = |k: &str| vec!["client".into(), i.into(), k.into()];
         if !names.insert(c.name.as_str()) {
@@ -162,14 +198,67 @@ pub fn compile(cfg: &SystemConfig, version: i64) -> Result<Published, Vec<Proble
                 continue;
             }
         };
-        if let Some(other) = addresses.insert(network, c.name.as_str()) {
-            at(
-                path("address"),
-                format!("{network} is already client {other:?}'s address"),
-            );
+        let tls_peer_name = c
+            .tls_peer_name
+            .as_deref()
+            .map(|n| n.trim().to_ascii_lowercase());
+        match c.transport {
+            Transport::Udp => {
+                if tls_peer_name.is_some() {
+                    at(
+                        path("tls_peer_name"),
+                        format!(
+                            "client {:?}: tls_peer_name is for transport = \"tls\" clients",
+                            c.name
+                        ),
+                    );
+                }
+                if c.radius_1_1 != Radius11::Allow {
+                    at(
+                        path("radius_1_1"),
+                        format!(
+                            "client {:?}: radius_1_1 is for transport = \"tls\" clients",
+                            c.name
+                        ),
+                    );
+                }
+                // One UDP client per address: a datagram has nothing else to tell them apart.
+                if let Some(other) = addresses.insert(network, c.name.as_str()) {
+                    at(
+                        path("address"),
+                        format!("{network} is already client {other:?}'s address"),
+                    );
+                }
+            }
+            Transport::Tls => match &tls_peer_name {
+                None => at(
+                    path("tls_peer_name"),
+                    format!(
+                        "client {:?} uses transport = \"tls\": it needs tls_peer_name, the name \
+                         its certificate carries",
+                        c.name
+                    ),
+                ),
+                Some(n) if n.is_empty() => at(
+                    path("tls_peer_name"),
+                    format!("client {:?}: tls_peer_name is empty", c.name),
+                ),
+                // Several TLS clients may share a network; the certificate tells them apart.
+                Some(n) => {
+                    if let Some(other) = peers.insert((network, n.clone()), c.name.as_str()) {
+                        at(
+                            path("tls_peer_name"),
+                            format!(
+                                "{network} with certificate name {n:?} is already client {other:?}"
+                            ),
+                        );
+                    }
+                }
+            },
         }
-        let secret = match &c.secret {
-            Some(s) if !s.is_empty() => s.clone(),
+        let secret = match (&c.secret, c.transport) {
+            (Some(s), _) if !s.is_empty() => s.clone(),
+            (_, Transport::Tls) => Secret::new(RADSEC_DEFAULT_SECRET.as_bytes().to_vec()),
             _ => {
                 at(
                     path("secret"),
@@ -188,6 +277,9 @@ pub fn compile(cfg: &SystemConfig, version: i64) -> Result<Published, Vec<Proble
             secret,
             method: Arc::clone(method),
             require_message_authenticator: c.require_message_authenticator,
+            transport: c.transport,
+            tls_peer_name,
+            radius_1_1: c.radius_1_1,
         });
     }
 
@@ -200,20 +292,25 @@ pub fn compile(cfg: &SystemConfig, version: i64) -> Result<Published, Vec<Proble
     }
     let mut hosts = HashMap::new();
     let mut networks = Vec::new();
+    let mut tls = Vec::new();
     for (i, c) in clients.iter().enumerate() {
-        if c.network.is_host() {
+        if c.transport == Transport::Tls {
+            tls.push(i);
+        } else if c.network.is_host() {
             hosts.insert(c.network.addr(), i);
         } else {
             networks.push(i);
         }
     }
     networks.sort_by_key(|&i| std::cmp::Reverse(clients[i].network.prefix()));
+    tls.sort_by_key(|&i| std::cmp::Reverse(clients[i].network.prefix()));
     Ok(Published {
         version,
         policy: cfg.policy.clone(),
         identity_idle_timeout: cfg.identity.idle_timeout.secs(),
         hosts,
         networks,
+        tls,
         clients,
         methods,
         api_clients,

@@ -302,7 +302,12 @@ fn accounting_seeds_are_signed_with_the_fuzz_secret() {
         let Ok(p) = tessera_radius::Packet::decode(&data) else {
             continue;
         };
-        let read = tessera_engine::accounting::read_accounting(&p, accounting::client(), 0);
+        let read = tessera_engine::accounting::read_accounting(
+            &p,
+            accounting::client(),
+            tessera_engine::access::Wire::Udp,
+            0,
+        );
         if !name.starts_with("bad-") {
             assert!(read.is_ok(), "{name}: {read:?}");
         }

@@ -5,11 +5,14 @@
 
 use crate::qr;
 use anyhow::{Context, Result, anyhow, bail};
+use clap::builder::{PossibleValuesParser, TypedValueParser};
 use clap::{Args, Subcommand};
 use std::io::{BufRead, IsTerminal};
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
-use tessera_config::{Client, Method, MethodKind, NodeConfig, Secret, SystemConfig};
+use tessera_config::{
+    Client, Method, MethodKind, NodeConfig, Radius11, Secret, SystemConfig, Transport,
+};
 use tessera_engine::TokenKind;
 use tessera_otp::{Algorithm, OathParams, OtpauthKind};
 use tessera_store::{MasterKey, NewToken, NewUser, Storage, StorageOptions, TokenInfo};
@@ -214,18 +217,31 @@ pub enum ClientCmd {
     /// Add a RADIUS client to the draft.
     Add {
         name: String,
-        /// Address or CIDR its requests come from.
+        /// Address or CIDR its requests (or its TLS connections) come from.
         #[arg(long)]
         address: String,
-        /// Shared secret, or - to read it from standard input.
+        /// Shared secret, or - to read it from standard input. Required for udp clients; a tls
+        /// client without one uses "radsec" (RFC 6614 §2.3).
         #[arg(long)]
-        secret: String,
+        secret: Option<String>,
         /// Authentication method for its requests.
         #[arg(long)]
         method: String,
         /// Accept Access-Requests without Message-Authenticator (not recommended: BlastRADIUS).
         #[arg(long)]
         no_require_message_authenticator: bool,
+        /// How it reaches the server: udp (RFC 2865) or tls (RadSec, RFC 6614).
+        #[arg(long, default_value = "udp",
+            value_parser = PossibleValuesParser::new(["udp", "tls"]).try_map(|s| s.parse::<Transport>()))]
+        transport: Transport,
+        /// tls clients (required): the name their certificate carries (a DNS subjectAltName,
+        /// or the subject CN when it has none).
+        #[arg(long, value_name = "NAME")]
+        tls_peer_name: Option<String>,
+        /// tls clients: whether connections may, must or must not use RADIUS/1.1 (RFC 9765).
+        #[arg(long = "radius-1-1", default_value = "allow",
+            value_parser = PossibleValuesParser::new(["allow", "require", "forbid"]).try_map(|s| s.parse::<Radius11>()))]
+        radius_1_1: Radius11,
     },
 }
 
@@ -237,22 +253,27 @@ pub fn client(store: &Storage, cmd: ClientCmd) -> Result<()> {
             secret,
             method,
             no_require_message_authenticator,
+            transport,
+            tls_peer_name,
+            radius_1_1,
         } => {
-            let secret = secret_arg(&secret, "shared secret")?;
-            crate::ops::add_client(
-                store,
-                Client {
-                    name: name.clone(),
-                    address,
-                    secret: Some(secret),
-                    secret_file: None,
-                    method,
-                    require_message_authenticator: !no_require_message_authenticator,
-                    transport: Default::default(),
-                    tls_peer_name: None,
-                    radius_1_1: Default::default(),
-                },
-            )?;
+            let client = Client {
+                name: name.clone(),
+                address,
+                secret: None,
+                secret_file: None,
+                method,
+                require_message_authenticator: !no_require_message_authenticator,
+                transport,
+                tls_peer_name,
+                radius_1_1,
+            };
+            // Refuse a client that cannot work before reading a secret from standard input.
+            crate::ops::check_client_transport(&client, secret.is_some())?;
+            let secret = secret
+                .map(|s| secret_arg(&s, "shared secret"))
+                .transpose()?;
+            crate::ops::add_client(store, Client { secret, ..client })?;
             out!("client {name:?} added to the draft; run `tessera publish` to make it live");
         }
     }

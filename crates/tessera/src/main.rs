@@ -39,6 +39,7 @@ mod ldap;
 mod metrics;
 mod ops;
 mod qr;
+mod radsec;
 mod server;
 mod services;
 

@@ -79,9 +79,114 @@ impl Histogram {
     }
 }
 
+/// The RADIUS counters again per transport (`udp`, `tls` for RFC 6614, `radius/1.1`), and the
+/// RadSec connections: admitted, refused and closed by reason, open now.
+fn transports(out: &mut String, c: &crate::server::Counters) {
+    use crate::radsec::{Closed, Refusal};
+    use tessera_engine::access::Wire;
+    type Get = fn(&crate::server::WireCounters) -> u64;
+    let families: [(&str, &str, Get); 8] = [
+        ("requests", "RADIUS packets received", |w| w.requests.get()),
+        ("accepts", "Access-Accepts sent", |w| w.accepts.get()),
+        ("rejects", "Access-Rejects sent", |w| w.rejects.get()),
+        ("challenges", "Access-Challenges sent", |w| {
+            w.challenges.get()
+        }),
+        ("status_server", "Status-Server requests answered", |w| {
+            w.status.get()
+        }),
+        (
+            "accounting",
+            "Accounting-Requests recorded and answered",
+            |w| w.accounting.get(),
+        ),
+        (
+            "accounting_ignored",
+            "Accounting-Requests answered but not applied",
+            |w| w.accounting_ignored.get(),
+        ),
+        (
+            "retransmits",
+            "Retransmissions answered from the reply cache",
+            |w| w.retransmits.get(),
+        ),
+    ];
+    for (name, help, get) in families {
+        let _ = writeln!(
+            out,
+            "# HELP tessera_radius_transport_{name}_total {help}, by transport.\n# TYPE tessera_radius_transport_{name}_total counter"
+        );
+        for wire in Wire::ALL {
+            let _ = writeln!(
+                out,
+                "tessera_radius_transport_{name}_total{{transport=\"{}\"}} {}",
+                wire.as_str(),
+                get(c.wire(wire))
+            );
+        }
+    }
+    let _ = writeln!(
+        out,
+        "# HELP tessera_radius_transport_drops_total Packets dropped without an answer, by transport and reason.\n# TYPE tessera_radius_transport_drops_total counter"
+    );
+    for wire in Wire::ALL {
+        for r in DropReason::ALL {
+            let _ = writeln!(
+                out,
+                "tessera_radius_transport_drops_total{{transport=\"{}\",reason=\"{}\"}} {}",
+                wire.as_str(),
+                r.as_str(),
+                c.wire(wire).dropped(r)
+            );
+        }
+    }
+    let t = &c.tls;
+    let _ = writeln!(
+        out,
+        "# HELP tessera_radsec_connections_total RadSec connections admitted, by protocol.\n# TYPE tessera_radsec_connections_total counter"
+    );
+    for wire in [Wire::Tls, Wire::Radius11] {
+        let _ = writeln!(
+            out,
+            "tessera_radsec_connections_total{{protocol=\"{}\"}} {}",
+            wire.as_str(),
+            t.admitted[wire as usize].get()
+        );
+    }
+    let _ = writeln!(
+        out,
+        "# HELP tessera_radsec_refused_total RadSec connections refused before any RADIUS was read, by reason.\n# TYPE tessera_radsec_refused_total counter"
+    );
+    for r in Refusal::ALL {
+        let _ = writeln!(
+            out,
+            "tessera_radsec_refused_total{{reason=\"{}\"}} {}",
+            r.as_str(),
+            t.refused[r as usize].get()
+        );
+    }
+    let _ = writeln!(
+        out,
+        "# HELP tessera_radsec_closed_total Admitted RadSec connections that ended, by reason.\n# TYPE tessera_radsec_closed_total counter"
+    );
+    for r in Closed::ALL {
+        let _ = writeln!(
+            out,
+            "tessera_radsec_closed_total{{reason=\"{}\"}} {}",
+            r.as_str(),
+            t.closed[r as usize].get()
+        );
+    }
+    let _ = writeln!(
+        out,
+        "# HELP tessera_radsec_connections_open RadSec connections open now, handshakes included.\n# TYPE tessera_radsec_connections_open gauge\ntessera_radsec_connections_open {}",
+        t.open.load(Ordering::Relaxed)
+    );
+}
+
 /// The whole `/metrics` page.
 pub fn render(core: &Shared, m: &HttpCounters, store: &Storage) -> String {
-    let c = &core.counters;
+    let c = &core.counters.all;
     let mut out = String::with_capacity(4096);
     counter(
         &mut out,
@@ -143,11 +248,12 @@ pub fn render(core: &Shared, m: &HttpCounters, store: &Storage) -> String {
             c.dropped(r)
         );
     }
-    c.latency.render(
+    core.counters.latency.render(
         &mut out,
         "tessera_radius_request_duration_seconds",
         "Time from an Access-Request's arrival to its answer.",
     );
+    transports(&mut out, &core.counters);
     counter(
         &mut out,
         "tessera_api_token_requests_total",

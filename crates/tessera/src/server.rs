@@ -10,7 +10,7 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, LazyLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tessera_config::{MethodKind, NodeConfig, Replies};
-use tessera_engine::access::{self, DropReason, Engine, Outcome};
+use tessera_engine::access::{self, DropReason, Engine, Outcome, Wire};
 use tessera_engine::accounting;
 use tessera_engine::dedup::{DuplicateCache, RequestKey, Seen};
 use tessera_engine::notice::OncePer;
@@ -28,8 +28,21 @@ use tessera_engine::challenge::TwoStep;
 /// How often the published version is polled. Publish must be live within 2 s.
 const RELOAD_EVERY: Duration = Duration::from_millis(500);
 
+/// What the RADIUS path counts, for all transports together and per transport.
 #[derive(Debug, Default)]
 pub struct Counters {
+    /// Every transport together.
+    pub all: WireCounters,
+    /// Access-Request arrival to answer.
+    pub latency: Histogram,
+    per_wire: [WireCounters; Wire::ALL.len()],
+    /// RadSec connections.
+    pub tls: crate::radsec::TlsCounters,
+}
+
+/// What is counted, in all and per transport.
+#[derive(Debug, Default)]
+pub struct WireCounters {
     pub requests: Counter,
     pub accepts: Counter,
     pub rejects: Counter,
@@ -41,38 +54,82 @@ pub struct Counters {
     pub accounting_ignored: Counter,
     pub retransmits: Counter,
     drops: [Counter; DropReason::ALL.len()],
-    /// Access-Request arrival to answer.
-    pub latency: Histogram,
 }
 
-impl Counters {
-    fn drop(&self, reason: DropReason, src: SocketAddr) {
-        self.drops[reason as usize].inc();
-        debug!(%src, reason = reason.as_str(), "packet dropped");
-    }
-
+impl WireCounters {
     pub fn dropped(&self, reason: DropReason) -> u64 {
         self.drops[reason as usize].get()
     }
+
+    fn get(&self, t: Tally) -> &Counter {
+        match t {
+            Tally::Request => &self.requests,
+            Tally::Accept => &self.accepts,
+            Tally::Reject => &self.rejects,
+            Tally::Challenge => &self.challenges,
+            Tally::Status => &self.status,
+            Tally::Accounting => &self.accounting,
+            Tally::AccountingIgnored => &self.accounting_ignored,
+            Tally::Retransmit => &self.retransmits,
+        }
+    }
+}
+
+/// One thing that happened to a request, counted in the totals and under its transport.
+#[derive(Clone, Copy, Debug)]
+pub enum Tally {
+    Request,
+    Accept,
+    Reject,
+    Challenge,
+    Status,
+    Accounting,
+    AccountingIgnored,
+    Retransmit,
+}
+
+impl Counters {
+    pub fn tally(&self, wire: Wire, t: Tally) {
+        self.all.get(t).inc();
+        self.per_wire[wire as usize].get(t).inc();
+    }
+
+    pub fn drop(&self, reason: DropReason, wire: Wire, src: SocketAddr) {
+        self.all.drops[reason as usize].inc();
+        self.per_wire[wire as usize].drops[reason as usize].inc();
+        debug!(%src, transport = wire.as_str(), reason = reason.as_str(), "packet dropped");
+    }
+
+    pub fn wire(&self, wire: Wire) -> &WireCounters {
+        &self.per_wire[wire as usize]
+    }
+
     fn summary(&self) -> String {
+        let a = &self.all;
         let mut s = format!(
             "requests={} accepts={} rejects={} challenges={} status_server={} accounting_recorded={} accounting_ignored={} retransmits_answered={}",
-            self.requests.get(),
-            self.accepts.get(),
-            self.rejects.get(),
-            self.challenges.get(),
-            self.status.get(),
-            self.accounting.get(),
-            self.accounting_ignored.get(),
-            self.retransmits.get(),
+            a.requests.get(),
+            a.accepts.get(),
+            a.rejects.get(),
+            a.challenges.get(),
+            a.status.get(),
+            a.accounting.get(),
+            a.accounting_ignored.get(),
+            a.retransmits.get(),
         );
         for r in DropReason::ALL {
+            s.push_str(&format!(" dropped_{}={}", r.as_str(), a.dropped(r)));
+        }
+        for (wire, name) in [(Wire::Tls, "tls"), (Wire::Radius11, "radius11")] {
+            let w = self.wire(wire);
             s.push_str(&format!(
-                " dropped_{}={}",
-                r.as_str(),
-                self.drops[r as usize].get()
+                " {name}_requests={} {name}_accepts={} {name}_rejects={}",
+                w.requests.get(),
+                w.accepts.get(),
+                w.rejects.get()
             ));
         }
+        s.push_str(&self.tls.summary());
         s
     }
 }
@@ -187,6 +244,8 @@ pub struct Bound {
     per_shard: Vec<Vec<(std::net::UdpSocket, Port)>>,
     /// (address, what it serves) per listener, for the log once serving.
     listeners: Vec<(SocketAddr, Port)>,
+    /// `[radius] tls_listen`, when set.
+    tls: Option<crate::radsec::Bound>,
 }
 
 /// Bind every RADIUS listener before anything else starts, so that a port held by another
@@ -242,6 +301,7 @@ pub fn bind_listeners(node: &NodeConfig) -> Result<Bound> {
     Ok(Bound {
         per_shard,
         listeners: claimed,
+        tls: crate::radsec::bind(node)?,
     })
 }
 
@@ -252,6 +312,7 @@ fn start_shards(state: &Arc<Shared>, bound: Bound) -> Result<()> {
     let Bound {
         per_shard,
         listeners,
+        tls: _,
     } = bound;
     let shards = per_shard.len();
     for (local, port) in &listeners {
@@ -349,7 +410,12 @@ pub async fn serve(node: NodeConfig, store: Storage, bound: Bound) -> Result<()>
         storage_down: OncePer::new(1),
     });
 
+    let mut bound = bound;
+    let tls = bound.tls.take();
     start_shards(&state, bound)?;
+    if let Some(tls) = tls {
+        crate::radsec::start(&state, tls)?;
+    }
     crate::http::start(Arc::clone(&state), store.clone(), &node).await?;
 
     tokio::spawn(expire_identities(Arc::clone(&state)));
@@ -480,8 +546,8 @@ async fn recv_loop(state: Arc<Shared>, sock: Arc<UdpSocket>, port: Port) {
         // Bounded work: past this many requests in progress on this socket, new ones are shed
         // (and counted) instead of growing memory without limit.
         if in_flight.load(Ordering::Relaxed) >= MAX_IN_FLIGHT {
-            state.counters.requests.inc();
-            state.counters.drop(DropReason::Overloaded, src);
+            state.counters.tally(Wire::Udp, Tally::Request);
+            state.counters.drop(DropReason::Overloaded, Wire::Udp, src);
             continue;
         }
         in_flight.fetch_add(1, Ordering::Relaxed);
@@ -492,25 +558,22 @@ async fn recv_loop(state: Arc<Shared>, sock: Arc<UdpSocket>, port: Port) {
         tokio::spawn(async move {
             let _done = InFlight(in_flight);
             let reply = match &port {
-                Port::Auth(forced) => {
-                    let reply = handle(&state, &datagram, src, forced.as_deref()).await;
-                    if reply.is_some() {
-                        state.counters.latency.observe(received.elapsed());
-                    }
-                    reply
-                }
+                Port::Auth(forced) => handle(&state, &datagram, src, forced.as_deref()).await,
                 Port::Acct => handle_accounting(&state, &datagram, src).await,
             };
-            if let Some(reply) = reply
-                && let Err(e) = sock.send_to(&reply, src).await
-            {
-                debug!(%src, error = %e, "send_to");
+            if let Some(reply) = reply {
+                if matches!(port, Port::Auth(_)) {
+                    state.counters.latency.observe(received.elapsed());
+                }
+                if let Err(e) = sock.send_to(&reply, src).await {
+                    debug!(%src, error = %e, "send_to");
+                }
             }
         });
     }
 }
 
-/// The checks every datagram passes first: a known client and a well-formed packet.
+/// The checks every datagram passes first: a known UDP client and a well-formed packet.
 fn admit<'c, 'd>(
     state: &Shared,
     config: &'c Published,
@@ -518,16 +581,26 @@ fn admit<'c, 'd>(
     src: SocketAddr,
 ) -> Option<(&'c tessera_engine::CompiledClient, Packet<'d>)> {
     let c = &state.counters;
-    c.requests.inc();
+    c.tally(Wire::Udp, Tally::Request);
     let Some(client) = config.client_for(src.ip()) else {
-        c.drop(DropReason::UnknownClient, src);
+        c.drop(DropReason::UnknownClient, Wire::Udp, src);
         return None;
     };
-    match Packet::decode(datagram) {
-        Ok(p) => Some((client, p)),
+    decode(state, datagram, src, Wire::Udp).map(|p| (client, p))
+}
+
+/// A well-formed packet, or `None` (dropped and counted).
+pub(crate) fn decode<'d>(
+    state: &Shared,
+    bytes: &'d [u8],
+    src: SocketAddr,
+    wire: Wire,
+) -> Option<Packet<'d>> {
+    match Packet::decode(bytes) {
+        Ok(p) => Some(p),
         Err(e) => {
             debug!(%src, error = %e, "malformed packet");
-            c.drop(DropReason::Malformed, src);
+            state.counters.drop(DropReason::Malformed, wire, src);
             None
         }
     }
@@ -540,44 +613,60 @@ fn first_time(
     cache: &DuplicateCache,
     key: RequestKey,
     src: SocketAddr,
+    wire: Wire,
 ) -> Result<(), Option<Vec<u8>>> {
     match cache.check(key, Instant::now()) {
         Seen::New => Ok(()),
         Seen::Answered(reply) => {
-            state.counters.retransmits.inc();
+            state.counters.tally(wire, Tally::Retransmit);
             Err(Some(reply))
         }
         Seen::InProgress => {
-            state.counters.drop(DropReason::Duplicate, src);
+            state.counters.drop(DropReason::Duplicate, wire, src);
             Err(None)
         }
     }
 }
 
-/// One Accounting-Request in; the Accounting-Response only after the identity is stored
-/// (RFC 2866 §4.1: a server that cannot record must not answer).
+/// One datagram in on an accounting port; at most one datagram out.
 async fn handle_accounting(state: &Shared, datagram: &[u8], src: SocketAddr) -> Option<Vec<u8>> {
-    let c = &state.counters;
     let config = state.config();
     let (client, packet) = admit(state, &config, datagram, src)?;
     if packet.code == Code::StatusServer {
         // RFC 5997 §3: on the accounting port Status-Server gets an Accounting-Response.
-        if let Err(reason) = access::check_request(&packet, client) {
-            c.drop(reason, src);
+        if let Err(reason) = access::check_request(&packet, client, Wire::Udp) {
+            state.counters.drop(reason, Wire::Udp, src);
             return None;
         }
-        c.status.inc();
-        return Some(accounting::build_accounting_response(&packet, client));
+        state.counters.tally(Wire::Udp, Tally::Status);
+        return Some(accounting::build_accounting_response(
+            &packet,
+            client,
+            Wire::Udp,
+        ));
     }
-    let key = RequestKey::new(src, packet.identifier, packet.authenticator);
-    if let Err(resend) = first_time(state, &state.acct_dedup, key, src) {
+    serve_accounting(state, client, &packet, src, Wire::Udp).await
+}
+
+/// An Accounting-Request from `client`, over any transport; the Accounting-Response only after
+/// the identity is stored (RFC 2866 §4.1: a server that cannot record must not answer).
+pub(crate) async fn serve_accounting(
+    state: &Shared,
+    client: &tessera_engine::CompiledClient,
+    packet: &Packet<'_>,
+    src: SocketAddr,
+    wire: Wire,
+) -> Option<Vec<u8>> {
+    let c = &state.counters;
+    let key = wire.request_key(src, packet);
+    if let Err(resend) = first_time(state, &state.acct_dedup, key, src, wire) {
         return resend;
     }
-    let mut event = match accounting::read_accounting(&packet, client, unix_now()) {
+    let mut event = match accounting::read_accounting(packet, client, wire, unix_now()) {
         Ok(e) => e,
         Err(reason) => {
             state.acct_dedup.complete(key, None);
-            c.drop(reason, src);
+            c.drop(reason, wire, src);
             return None;
         }
     };
@@ -595,12 +684,12 @@ async fn handle_accounting(state: &Shared, datagram: &[u8], src: SocketAddr) -> 
         Ok(outcome) => {
             if outcome == WriteOutcome::Conflict {
                 // Answered all the same: the gateway must not resend it for ever.
-                c.accounting_ignored.inc();
+                c.tally(wire, Tally::AccountingIgnored);
                 debug!(%src, client = %client.name, session = ?session, "accounting event older than what is recorded: ignored");
             } else {
-                c.accounting.inc();
+                c.tally(wire, Tally::Accounting);
             }
-            let reply = accounting::build_accounting_response(&packet, client);
+            let reply = accounting::build_accounting_response(packet, client, wire);
             state.acct_dedup.complete(key, Some(&reply));
             Some(reply)
         }
@@ -609,7 +698,7 @@ async fn handle_accounting(state: &Shared, datagram: &[u8], src: SocketAddr) -> 
                 warn!(error = %e, client = %client.name, "accounting not recorded: storage unavailable; not answering (repeats within 1 s not logged)");
             }
             state.acct_dedup.complete(key, None);
-            c.drop(DropReason::StorageUnavailable, src);
+            c.drop(DropReason::StorageUnavailable, wire, src);
             None
         }
     }
@@ -639,17 +728,30 @@ async fn directory_groups(state: &Shared, method: &CompiledMethod, user: &str) -
     }
 }
 
-/// One datagram in, at most one datagram out.
+/// One datagram in on an authentication port, at most one datagram out.
 async fn handle(
     state: &Shared,
     datagram: &[u8],
     src: SocketAddr,
     forced: Option<&str>,
 ) -> Option<Vec<u8>> {
-    let c = &state.counters;
     let config = state.config();
     let (client, packet) = admit(state, &config, datagram, src)?;
-    if let Err(reason) = access::check_request(&packet, client) {
+    serve_access(state, &config, client, &packet, src, forced, Wire::Udp).await
+}
+
+/// An Access-Request or Status-Server from `client`, over any transport.
+pub(crate) async fn serve_access(
+    state: &Shared,
+    config: &Published,
+    client: &tessera_engine::CompiledClient,
+    packet: &Packet<'_>,
+    src: SocketAddr,
+    forced: Option<&str>,
+    wire: Wire,
+) -> Option<Vec<u8>> {
+    let c = &state.counters;
+    if let Err(reason) = access::check_request(packet, client, wire) {
         if reason == DropReason::MissingMessageAuthenticator
             && packet.code == Code::AccessRequest
             && state.missing_ma.allow(&client.name, unix_now())
@@ -667,15 +769,15 @@ async fn handle(
                 client.name
             );
         }
-        c.drop(reason, src);
+        c.drop(reason, wire, src);
         return None;
     }
     if packet.code == Code::StatusServer {
-        c.status.inc();
-        return Some(access::build_status_reply(&packet, client));
+        c.tally(wire, Tally::Status);
+        return Some(access::build_status_reply(packet, client, wire));
     }
-    let key = RequestKey::new(src, packet.identifier, packet.authenticator);
-    if let Err(resend) = first_time(state, &state.dedup, key, src) {
+    let key = wire.request_key(src, packet);
+    if let Err(resend) = first_time(state, &state.dedup, key, src, wire) {
         return resend;
     }
     let method: &CompiledMethod = match forced {
@@ -685,9 +787,7 @@ async fn handle(
     let user = packet
         .get(attr::USER_NAME)
         .and_then(|u| std::str::from_utf8(u).ok());
-    let password = packet.get(attr::USER_PASSWORD).and_then(|h| {
-        tessera_radius::unhide_password(h, client.secret.expose(), &packet.authenticator).ok()
-    });
+    let password = access::user_password(packet, client, wire);
     let outcome = match (user, password) {
         (Some(user), Some(password)) if !user.is_empty() && method.kind.uses_directory() => {
             let services = state.services.load_full();
@@ -723,17 +823,24 @@ async fn handle(
         }
     };
     match outcome {
-        Outcome::Accept { .. } => c.accepts.inc(),
-        Outcome::Challenge { .. } => c.challenges.inc(),
-        Outcome::Reject => c.rejects.inc(),
+        Outcome::Accept { .. } => c.tally(wire, Tally::Accept),
+        Outcome::Challenge { .. } => c.tally(wire, Tally::Challenge),
+        Outcome::Reject => c.tally(wire, Tally::Reject),
         Outcome::Unavailable => {
             // Forgotten by the retransmission cache: a retransmission is decided afresh.
             state.dedup.complete(key, None);
-            c.drop(DropReason::StorageUnavailable, src);
+            c.drop(DropReason::StorageUnavailable, wire, src);
             return None;
         }
     };
-    let reply = access::build_reply(&packet, client, method, &outcome, Vec::with_capacity(128));
+    let reply = access::build_reply(
+        packet,
+        client,
+        method,
+        &outcome,
+        wire,
+        Vec::with_capacity(128),
+    );
     state.dedup.complete(key, Some(&reply));
     Some(reply)
 }

@@ -93,6 +93,157 @@ fn cli_changes_are_audited_without_secrets() {
     }
 }
 
+/// Issue 13 from the command line: a TLS client is added with the name its certificate carries
+/// (its secret defaults to `radsec`, RFC 6614 §2.3), the export shows its transport, and the
+/// obvious mistakes are refused in one line with nothing written.
+#[test]
+fn tls_clients_from_the_cli() {
+    let t = Tessera::new("client-tls-cli");
+    t.cli(&["method", "add", "vpn", "--kind", "otp"]);
+    let out = t.cli(&[
+        "client",
+        "add",
+        "edge",
+        "--address",
+        "127.0.1.0/24",
+        "--transport",
+        "tls",
+        "--tls-peer-name",
+        "Edge.Example.NET",
+        "--radius-1-1",
+        "require",
+        "--method",
+        "vpn",
+    ]);
+    assert!(out.contains("client \"edge\" added to the draft"), "{out}");
+    t.cli(&[
+        "client",
+        "add",
+        "site2",
+        "--address",
+        "127.0.2.0/24",
+        "--transport",
+        "tls",
+        "--tls-peer-name",
+        "site2.example.net",
+        "--secret",
+        "own-radsec-secret",
+        "--method",
+        "vpn",
+    ]);
+    t.cli(&[
+        "client",
+        "add",
+        "gw",
+        "--address",
+        "127.0.0.1",
+        "--secret",
+        "udp-secret",
+        "--method",
+        "vpn",
+    ]);
+
+    let refused = |args: &[&str], expected: &str| {
+        let mut all = vec![
+            "client",
+            "add",
+            "bad",
+            "--address",
+            "127.0.3.1",
+            "--method",
+            "vpn",
+        ];
+        all.extend_from_slice(args);
+        let e = t.cli_fails(&all);
+        assert!(e.contains(expected), "{all:?}: {e}");
+    };
+    refused(
+        &["--transport", "tls"],
+        r#"client "bad": tls_peer_name is required with transport "tls""#,
+    );
+    refused(
+        &["--transport", "tls", "--tls-peer-name", " "],
+        r#"client "bad": tls_peer_name is required with transport "tls""#,
+    );
+    refused(
+        &["--secret", "s", "--tls-peer-name", "gw.example.net"],
+        r#"client "bad": tls_peer_name is only for transport "tls" clients"#,
+    );
+    refused(
+        &["--secret", "s", "--radius-1-1", "forbid"],
+        r#"client "bad": radius_1_1 is only for transport "tls" clients"#,
+    );
+    refused(&[], r#"client "bad" needs a secret"#);
+    refused(&["--transport", "udp"], r#"client "bad" needs a secret"#);
+    // Values outside the lists are refused by the argument parser, which names the choices.
+    for (flag, value, choices) in [
+        ("--transport", "quic", "udp, tls"),
+        ("--radius-1-1", "maybe", "allow, require, forbid"),
+    ] {
+        let out = t.run(&[
+            "client",
+            "add",
+            "bad",
+            "--address",
+            "127.0.3.1",
+            "--method",
+            "vpn",
+            "--secret",
+            "s",
+            flag,
+            value,
+        ]);
+        let e = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            !out.status.success() && e.contains(choices),
+            "{flag} {value}: {e}"
+        );
+    }
+
+    let text = t.cli(&["config", "export"]);
+    assert!(text.contains(r#"transport = "tls""#), "{text}");
+    let doc: toml::Value = toml::from_str(&text).unwrap();
+    let clients = doc["client"].as_array().unwrap();
+    let names: Vec<&str> = clients
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        ["edge", "site2", "gw"],
+        "nothing refused was written: {text}"
+    );
+    let (edge, site2, gw) = (&clients[0], &clients[1], &clients[2]);
+    assert_eq!(edge["transport"].as_str(), Some("tls"));
+    assert_eq!(edge["tls_peer_name"].as_str(), Some("Edge.Example.NET"));
+    assert_eq!(edge["radius_1_1"].as_str(), Some("require"));
+    assert!(
+        edge.get("secret").is_none(),
+        "the radsec default is not written: {text}"
+    );
+    assert_eq!(site2["transport"].as_str(), Some("tls"));
+    assert_eq!(site2["secret"].as_str(), Some("<set>"));
+    assert!(
+        site2.get("radius_1_1").is_none(),
+        "allow is the default: {text}"
+    );
+    assert!(
+        gw.get("transport").is_none() && gw.get("tls_peer_name").is_none(),
+        "udp is the default: {text}"
+    );
+    // The configured secret is kept, and stays out of the export and the audit log.
+    let secrets = t.cli(&["config", "export", "--with-secrets"]);
+    assert!(secrets.contains("own-radsec-secret"), "{secrets}");
+    t.cli(&["publish"]);
+    let log = t.cli(&["audit"]);
+    assert!(!log.contains("own-radsec-secret"), "{log}");
+    assert_eq!(
+        log.lines().filter(|l| l.contains("client.add")).count(),
+        3,
+        "refused additions are not audited:\n{log}"
+    );
+}
+
 use common::https::{Api, add_admin, login, post};
 
 /// SPEC §9 through the admin API: password + TOTP login (a code works once), CSRF on every
@@ -160,6 +311,68 @@ fn admin_api_sessions_csrf_roles_and_audit() {
     );
     assert_eq!(r.status, 400);
     assert!(r.body.contains(r#"no method named \"nope\""#), "{}", r.body);
+
+    // A TLS client (issue 13): no secret needed (RFC 6614's `radsec`), the certificate's name
+    // is; the TLS-only keys are refused on a UDP client, in the CLI's words.
+    let r = post(
+        &admin,
+        "/api/v1/admin/clients",
+        Some(&csrf),
+        r#"{"name":"edge","address":"127.0.1.0/24","method":"vpn","transport":"tls","tls_peer_name":"edge.example.net","radius_1_1":"forbid"}"#,
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    for (body, expected) in [
+        (
+            r#"{"name":"e2","address":"127.0.2.0/24","method":"vpn","transport":"tls"}"#,
+            r#"client \"e2\": tls_peer_name is required with transport \"tls\""#,
+        ),
+        (
+            r#"{"name":"e2","address":"127.0.2.0/24","method":"vpn","secret":"s","tls_peer_name":"e2.example.net"}"#,
+            r#"client \"e2\": tls_peer_name is only for transport \"tls\" clients"#,
+        ),
+        (
+            r#"{"name":"e2","address":"127.0.2.0/24","method":"vpn","secret":"s","transport":"udp","radius_1_1":"require"}"#,
+            r#"client \"e2\": radius_1_1 is only for transport \"tls\" clients"#,
+        ),
+        (
+            r#"{"name":"e2","address":"127.0.2.0/24","method":"vpn","transport":"udp"}"#,
+            r#"client \"e2\" needs a secret"#,
+        ),
+        (
+            r#"{"name":"e2","address":"127.0.2.0/24","method":"vpn","transport":"quic","tls_peer_name":"x"}"#,
+            r#"transport \"quic\": expected \"udp\" or \"tls\""#,
+        ),
+        (
+            r#"{"name":"e2","address":"127.0.2.0/24","method":"vpn","transport":"tls","tls_peer_name":"x","radius_1_1":"maybe"}"#,
+            r#"radius_1_1 \"maybe\": expected \"allow\", \"require\" or \"forbid\""#,
+        ),
+    ] {
+        let r = post(&admin, "/api/v1/admin/clients", Some(&csrf), body);
+        assert_eq!(
+            (r.status, r.error()),
+            (400, "invalid".into()),
+            "{body}: {}",
+            r.body
+        );
+        assert!(r.body.contains(expected), "{body}: {}", r.body);
+    }
+    let doc = admin.curl("/api/v1/admin/config", &[]).json();
+    let toml_text = doc["toml"].as_str().unwrap();
+    let cfg: toml::Value = toml::from_str(toml_text).unwrap();
+    let clients = cfg["client"].as_array().unwrap();
+    let names: Vec<&str> = clients
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["gw", "edge"], "{toml_text}");
+    assert!(toml_text.contains(r#"transport = "tls""#), "{toml_text}");
+    assert_eq!(
+        clients[1]["tls_peer_name"].as_str(),
+        Some("edge.example.net")
+    );
+    assert_eq!(clients[1]["radius_1_1"].as_str(), Some("forbid"));
+    assert!(clients[1].get("secret").is_none(), "{toml_text}");
+    assert!(clients[0].get("transport").is_none(), "{toml_text}");
 
     // The same operation through the API and the CLI makes the same audit entry.
     let r = post(

@@ -1,9 +1,10 @@
 // The console in real headless Chromium (Playwright driving the system's chromium).
 // env: PLAYWRIGHT_DIR (where playwright-core is installed), BASE_URL, ADMIN, PASSWORD,
 // TOTP_SEED (base32), SHOTS (directory for screenshots).
-// Logs in with password + TOTP, adds a pin-otp method and a client, adds a user and enrols a
+// Logs in with password + TOTP, adds a pin-otp method, a UDP and a TLS client, adds a user and enrols a
 // TOTP token with a PIN (reading the otpauth URI from the page), publishes, and screenshots
-// every page. Prints {"otpauth_uri": ...} for the caller to log in over RADIUS with.
+// every page. Prints {"otpauth_uri": ..., "clients": [[cell, ...], ...]}: the URI for the caller
+// to log in over RADIUS with, and the RADIUS Clients table as shown.
 import { mkdirSync } from "node:fs";
 import { launch, logIn } from "./console_lib.mjs";
 
@@ -51,6 +52,22 @@ await byId("f-secret").fill("testing123-console");
 await byId("f-method").selectOption("vpn");
 await submit("Add client");
 await page.locator("td", { hasText: "127.0.0.1" }).waitFor();
+
+// A TLS client: its peer name and RADIUS/1.1 fields appear only once TLS is chosen, and its
+// shared secret may be left empty (RFC 6614's "radsec").
+if (await byId("f-tls_peer_name").isVisible()) throw new Error("TLS fields shown for a UDP client");
+await byId("f-name").fill("edge");
+await byId("f-address").fill("127.0.1.0/24");
+await byId("f-transport").selectOption("tls");
+await byId("f-tls_peer_name").waitFor();
+await byId("f-tls_peer_name").fill("edge.example.net");
+await byId("f-radius_1_1").selectOption("require");
+await byId("f-method").selectOption("vpn");
+await shot("clients-tls-form");
+await submit("Add client");
+await page.locator("td", { hasText: "edge.example.net" }).waitFor();
+const clients = await page.locator("table tbody tr").evaluateAll((trs) =>
+  trs.map((tr) => [...tr.cells].map((td) => td.textContent)));
 await shot("clients");
 
 await page.goto(base + "/console/users");
@@ -77,4 +94,4 @@ for (const p of ["directories", "couriers", "apiclients", "identities", "audit",
   await shot(p);
 }
 await browser.close();
-console.log(JSON.stringify({ otpauth_uri: uri }));
+console.log(JSON.stringify({ otpauth_uri: uri, clients }));

@@ -1,7 +1,8 @@
-//! The web console end to end in real headless Chromium (SPEC §9; issue 7): log in with
-//! password + TOTP, add a pin-otp method and a client, enrol a token and read its otpauth URI
-//! from the page, Publish — then radclient authenticates with that token. Screenshots of every
-//! page are kept in target/console-screenshots/.
+//! The web console end to end in real headless Chromium (SPEC §9; issues 7 and 13): log in
+//! with password + TOTP, add a pin-otp method, a UDP client and a TLS client (shown with its
+//! transport and peer name), enrol a token and read its otpauth URI from the page, Publish —
+//! then radclient authenticates with that token. Screenshots of every page are kept in
+//! target/console-screenshots/.
 
 #[allow(dead_code)]
 mod common;
@@ -46,6 +47,40 @@ fn the_whole_loop_through_the_browser() {
     );
     let result: serde_json::Value = serde_json::from_str(stdout.trim().lines().last().unwrap())
         .expect("the script prints JSON");
+    // Both clients listed with their transport; the TLS one with its peer name (issue 13).
+    let rows: Vec<Vec<String>> = serde_json::from_value(result["clients"].clone()).unwrap();
+    assert_eq!(
+        rows,
+        [
+            [
+                "gw",
+                "127.0.0.1",
+                "UDP",
+                "",
+                "vpn",
+                "required",
+                "",
+                "Remove"
+            ],
+            [
+                "edge",
+                "127.0.1.0/24",
+                "TLS",
+                "edge.example.net",
+                "vpn",
+                "verified if present",
+                "require",
+                "Remove"
+            ]
+        ],
+        "the RADIUS Clients table"
+    );
+    let doc: toml::Value = toml::from_str(&t.cli(&["config", "export"])).unwrap();
+    let edge = &doc["client"][1];
+    assert_eq!(edge["transport"].as_str(), Some("tls"), "{doc}");
+    assert_eq!(edge["tls_peer_name"].as_str(), Some("edge.example.net"));
+    assert_eq!(edge["radius_1_1"].as_str(), Some("require"));
+    assert!(edge.get("secret").is_none(), "left empty: radsec: {doc}");
     let uri = result["otpauth_uri"].as_str().unwrap();
     assert!(
         uri.starts_with("otpauth://totp/tessera:bob?secret="),
@@ -78,6 +113,7 @@ fn the_whole_loop_through_the_browser() {
         "dashboard",
         "methods",
         "clients-error",
+        "clients-tls-form",
         "clients",
         "users-enrolment",
         "publish-pending",

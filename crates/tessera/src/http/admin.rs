@@ -594,13 +594,47 @@ fn json<T: serde::de::DeserializeOwned>(body: &[u8]) -> ApiResult<T> {
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct NewClient {
     pub name: String,
-    /// Address or CIDR.
+    /// Address or CIDR its requests (or its TLS connections) come from.
     pub address: String,
-    #[schema(value_type = String)]
-    pub secret: Secret,
+    /// Required for `udp` clients; a `tls` client without one uses `radsec` (RFC 6614 §2.3).
+    #[schema(value_type = Option<String>)]
+    pub secret: Option<Secret>,
     pub method: String,
     #[serde(default = "yes")]
     pub require_message_authenticator: bool,
+    #[schema(schema_with = transport_schema)]
+    pub transport: Option<String>,
+    /// `tls` clients (required): the name their certificate carries, matched against its DNS
+    /// subjectAltNames, or its subject CN when it has none.
+    pub tls_peer_name: Option<String>,
+    #[schema(schema_with = radius_1_1_schema)]
+    pub radius_1_1: Option<String>,
+}
+
+/// A string schema limited to `values`, with its default.
+fn string_enum(values: &[&str], default: &str, description: &str) -> utoipa::openapi::Object {
+    utoipa::openapi::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::Type::String)
+        .enum_values(Some(values.iter().copied()))
+        .default(Some(serde_json::Value::from(default)))
+        .description(Some(description))
+        .build()
+}
+
+fn transport_schema() -> utoipa::openapi::Object {
+    string_enum(
+        &["udp", "tls"],
+        "udp",
+        "How the client reaches the server: `udp` (RFC 2865) or `tls` (RadSec, RFC 6614).",
+    )
+}
+
+fn radius_1_1_schema() -> utoipa::openapi::Object {
+    string_enum(
+        &["allow", "require", "forbid"],
+        "allow",
+        "`tls` clients: whether connections may, must or must not use RADIUS/1.1 (RFC 9765, ALPN `radius/1.1`).",
+    )
 }
 
 fn yes() -> bool {
@@ -625,18 +659,33 @@ pub async fn add_client(
 ) -> ApiResult<axum::Json<Done>> {
     let c: NewClient = json(&body)?;
     let name = c.name.clone();
+    // Parsed here rather than by serde, for the same words as the command line's.
+    let transport = c
+        .transport
+        .as_deref()
+        .map(str::parse)
+        .transpose()
+        .map_err(AdminApiError::Invalid)?
+        .unwrap_or_default();
+    let radius_1_1 = c
+        .radius_1_1
+        .as_deref()
+        .map(str::parse)
+        .transpose()
+        .map_err(AdminApiError::Invalid)?
+        .unwrap_or_default();
     crate::ops::add_client(
         &a.store,
         Client {
             name: c.name,
             address: c.address,
-            secret: Some(c.secret),
+            secret: c.secret,
             secret_file: None,
             method: c.method,
             require_message_authenticator: c.require_message_authenticator,
-            transport: Default::default(),
-            tls_peer_name: None,
-            radius_1_1: Default::default(),
+            transport,
+            tls_peer_name: c.tls_peer_name,
+            radius_1_1,
         },
     )?;
     Ok(done(format!(

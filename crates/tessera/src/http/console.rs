@@ -12,6 +12,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
 use std::fmt::Write as _;
 use std::sync::Arc;
+use tessera_config::Transport;
 use tessera_engine::identity::format_rfc3339;
 use tessera_store::Role;
 
@@ -217,6 +218,17 @@ fn select(name: &str, label: &str, options: &[&str]) -> String {
     h
 }
 
+/// A select whose options send `value` and show `text`.
+fn select_labeled(name: &str, label: &str, options: &[(&str, &str)]) -> String {
+    let mut h =
+        format!("<label for=\"f-{name}\">{label}</label><select id=\"f-{name}\" name=\"{name}\">");
+    for (value, text) in options {
+        let _ = write!(h, "<option value=\"{}\">{}</option>", esc(value), esc(text));
+    }
+    h.push_str("</select>");
+    h
+}
+
 async fn dashboard(
     State(http): State<Arc<Http>>,
     axum::Extension(peer): axum::Extension<Peer>,
@@ -226,7 +238,7 @@ async fn dashboard(
         Ok(a) => a,
         Err(r) => return *r,
     };
-    let c = &http.core.counters;
+    let c = &http.core.counters.all;
     let mut body = String::new();
     let _ = write!(
         body,
@@ -278,22 +290,38 @@ fn render(a: &Admin, page: &str) -> Result<String, AdminApiError> {
                 .clients
                 .iter()
                 .map(|c| {
+                    let tls = c.transport == Transport::Tls;
                     vec![
                         esc(&c.name),
                         esc(&c.address),
+                        if tls { "TLS" } else { "UDP" }.into(),
+                        esc(c.tls_peer_name.as_deref().unwrap_or("")),
                         esc(&c.method),
-                        if c.require_message_authenticator {
+                        // Over TLS the connection protects every packet (RFC 6614 §2.3).
+                        if tls {
+                            "verified if present"
+                        } else if c.require_message_authenticator {
                             "required"
                         } else {
                             "optional"
                         }
                         .into(),
+                        if tls { c.radius_1_1.as_str() } else { "" }.into(),
                         remove_button("clients", &c.name, &c.name),
                     ]
                 })
                 .collect();
             b.push_str(&table(
-                &["Name", "Address", "Method", "Message-Authenticator", ""],
+                &[
+                    "Name",
+                    "Address",
+                    "Transport",
+                    "TLS peer name",
+                    "Method",
+                    "Message-Authenticator",
+                    "RADIUS/1.1",
+                    "",
+                ],
                 rows,
             ));
             let methods: Vec<&str> = draft.methods.iter().map(|m| m.name.as_str()).collect();
@@ -303,9 +331,15 @@ fn render(a: &Admin, page: &str) -> Result<String, AdminApiError> {
                 "Add client",
                 &(input("name", "Name", "required")
                     + &input("address", "Address or CIDR", "required placeholder=\"192.0.2.10/32\"")
-                    + &input("secret", "Shared secret", "type=\"password\" required autocomplete=\"new-password\"")
+                    + &select_labeled("transport", "Transport", &[("udp", "UDP (RFC 2865)"), ("tls", "TLS (RadSec, RFC 6614)")])
+                    // Shown and sent for TLS clients only (app.js, data-when).
+                    + "<fieldset data-when=\"transport=tls\" hidden disabled><legend>TLS</legend>"
+                    + &input("tls_peer_name", "TLS peer name (in the client's certificate)", "required placeholder=\"gw1.example.net\"")
+                    + &select_labeled("radius_1_1", "RADIUS/1.1 (RFC 9765)", &[("allow", "allow (when the client offers it)"), ("require", "require"), ("forbid", "forbid")])
+                    + "</fieldset>"
+                    + &input("secret", "Shared secret (TLS: optional, default radsec)", "type=\"password\" required autocomplete=\"new-password\" data-optional-when=\"transport=tls\"")
                     + &select("method", "Method", &methods)
-                    + "<label><input type=\"checkbox\" name=\"require_message_authenticator\" checked> Require Message-Authenticator</label>"),
+                    + "<label><input type=\"checkbox\" name=\"require_message_authenticator\" checked> Require Message-Authenticator (UDP)</label>"),
                 "",
             ));
         }
@@ -653,7 +687,7 @@ const SAMPLES: usize = 60;
 pub const SAMPLE_EVERY: std::time::Duration = std::time::Duration::from_secs(10);
 
 impl History {
-    pub fn sample(&self, c: &crate::server::Counters) {
+    pub fn sample(&self, c: &crate::server::WireCounters) {
         let mut s = self.samples.lock().unwrap_or_else(|e| e.into_inner());
         s.push_back([c.requests.get(), c.accepts.get(), c.rejects.get()]);
         while s.len() > SAMPLES + 1 {
@@ -724,7 +758,8 @@ async function call(url, method, body) {
 function fields(f) {
   const data = {};
   for (const el of f.elements) {
-    if (!el.name) continue;
+    // A disabled field (in a fieldset that does not apply, see when()) is not sent.
+    if (!el.name || el.matches(":disabled")) continue;
     let v;
     if (el.type === "checkbox") v = el.checked;
     else if (el.value === "") continue;
@@ -745,6 +780,35 @@ function fields(f) {
     o[path[0]] = v;
   }
   return data;
+}
+// Parts of a form that depend on another field: data-when="transport=tls" is shown and sent
+// only when that field has that value; data-optional-when="transport=tls" is required except then.
+function when(f) {
+  const holds = (cond) => {
+    const [k, v] = cond.split("=");
+    return !!f.elements[k] && f.elements[k].value === v;
+  };
+  for (const el of f.querySelectorAll("[data-when]")) {
+    const on = holds(el.dataset.when);
+    el.hidden = !on;
+    el.disabled = !on;
+  }
+  for (const el of f.querySelectorAll("[data-optional-when]")) el.required = !holds(el.dataset.optionalWhen);
+}
+// The field the message names first, as a whole word: "tls_peer_name" or "tls peer name"
+// names that field, while "named" does not name the Name field.
+function named(f, msg) {
+  const m = msg.toLowerCase();
+  let best = null, at = Infinity;
+  for (const el of f.elements) {
+    if (!el.name || el.matches(":disabled")) continue;
+    const key = el.name.split(".").pop();
+    for (const k of new Set([key, key.replaceAll("_", " ")])) {
+      const hit = new RegExp("(^|[^a-z0-9_])" + k + "(?![a-z0-9_])").exec(m);
+      if (hit && hit.index < at) { at = hit.index; best = el; }
+    }
+  }
+  return best;
 }
 function show(f, kind, j) {
   const out = document.getElementById("result");
@@ -785,6 +849,10 @@ function show(f, kind, j) {
 }
 document.addEventListener("DOMContentLoaded", () => {
   for (const f of document.querySelectorAll("form[data-api]")) {
+    when(f);
+    f.addEventListener("change", () => when(f));
+    // The browser may restore the fields' values after this script ran (reload, back).
+    window.addEventListener("pageshow", () => when(f));
     f.addEventListener("submit", async (ev) => {
       ev.preventDefault();
       const alert = f.querySelector('[role="alert"]');
@@ -796,13 +864,11 @@ document.addEventListener("DOMContentLoaded", () => {
         const msg = j.error_description || ("HTTP " + r.status);
         alert.textContent = msg; alert.className = "error";
         // Next to the field the message names, when it names one.
-        for (const el of f.elements) {
-          if (el.name && msg.toLowerCase().includes(el.name.split(".").pop().replace("_", " "))) {
-            el.setAttribute("aria-invalid", "true");
-            el.insertAdjacentElement("afterend", alert);
-            el.focus();
-            break;
-          }
+        const el = named(f, msg);
+        if (el) {
+          el.setAttribute("aria-invalid", "true");
+          el.insertAdjacentElement("afterend", alert);
+          el.focus();
         }
         return;
       }

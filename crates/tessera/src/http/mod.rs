@@ -168,7 +168,7 @@ pub async fn start(core: Arc<Shared>, store: Storage, node: &NodeConfig) -> Resu
             let mut t = tokio::time::interval(console::SAMPLE_EVERY);
             loop {
                 t.tick().await;
-                http.history.sample(&http.core.counters);
+                http.history.sample(&http.core.counters.all);
             }
         }
     });
