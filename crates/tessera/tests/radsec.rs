@@ -22,6 +22,8 @@ use std::time::{Duration, Instant};
 use tessera_radius::{ALPN_RADIUS_1_0, ALPN_RADIUS_1_1, Code, attr};
 
 const SEED: &str = SEED_SHA1;
+/// carol's HOTP seed (a secret is enrolled once).
+const CAROL_SEED: &str = SEED_SHA256;
 const PIN: &str = "1234";
 /// carol's local password (the password-otp method's first step).
 const CAROL_PASSWORD: &str = "correct horse";
@@ -89,7 +91,9 @@ impl Server {
             "token", "add", "alice", "--kind", "hotp", "--secret", SEED, "--pin", PIN,
         ]);
         t.cli(&["user", "add", "carol", "--password", CAROL_PASSWORD]);
-        t.cli(&["token", "add", "carol", "--kind", "hotp", "--secret", SEED]);
+        t.cli(&[
+            "token", "add", "carol", "--kind", "hotp", "--secret", CAROL_SEED,
+        ]);
         let node = t.write_file(
             "node.toml",
             &format!(
@@ -102,6 +106,11 @@ impl Server {
         );
         // auth, acct, tls, https
         t.start_with(&["--config", node.to_str().expect("UTF-8"), "serve"], 4);
+        // The last listening line may reach the log a moment after its port was reported.
+        let until = Instant::now() + Duration::from_secs(5);
+        while !t.log().contains("kind=\"https\"") && Instant::now() < until {
+            std::thread::sleep(Duration::from_millis(10));
+        }
         let log = t.log();
         let tls = listening(&log, "tls");
         let https = listening(&log, "https");
@@ -466,9 +475,9 @@ fn radsecproxy_in_front_carries_logins_challenges_and_accounting() {
     // password-otp: the local password, then the OTP with the State
     via_proxy(port, "carol", "wrong horse", None).assert_reject();
     let state = challenged(&via_proxy(port, "carol", CAROL_PASSWORD, None));
-    via_proxy(port, "carol", &hotp(SEED, 0), Some(&state)).assert_accept();
+    via_proxy(port, "carol", &hotp(CAROL_SEED, 0), Some(&state)).assert_accept();
     // the State is spent
-    via_proxy(port, "carol", &hotp(SEED, 1), Some(&state)).assert_reject();
+    via_proxy(port, "carol", &hotp(CAROL_SEED, 1), Some(&state)).assert_reject();
 
     // accounting through the same proxy, to the identity API
     let api = s.api();
@@ -551,44 +560,81 @@ fn refused(rt: &tokio::runtime::Runtime, s: &Server, opts: &ClientOptions) -> (S
 }
 
 /// No client certificate, another CA's certificate, a certificate of the right CA whose name
-/// no client has, one with a UDP client's name (from that client's address), and a good
-/// client's certificate from an address no TLS client has: each connection is refused with no
-/// RADIUS reply, the server logs a warn line with the peer's address and a reason, and counts
-/// it; nothing reaches the authentication (no request, accept or reject counted) — while a good
-/// gateway is served.
+/// no client has, one with a UDP client's name (from that client's address, and from a TLS
+/// client's), and a good client's certificate from an address no TLS client has: each
+/// connection is refused with no RADIUS reply, the server logs a warn line with the peer's
+/// address and the reason, and counts it by reason in /metrics; nothing reaches the
+/// authentication (no request, accept or reject counted) — while good gateways are served.
 #[test]
 fn refused_connections_get_nothing_and_are_logged() {
     let mut s = Server::start("radsec-refusals");
     let rt = runtime();
     let p = pki();
-    let cases: Vec<(&str, ClientOptions)> = vec![
-        ("no client certificate", ClientOptions::new(None)),
-        ("another CA", ClientOptions::new(Some(&p.foreign))),
+    let cases: Vec<(&str, ClientOptions, &str)> = vec![
+        (
+            "no client certificate",
+            ClientOptions::new(None),
+            "no_certificate",
+        ),
+        (
+            "another CA",
+            ClientOptions::new(Some(&p.foreign)),
+            "unknown_ca",
+        ),
         (
             "a name no client has",
             ClientOptions::new(Some(&p.stranger)),
+            "no_matching_client",
+        ),
+        (
+            "a UDP client's name, from a TLS client's address",
+            ClientOptions::new(Some(&p.udp_named)),
+            "no_matching_client",
         ),
         (
             "a UDP client's name, from its address",
             ClientOptions::new(Some(&p.udp_named)).from(FROM_UDP_CLIENT),
-        ),
-        (
-            "a UDP client's name",
-            ClientOptions::new(Some(&p.udp_named)),
+            "unknown_address",
         ),
         (
             "a good name from an address no TLS client has",
             ClientOptions::new(Some(&p.gw)).from(FROM_NOWHERE),
+            "unknown_address",
         ),
     ];
-    for (what, opts) in &cases {
+    let mut last_warned: std::collections::HashMap<(String, std::net::IpAddr), Instant> =
+        std::collections::HashMap::new();
+    for (what, opts, reason) in &cases {
+        // The server warns once a second per reason and address (a scanner must not flood
+        // the log); give each case its own warn line.
+        if let Some(at) = last_warned.get(&(reason.to_string(), opts.source)) {
+            std::thread::sleep(Duration::from_millis(1100).saturating_sub(at.elapsed()));
+        }
         let (local, probe) = refused(&rt, &s, opts);
+        last_warned.insert((reason.to_string(), opts.source), Instant::now());
         let line = s.refusal_logged(local);
+        assert!(
+            line.contains(&format!("reason=\"{reason}\""))
+                || line.contains(&format!("reason={reason} ")),
+            "{what}: expected reason {reason}: {line}"
+        );
         eprintln!("{what}: {probe:?}\n  server: {line}");
     }
     let metrics = s.metrics();
+    for (reason, n) in [
+        ("no_certificate", 1),
+        ("unknown_ca", 1),
+        ("no_matching_client", 2),
+        ("unknown_address", 2),
+    ] {
+        let line = format!("tessera_radsec_refused_total{{reason=\"{reason}\"}} {n}");
+        assert!(
+            metrics.lines().any(|l| l == line),
+            "no {line:?} in /metrics:\n{metrics}"
+        );
+    }
 
-    // A gateway with a good certificate is served meanwhile (the CN fallback too).
+    // Gateways with good certificates are served meanwhile (the CN fallback too).
     rt.block_on(async {
         for leaf in [&p.gw, &p.gw_cn_only] {
             let mut c = connect(s.tls, &ClientOptions::new(Some(leaf)))
@@ -606,16 +652,7 @@ fn refused_connections_get_nothing_and_are_logged() {
     assert_eq!(stopped.stat("requests"), 2, "{}", stopped.log);
     assert_eq!(stopped.stat("accepts"), 0, "{}", stopped.log);
     assert_eq!(stopped.stat("rejects"), 2, "{}", stopped.log);
-    // The refusals are counted by reason.
-    let refused: Vec<&str> = metrics
-        .lines()
-        .filter(|l| l.starts_with("tessera_radius_tls") && l.contains("refus"))
-        .collect();
-    eprintln!("refusal counters:\n{}", refused.join("\n"));
-    assert!(
-        !refused.is_empty(),
-        "no TLS refusal counter in /metrics:\n{metrics}"
-    );
+    assert_eq!(stopped.stat("tls_connections"), 2, "{}", stopped.log);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -833,7 +870,9 @@ fn a_broken_length_field_closes_the_connection() {
             }
         }
     });
-    s.t.stop().assert_clean_exit();
+    let stopped = s.t.stop();
+    stopped.assert_clean_exit();
+    assert_eq!(stopped.stat("tls_closed_framing"), 3, "{}", stopped.log);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -904,7 +943,7 @@ fn radius_1_1_accept_reject_challenge_accounting() {
         assert!(state.len() >= 16);
         let a = pw
             .ask(
-                &Request::access("carol", &hotp(SEED, 0), Some(&state)),
+                &Request::access("carol", &hotp(CAROL_SEED, 0), Some(&state)),
                 WAIT,
             )
             .await
@@ -967,7 +1006,7 @@ fn radius_1_1_accept_reject_challenge_accounting() {
 /// ALPN, gets RFC 6614.
 #[test]
 fn radius_1_1_required_by_the_client_against_forbid_fails_cleanly() {
-    let s = Server::start("radsec-forbid");
+    let mut s = Server::start("radsec-forbid");
     let rt = runtime();
     let forbid = ClientOptions::new(Some(&pki().forbid)).from(FROM_FORBID);
     let (local, probe) = refused(&rt, &s, &forbid.clone().alpn(&[ALPN_RADIUS_1_1]));
@@ -977,7 +1016,8 @@ fn radius_1_1_required_by_the_client_against_forbid_fails_cleanly() {
             "a handshake failure other than no_application_protocol: {e}"
         );
     }
-    s.refusal_logged(local);
+    let line = s.refusal_logged(local);
+    assert!(line.contains("reason=\"radius_1_1_policy\""), "{line}");
     rt.block_on(async {
         for alpn in [vec![ALPN_RADIUS_1_1, ALPN_RADIUS_1_0], vec![]] {
             let mut c = connect(s.tls, &forbid.clone().alpn(&alpn))
@@ -992,6 +1032,15 @@ fn radius_1_1_required_by_the_client_against_forbid_fails_cleanly() {
             assert_eq!(a.code, Code::AccessAccept);
         }
     });
+    let stopped = s.t.stop();
+    stopped.assert_clean_exit();
+    assert_eq!(stopped.stat("radius11_requests"), 0, "{}", stopped.log);
+    assert_eq!(
+        stopped.stat("tls_refused_radius_1_1_policy"),
+        1,
+        "{}",
+        stopped.log
+    );
 }
 
 /// `radius_1_1 = "require"`: a connection without ALPN, or offering only `radius/1.0`, is
@@ -1002,8 +1051,11 @@ fn radius_1_1_required_by_the_server_closes_other_connections() {
     let rt = runtime();
     let require = ClientOptions::new(Some(&pki().require)).from(FROM_REQUIRE);
     for alpn in [vec![], vec![ALPN_RADIUS_1_0]] {
+        // One warn line a second per reason and address: give each its own.
+        std::thread::sleep(Duration::from_millis(1100));
         let (local, probe) = refused(&rt, &s, &require.clone().alpn(&alpn));
         let line = s.refusal_logged(local);
+        assert!(line.contains("reason=\"radius_1_1_policy\""), "{line}");
         eprintln!("offering {alpn:?}: {probe:?}\n  server: {line}");
     }
     rt.block_on(async {

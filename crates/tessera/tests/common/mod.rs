@@ -62,7 +62,12 @@ impl Stopped {
         let key = format!("{name}=");
         let at = line
             .split(|c: char| c.is_whitespace() || c == '"')
-            .find_map(|w| w.strip_prefix(key.as_str()))
+            // The first counter follows `stats=` in the same word.
+            .find_map(|w| {
+                w.strip_prefix("stats=")
+                    .unwrap_or(w)
+                    .strip_prefix(key.as_str())
+            })
             .unwrap_or_else(|| panic!("no {name} in the stats line: {line}"));
         at.parse()
             .unwrap_or_else(|_| panic!("{name} is not a number in: {line}"))
