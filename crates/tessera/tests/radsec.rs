@@ -80,6 +80,11 @@ struct Server {
 
 impl Server {
     fn start(name: &str) -> Server {
+        Server::start_with(name, "")
+    }
+
+    /// With more `[radius]` lines in the node file.
+    fn start_with(name: &str, radius: &str) -> Server {
         let mut t = Tessera::new(name);
         let dir = t.path("");
         let files = pki().write(&dir);
@@ -98,7 +103,7 @@ impl Server {
             "node.toml",
             &format!(
                 "[radius]\ntls_listen = [\"127.0.0.1:0\"]\ntls_cert = \"{}\"\ntls_key = \"{}\"\n\
-                 tls_client_ca = \"{}\"\n",
+                 tls_client_ca = \"{}\"\n{radius}",
                 files.server_cert.display(),
                 files.server_key.display(),
                 files.ca.display()
@@ -1072,4 +1077,183 @@ fn radius_1_1_required_by_the_server_closes_other_connections() {
     let stopped = s.t.stop();
     stopped.assert_clean_exit();
     assert_eq!(stopped.stat("requests"), 1, "{}", stopped.log);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Connections over time: order, stalls, idleness, Publish
+
+/// Replies go out as they finish, not in the order the requests came: a password check (argon2)
+/// written first on a connection is answered after Status-Servers written behind it.
+#[test]
+fn replies_come_as_they_finish_not_in_request_order() {
+    let s = Server::start("radsec-order");
+    let rt = runtime();
+    rt.block_on(async {
+        let mut c = connect(
+            s.tls,
+            &ClientOptions::new(Some(&pki().pw)).secret(PW_SECRET),
+        )
+        .await
+        .expect("connecting");
+        let mut reqs = vec![Request::access("carol", CAROL_PASSWORD, None)];
+        reqs.extend((0..10).map(|_| Request::status_server()));
+        let answers = c.pipeline(&reqs, 256, WAIT).await;
+        let want: Vec<Code> = std::iter::once(Code::AccessChallenge)
+            .chain((0..10).map(|_| Code::AccessAccept))
+            .collect();
+        assert_answered(&answers, &want);
+        // `pipeline` records arrival order in `Answer::seq`.
+        let first = answers[0].as_ref().expect("answered").seq;
+        assert!(
+            first > 0,
+            "the slow password check was answered first: replies are sent in request order"
+        );
+    });
+}
+
+/// A connection that writes requests but never reads its replies is throttled (the server stops
+/// reading it once its replies back up: memory stays bounded) and starves no one: another
+/// connection of the same client is answered meanwhile, and the server stays small.
+#[test]
+fn a_connection_that_never_reads_does_not_starve_another() {
+    let mut s = Server::start("radsec-stall");
+    let pid = s.t.server_pid().expect("serving");
+    let rt = runtime();
+    let opts = ClientOptions::new(Some(&pki().gw));
+    rt.block_on(async {
+        let mut hog = connect(s.tls, &opts).await.expect("connecting");
+        let mut other = connect(s.tls, &opts).await.expect("connecting");
+        // ~4 KB requests whose replies are as large (Proxy-State is echoed).
+        let batch: Vec<Request> = (0..50)
+            .map(|i| Request::access(&format!("hog-{i}"), "000000", None).with_proxy_state(15))
+            .collect();
+        let mut written = 0usize;
+        let limit = 256 << 20;
+        loop {
+            let bytes = hog.encode(&batch);
+            if !hog.try_send_raw(&bytes, Duration::from_secs(3)).await {
+                break;
+            }
+            written += bytes.len();
+            assert!(
+                written < limit,
+                "the server took {written} bytes from a connection that reads none of its replies"
+            );
+        }
+        eprintln!("the server stopped reading the hog after {written} bytes");
+        let (reqs, want) = mixed(300, "beside-hog");
+        assert_answered(&other.pipeline(&reqs, 64, WAIT).await, &want);
+        let rss = proc_status(pid, "VmRSS");
+        assert!(
+            rss < 256 * 1024,
+            "tessera uses {rss} kB with a stalled connection"
+        );
+        drop(hog);
+    });
+    s.t.stop().assert_clean_exit();
+}
+
+/// `tls_idle_timeout`: a connection with nothing received and nothing in progress for that
+/// long is closed (and counted); one in use is not.
+#[test]
+fn an_idle_connection_is_closed_after_tls_idle_timeout() {
+    let mut s = Server::start_with("radsec-idle", "tls_idle_timeout = \"2s\"\n");
+    let rt = runtime();
+    rt.block_on(async {
+        let opts = ClientOptions::new(Some(&pki().gw));
+        let mut busy = connect(s.tls, &opts).await.expect("connecting");
+        let mut idle = connect(s.tls, &opts).await.expect("connecting");
+        let a = idle
+            .ask(&Request::status_server(), WAIT)
+            .await
+            .expect("answer");
+        assert_eq!(a.code, Code::AccessAccept);
+        // busy keeps talking every half second while idle says nothing
+        for _ in 0..6 {
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            let a = busy
+                .ask(&Request::status_server(), WAIT)
+                .await
+                .expect("answer");
+            assert_eq!(a.code, Code::AccessAccept);
+        }
+        if let Err(e) = idle.closed_within(Duration::from_secs(3)).await {
+            panic!("the idle connection: {e}");
+        }
+        let a = busy.ask(&Request::status_server(), WAIT).await;
+        assert!(a.is_some(), "the busy connection was closed too");
+    });
+    let stopped = s.t.stop();
+    stopped.assert_clean_exit();
+    assert_eq!(stopped.stat("tls_closed_idle"), 1, "{}", stopped.log);
+}
+
+/// Publish without restart: a TLS client added to the draft and published is served within
+/// seconds; once a later Publish removes it, new connections are refused and its open
+/// connection is closed without an answer to its next request.
+#[test]
+fn publish_adds_and_removes_tls_clients_without_restart() {
+    let mut s = Server::start("radsec-publish");
+    let rt = runtime();
+    let late = ClientOptions::new(Some(&pki().late));
+    let (_, probe) = refused(&rt, &s, &late);
+    eprintln!("before Publish: {probe:?}");
+    s.t.cli(&[
+        "client",
+        "add",
+        "late",
+        "--address",
+        "127.0.0.1",
+        "--transport",
+        "tls",
+        "--tls-peer-name",
+        LATE_NAME,
+        "--method",
+        "token",
+    ]);
+    s.t.cli(&["publish"]);
+    rt.block_on(async {
+        let until = Instant::now() + Duration::from_secs(10);
+        loop {
+            // Refused until the server has the new version (within 2 s of Publish).
+            if let (_, Probe::Answered(_)) = probe_from(s.tls, &late, SILENCE).await {
+                break;
+            }
+            assert!(
+                Instant::now() < until,
+                "the published client not served within 10 s"
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        let mut c = connect(s.tls, &late).await.expect("connecting");
+        let a = c
+            .ask(&Request::access("alice", &alice(0), None), WAIT)
+            .await
+            .expect("answer");
+        assert_eq!(a.code, Code::AccessAccept);
+
+        // The document without it, published: new connections are refused again, and the
+        // open one is closed, unanswered, at its next request (the server checks a
+        // connection's client against the live version when a packet arrives).
+        let doc = s.t.write_file("system.toml", &system_doc());
+        s.t.cli(&["config", "import", doc.to_str().expect("UTF-8")]);
+        s.t.cli(&["publish"]);
+        let until = Instant::now() + Duration::from_secs(10);
+        while let (_, Probe::Answered(_)) = probe_from(s.tls, &late, SILENCE).await {
+            assert!(
+                Instant::now() < until,
+                "the removed client still served 10 s after Publish"
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        let (bytes, _) = Request::access("alice", &alice(1), None).build(&c.proto, 9, [0; 4]);
+        c.send_raw(&bytes).await.expect("sending");
+        if let Err(e) = c.closed_within(Duration::from_secs(5)).await {
+            panic!("the removed client's connection: {e}");
+        }
+    });
+    let stopped = s.t.stop();
+    stopped.assert_clean_exit();
+    assert_eq!(stopped.stat("tls_closed_client_gone"), 1, "{}", stopped.log);
+    assert_eq!(stopped.stat("accepts"), 1, "{}", stopped.log);
 }

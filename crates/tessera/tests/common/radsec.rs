@@ -97,6 +97,7 @@ pub const GW_NAME: &str = "gw.radsec.test";
 pub const PW_NAME: &str = "pw.radsec.test";
 pub const REQUIRE_NAME: &str = "require.radsec.test";
 pub const FORBID_NAME: &str = "forbid.radsec.test";
+pub const LATE_NAME: &str = "late.radsec.test";
 /// The `name` of a UDP client, put in a certificate to see that it opens nothing.
 pub const UDP_CLIENT_NAME: &str = "branch-udp";
 
@@ -121,6 +122,8 @@ pub struct Pki {
     pub stranger: Leaf,
     /// Signed by the right CA, with a UDP client's name.
     pub udp_named: Leaf,
+    /// Signed by the right CA, for a client added by a later Publish.
+    pub late: Leaf,
 }
 
 pub fn pki() -> &'static Pki {
@@ -138,6 +141,7 @@ pub fn pki() -> &'static Pki {
             foreign: other_ca.leaf(&[GW_NAME], GW_NAME, false),
             stranger: ca.leaf(&["stranger.radsec.test"], "stranger.radsec.test", false),
             udp_named: ca.leaf(&[UDP_CLIENT_NAME], UDP_CLIENT_NAME, false),
+            late: ca.leaf(&[LATE_NAME], LATE_NAME, false),
             ca,
             other_ca,
         }
@@ -289,6 +293,15 @@ impl Request {
         }
     }
 
+    /// `self` with `n` Proxy-State attributes of 253 octets, which a server copies into its
+    /// reply (RFC 2865 §5.33): a request of about 4 KB that gets a reply as large.
+    pub fn with_proxy_state(mut self, n: usize) -> Request {
+        for i in 0..n {
+            self.attrs.push((attr::PROXY_STATE, vec![i as u8; 253]));
+        }
+        self
+    }
+
     pub fn status_server() -> Request {
         Request {
             code: Code::StatusServer,
@@ -340,6 +353,8 @@ impl Request {
 pub struct Answer {
     pub code: Code,
     pub raw: Vec<u8>,
+    /// Its place among the replies [`Conn::pipeline`] read (0 first).
+    pub seq: usize,
 }
 
 impl Answer {
@@ -510,6 +525,7 @@ pub async fn probe_from(
                 .map(|p| p.code)
                 .unwrap_or(Code::Other(0)),
             raw,
+            seq: 0,
         }),
     };
     (local, probe)
@@ -526,6 +542,7 @@ impl Conn {
         Some(Answer {
             code: verify(&self.proto, &raw, &ra).expect("the reply verifies"),
             raw,
+            seq: 0,
         })
     }
 
@@ -632,7 +649,11 @@ impl Conn {
                 .unwrap_or_else(|| panic!("a reply matching no outstanding request: {key:?}"));
             let code = verify(&proto, &raw, &ra)
                 .unwrap_or_else(|e| panic!("reply to request {i} (id {id}): {e}"));
-            answers[i] = Some(Answer { code, raw });
+            answers[i] = Some(Answer {
+                code,
+                raw,
+                seq: done,
+            });
             if let Proto::Rfc6614(_) = proto {
                 free.push_back(id);
             }
@@ -641,14 +662,29 @@ impl Conn {
         answers
     }
 
-    /// Write `reqs` without reading anything (requests left in flight).
-    pub async fn fire(&mut self, reqs: &[Request]) {
+    /// Write `bytes` unless that takes longer than `wait`: `false` when the server has stopped
+    /// taking them (its buffers and ours full).
+    pub async fn try_send_raw(&mut self, bytes: &[u8], wait: Duration) -> bool {
+        matches!(
+            tokio::time::timeout(wait, self.send_raw(bytes)).await,
+            Ok(Ok(()))
+        )
+    }
+
+    /// Packets for `reqs`, one after another, with fresh Identifiers (wrapping) or Tokens.
+    pub fn encode(&mut self, reqs: &[Request]) -> Vec<u8> {
         let proto = self.proto.clone();
         let mut out = Vec::new();
         for r in reqs {
             let (id, token) = self.next_key();
             out.extend_from_slice(&r.build(&proto, id, token).0);
         }
+        out
+    }
+
+    /// Write `reqs` without reading anything (requests left in flight).
+    pub async fn fire(&mut self, reqs: &[Request]) {
+        let out = self.encode(reqs);
         self.send_raw(&out).await.expect("writing requests");
     }
 }
