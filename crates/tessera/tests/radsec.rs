@@ -379,7 +379,7 @@ fn freeradius(s: &Server) -> (Peer, u16) {
              home_server tessera {{\n\tipaddr = 127.0.0.1\n\tport = {tls}\n\ttype = auth\n\
              \tsrc_ipaddr = 127.0.0.1\n\tsecret = radsec\n\tproto = tcp\n\tstatus_check = none\n\tresponse_window = 10\n\
              \ttls {{\n\t\tprivate_key_file = {gk}\n\t\tcertificate_file = {gc}\n\t\tca_file = {ca}\n\
-             \t\tfragment_size = 8192\n\t\tcheck_cert_cn = localhost\n\t}}\n}}\n\
+             \t\tfragment_size = 8192\n\t\tcheck_cert_cn = localhost\n\t\ttls_max_version = \"1.2\"\n\t}}\n}}\n\
              home_server_pool tessera {{\n\ttype = fail-over\n\thome_server = tessera\n}}\n\
              realm tessera {{\n\tauth_pool = tessera\n}}\n\
              server default {{\n\tlisten {{\n\t\ttype = auth\n\t\tipaddr = 127.0.0.1\n\t\tport = {port}\n\t}}\n\
@@ -474,6 +474,11 @@ fn radsecproxy_in_front_carries_logins_challenges_and_accounting() {
     let r = via_proxy(port, "alice", &code, None);
     r.assert_accept();
     assert_eq!(r.reply_message(), Some("Welcome alice"), "{}", r.transcript);
+    assert!(
+        s.t.log().contains("client=gw protocol=\"tls\" tls=\"1.3\""),
+        "radsecproxy's connection as gw, TLS 1.3:\n{}",
+        s.t.log()
+    );
     via_proxy(port, "alice", &code, None).assert_reject();
     via_proxy(port, "alice", &alice(1), None).assert_accept();
 
@@ -523,7 +528,8 @@ fn radsecproxy_in_front_carries_logins_challenges_and_accounting() {
 
 /// radclient → FreeRADIUS 3.2 (a proxy whose home server is tessera over TLS, `proto = tcp`)
 /// → tessera: the one-step PIN+OTP login accepted with the method's reply; the code replayed
-/// and a wrong one rejected.
+/// and a wrong one rejected. FreeRADIUS is held to TLS 1.2 (`tls_max_version`), so that
+/// version is covered by a real peer too.
 #[test]
 fn freeradius_as_a_radsec_proxy_carries_a_pin_otp_login() {
     let mut s = Server::start("radsec-freeradius");
@@ -541,6 +547,12 @@ fn freeradius_as_a_radsec_proxy_carries_a_pin_otp_login() {
     )
     .assert_reject();
     via_proxy(port, "alice", &alice(1), None).assert_accept();
+    // TLS 1.2 here (radsecproxy speaks 1.3): both versions carry RadSec.
+    let log = s.t.log();
+    assert!(
+        log.contains("client=gw protocol=\"tls\" tls=\"1.2\""),
+        "no TLS 1.2 RadSec connection from FreeRADIUS in:\n{log}"
+    );
     let stopped = s.t.stop();
     stopped.assert_clean_exit();
     assert_eq!(stopped.stat("accepts"), 2, "{}", stopped.log);
@@ -1256,4 +1268,37 @@ fn publish_adds_and_removes_tls_clients_without_restart() {
     stopped.assert_clean_exit();
     assert_eq!(stopped.stat("tls_closed_client_gone"), 1, "{}", stopped.log);
     assert_eq!(stopped.stat("accepts"), 1, "{}", stopped.log);
+}
+
+/// RFC 9765 §3.1 allows RADIUS/1.1 over TLS 1.3 only: a TLS 1.2 connection offering only
+/// `radius/1.1` is refused (logged, counted, nothing processed), while TLS 1.2 with no ALPN or
+/// with `radius/1.0` carries RFC 6614.
+#[test]
+fn radius_1_1_needs_tls_1_3() {
+    let mut s = Server::start("radsec-tls12");
+    let rt = runtime();
+    let tls12 = ClientOptions::new(Some(&pki().gw)).tls12_only();
+    let (local, probe) = refused(&rt, &s, &tls12.clone().alpn(&[ALPN_RADIUS_1_1]));
+    let line = s.refusal_logged(local);
+    assert!(line.contains("reason=\"radius_1_1_policy\""), "{line}");
+    eprintln!("RADIUS/1.1 over TLS 1.2: {probe:?}\n  server: {line}");
+    rt.block_on(async {
+        for alpn in [vec![], vec![ALPN_RADIUS_1_0]] {
+            let mut c = connect(s.tls, &tls12.clone().alpn(&alpn))
+                .await
+                .expect("connecting");
+            assert!(matches!(c.proto, Proto::Rfc6614(_)));
+            let a = c
+                .ask(&Request::access("nobody", "000000", None), WAIT)
+                .await
+                .expect("answer");
+            assert_eq!(a.code, Code::AccessReject);
+        }
+    });
+    let log = s.t.log();
+    assert!(log.contains("protocol=\"tls\" tls=\"1.2\""), "{log}");
+    let stopped = s.t.stop();
+    stopped.assert_clean_exit();
+    assert_eq!(stopped.stat("rejects"), 2, "{}", stopped.log);
+    assert_eq!(stopped.stat("radius11_connections"), 0, "{}", stopped.log);
 }

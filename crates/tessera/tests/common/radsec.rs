@@ -204,6 +204,8 @@ pub struct ClientOptions {
     pub secret: Vec<u8>,
     /// The loopback address the connection leaves from (selects the tessera client).
     pub source: IpAddr,
+    /// Offer TLS 1.2 only (otherwise 1.3 and 1.2).
+    pub tls12_only: bool,
 }
 
 impl ClientOptions {
@@ -213,6 +215,7 @@ impl ClientOptions {
             alpn: Vec::new(),
             secret: b"radsec".to_vec(),
             source: IpAddr::from([127, 0, 0, 1]),
+            tls12_only: false,
         }
     }
     pub fn alpn(mut self, names: &[&[u8]]) -> Self {
@@ -227,6 +230,10 @@ impl ClientOptions {
         self.source = IpAddr::from(ip);
         self
     }
+    pub fn tls12_only(mut self) -> Self {
+        self.tls12_only = true;
+        self
+    }
 
     fn tls_config(&self) -> rustls::ClientConfig {
         let mut roots = rustls::RootCertStore::empty();
@@ -234,7 +241,11 @@ impl ClientOptions {
         roots.add(ca).expect("adding the CA");
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let builder = rustls::ClientConfig::builder_with_provider(provider)
-            .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
+            .with_protocol_versions(if self.tls12_only {
+                TLS12_ONLY
+            } else {
+                TLS13_AND_12
+            })
             .expect("TLS versions")
             .with_root_certificates(roots);
         let mut config = match &self.cert {
@@ -388,6 +399,10 @@ pub enum Probe {
 }
 
 type Tls = TlsStream<TcpStream>;
+
+const TLS12_ONLY: &[&rustls::SupportedProtocolVersion] = &[&rustls::version::TLS12];
+const TLS13_AND_12: &[&rustls::SupportedProtocolVersion] =
+    &[&rustls::version::TLS13, &rustls::version::TLS12];
 
 /// One RadSec connection.
 pub struct Conn {
