@@ -313,6 +313,16 @@ pub fn start(state: &Arc<Shared>, bound: Bound) -> Result<()> {
         per_source: Mutex::new(HashMap::new()),
         notices: OncePer::new(1),
     });
+    if !state
+        .config()
+        .clients()
+        .iter()
+        .any(|c| c.transport == tessera_config::Transport::Tls)
+    {
+        warn!(
+            "[radius] tls_listen is set but no transport = \"tls\" client is published: every RadSec connection is refused until one is"
+        );
+    }
     for l in listeners {
         let l = TcpListener::from_std(l)?;
         info!(kind = "tls", addr = %l.local_addr()?, idle_timeout = ?idle, "listening");
@@ -476,7 +486,7 @@ async fn connection(
     tcp: TcpStream,
     peer: SocketAddr,
     offer: Radius11,
-    _slot: Slot,
+    slot: Slot,
 ) {
     let _ = tcp.set_nodelay(true);
     let config = match offer {
@@ -526,6 +536,7 @@ async fn connection(
         wire,
         tls13,
         idle: listener.idle,
+        _slot: slot,
     }
     .serve(stream)
     .await;
@@ -595,6 +606,9 @@ struct Connection {
     wire: Wire,
     tls13: bool,
     idle: Duration,
+    /// Its place in the connection limits, held until its last request task ends too: a
+    /// gateway that closes and reopens cannot pile up requests beyond the limits.
+    _slot: Slot,
 }
 
 impl Connection {
