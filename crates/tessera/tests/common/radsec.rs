@@ -449,17 +449,15 @@ fn verify(proto: &Proto, raw: &[u8], request_authenticator: &[u8; 16]) -> Result
             if !tessera_radius::verify_response(&p, request_authenticator, secret) {
                 return Err("bad Response Authenticator".into());
             }
-            // Access replies must carry a Message-Authenticator made with the Request
-            // Authenticator (RFC 3579 §3.2; tessera signs every Access reply, BlastRADIUS).
-            // An Accounting-Response's is not checked here: RFC 2866 defines none, and
-            // FreeRADIUS and radsecproxy disagree on how one is computed; the Response
-            // Authenticator above covers it. The radsecproxy test sees what a real proxy makes
-            // of it.
+            // Access replies must carry a Message-Authenticator (RFC 3579 §3.2; tessera signs
+            // every Access reply, BlastRADIUS). One in any reply is checked as radsecproxy
+            // checks it: computed with the Request Authenticator in the Authenticator field
+            // (an Accounting-Response's computed over zeros is dropped by radsecproxy).
             let is_access_reply = matches!(
                 p.code,
                 Code::AccessAccept | Code::AccessReject | Code::AccessChallenge
             );
-            if is_access_reply
+            if (is_access_reply || p.has_message_authenticator())
                 && !tessera_radius::verify_message_authenticator(
                     &p,
                     secret,
