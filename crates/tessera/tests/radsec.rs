@@ -1302,3 +1302,44 @@ fn radius_1_1_needs_tls_1_3() {
     assert_eq!(stopped.stat("rejects"), 2, "{}", stopped.log);
     assert_eq!(stopped.stat("radius11_connections"), 0, "{}", stopped.log);
 }
+
+/// Over RadSec as over UDP (SPEC §3): ten wrong passcodes lock the user, after which the right
+/// one is rejected too; and the reject for a wrong code, an unknown user and a locked user
+/// carry the same attributes, so that a reply never tells which part was wrong.
+#[test]
+fn lockout_and_uniform_rejects_over_radsec() {
+    let mut s = Server::start("radsec-lockout");
+    let rt = runtime();
+    rt.block_on(async {
+        let mut c = connect(s.tls, &ClientOptions::new(Some(&pki().gw)))
+            .await
+            .expect("connecting");
+        let wrong = format!("{PIN}{}", wrong_code(&hotp(SEED, 0)));
+        let reqs: Vec<Request> = (0..10)
+            .map(|_| Request::access("alice", &wrong, None))
+            .chain(std::iter::once(Request::access("mallory", &wrong, None)))
+            .collect();
+        let answers = c.pipeline(&reqs, 256, WAIT).await;
+        assert_answered(&answers, &[Code::AccessReject; 11]);
+        let locked = c
+            .ask(&Request::access("alice", &alice(0), None), WAIT)
+            .await
+            .expect("answer");
+        assert_eq!(
+            locked.code,
+            Code::AccessReject,
+            "the right code after 10 failures"
+        );
+        // Everything after the Message-Authenticator (first, 18 octets) is the same.
+        let body = |a: &Answer| a.raw[20 + 18..].to_vec();
+        let wrong_code_reply = answers[0].as_ref().expect("answered");
+        let unknown_user_reply = answers[10].as_ref().expect("answered");
+        assert_eq!(body(wrong_code_reply), body(unknown_user_reply));
+        assert_eq!(body(wrong_code_reply), body(&locked));
+        assert_eq!(wrong_code_reply.reply_message(), "Access denied");
+    });
+    let stopped = s.t.stop();
+    stopped.assert_clean_exit();
+    assert_eq!(stopped.stat("accepts"), 0, "{}", stopped.log);
+    assert_eq!(stopped.stat("rejects"), 12, "{}", stopped.log);
+}
