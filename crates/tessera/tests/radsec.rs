@@ -3,7 +3,9 @@
 //! front of it on loopback — radsecproxy (radclient → UDP → radsecproxy → TLS → tessera),
 //! FreeRADIUS 3.2 as a proxy with a `proto = tcp` home server and a `tls` block, and our own
 //! client (tests/common/radsec.rs) for what no packaged peer does: pipelining a thousand
-//! requests, killing a connection mid-stream, garbage inside a connection, RADIUS/1.1.
+//! requests, killing a connection mid-stream, garbage inside a connection, broken framing,
+//! a connection that never reads, idle timeout, Publish, RADIUS/1.1 (RFC 9765), and the
+//! refusals (no certificate, another CA, an unknown name, a UDP client's name or address).
 //!
 //! The PKI (two CAs, tessera's certificate, gateway certificates) is made with rcgen when the
 //! binary starts; no private key is committed. Each test has its own tessera; a connection's
@@ -787,7 +789,8 @@ fn bad_message_authenticator(id: u8) -> Vec<u8> {
 /// Garbage inside a good connection — a packet whose Length is right but whose attributes run
 /// past it, one with a wrong Message-Authenticator, an Accounting-Request signed with another
 /// secret, a code the server does not serve — is dropped without a reply and counted, and the
-/// next good packet on the same connection (even in the same write) is answered.
+/// next good packet on the same connection (even in the same write) is answered. A client with
+/// a configured secret is not reached with the default one.
 #[test]
 fn garbage_inside_a_connection_is_dropped_and_the_next_packet_answered() {
     let mut s = Server::start("radsec-garbage");
@@ -841,16 +844,28 @@ fn garbage_inside_a_connection_is_dropped_and_the_next_packet_answered() {
             None,
             "nothing answers the garbage"
         );
+
+        // A client with a configured secret: a packet signed with the RFC 6614 default
+        // "radsec" is as unauthenticated as any other, while its own secret works.
+        for (secret, answered) in [("radsec", false), (PW_SECRET, true)] {
+            let mut pw = connect(s.tls, &ClientOptions::new(Some(&pki().pw)).secret(secret))
+                .await
+                .expect("connecting");
+            let a = pw
+                .ask(&Request::access("carol", "wrong horse", None), SILENCE)
+                .await;
+            assert_eq!(a.is_some(), answered, "signed with {secret:?}: {a:?}");
+        }
     });
     let stopped = s.t.stop();
     stopped.assert_clean_exit();
     assert_eq!(stopped.stat("accepts"), 1, "{}", stopped.log);
-    assert_eq!(stopped.stat("rejects"), 1, "{}", stopped.log);
+    assert_eq!(stopped.stat("rejects"), 2, "{}", stopped.log);
     assert_eq!(stopped.stat("accounting_recorded"), 0, "{}", stopped.log);
     assert!(stopped.stat("dropped_malformed") >= 1, "{}", stopped.log);
     assert_eq!(
         stopped.stat("dropped_bad_message_authenticator"),
-        2,
+        3,
         "{}",
         stopped.log
     );
