@@ -960,6 +960,34 @@ fn radius_1_1_accept_reject_challenge_accounting() {
             .expect("answer");
         assert_eq!(a.code, Code::AccessAccept);
 
+        // Reserved-1 and the 12 octets after the Token are ignored on receipt (RFC 9765 §4), and
+        // so is a Message-Authenticator (never sent in RADIUS/1.1): the reply has them zero,
+        // the Token, and no Message-Authenticator.
+        let token = [9, 8, 7, 6];
+        let mut b = tessera_radius::PacketBuilder::new_v1_1(Code::AccessRequest, token);
+        b.attr(attr::USER_NAME, b"nobody").expect("User-Name");
+        b.attr(attr::USER_PASSWORD, b"000000")
+            .expect("User-Password");
+        let mut p = b.finish_v1_1();
+        p[1] = 0x55;
+        p[8..20].copy_from_slice(&[0xa5; 12]);
+        p.extend_from_slice(&[attr::MESSAGE_AUTHENTICATOR, 18]);
+        p.extend_from_slice(&[0xaa; 16]);
+        let len = p.len() as u16;
+        p[2..4].copy_from_slice(&len.to_be_bytes());
+        c.send_raw(&p).await.expect("sending");
+        let raw = c
+            .recv_raw(WAIT)
+            .await
+            .expect("an answer despite the reserved fields");
+        let r = tessera_radius::Packet::decode(&raw).expect("decodes");
+        assert_eq!(
+            (r.code, r.identifier, r.token()),
+            (Code::AccessReject, 0, token)
+        );
+        assert_eq!(r.authenticator[4..], [0u8; 12]);
+        assert!(!r.has_message_authenticator());
+
         // the password-otp client, by its certificate, over RADIUS/1.1 (its secret unused)
         let mut pw = connect(s.tls, &ClientOptions::new(Some(&pki().pw)).alpn(both))
             .await
@@ -1357,4 +1385,71 @@ fn lockout_and_uniform_rejects_over_radsec() {
     stopped.assert_clean_exit();
     assert_eq!(stopped.stat("accepts"), 0, "{}", stopped.log);
     assert_eq!(stopped.stat("rejects"), 12, "{}", stopped.log);
+}
+
+/// Connections that never start TLS (a slowloris, a port scanner) neither block the accept
+/// loop nor hold their place for ever: a flood of them from one address is cut off by the
+/// per-address limit (refused and counted), a gateway at another address is served at once
+/// meanwhile, and the silent ones are closed after the handshake timeout and counted.
+#[test]
+fn silent_and_flooding_connections_do_not_starve_others() {
+    let mut s = Server::start("radsec-flood");
+    let rt = runtime();
+    rt.block_on(async {
+        let from_gw = ClientOptions::new(None);
+        let mut silent = Vec::new();
+        for _ in 0..100 {
+            silent.push(tcp(s.tls, &from_gw).await.expect("a TCP connection"));
+        }
+        let started = Instant::now();
+        let mut other = connect(
+            s.tls,
+            &ClientOptions::new(Some(&pki().require))
+                .from(FROM_REQUIRE)
+                .alpn(&[ALPN_RADIUS_1_1]),
+        )
+        .await
+        .expect("another address's gateway connects during the flood");
+        let a = other
+            .ask(&Request::status_server(), WAIT)
+            .await
+            .expect("and is answered");
+        assert_eq!(a.code, Code::AccessAccept);
+
+        // Every silent connection ends: at once past the limit, the rest at the handshake
+        // timeout (10 s).
+        for mut t in silent {
+            let mut buf = [0u8; 1];
+            let left = Duration::from_secs(20).saturating_sub(started.elapsed());
+            match tokio::time::timeout(left, tokio::io::AsyncReadExt::read(&mut t, &mut buf)).await
+            {
+                Ok(Ok(0)) | Ok(Err(_)) => {}
+                Ok(Ok(_)) => panic!("the server sent something to a connection that sent nothing"),
+                Err(_) => panic!("a silent connection still open after 20 s"),
+            }
+        }
+        // and the flooded address is served again
+        let mut c = connect(s.tls, &ClientOptions::new(Some(&pki().gw)))
+            .await
+            .expect("connecting after the flood");
+        let a = c
+            .ask(&Request::status_server(), WAIT)
+            .await
+            .expect("answered after the flood");
+        assert_eq!(a.code, Code::AccessAccept);
+    });
+    let stopped = s.t.stop();
+    stopped.assert_clean_exit();
+    let limited = stopped.stat("tls_refused_too_many_connections");
+    let timed_out = stopped.stat("tls_refused_handshake_timeout");
+    assert!(
+        limited > 0,
+        "no per-address limit on silent connections: {}",
+        stopped.log
+    );
+    assert!(timed_out > 0, "no handshake timeout: {}", stopped.log);
+    assert_eq!(limited + timed_out, 100, "{}", stopped.log);
+    // only the two gateways' Status-Servers reached the RADIUS side
+    assert_eq!(stopped.stat("requests"), 2, "{}", stopped.log);
+    assert_eq!(stopped.stat("status_server"), 2, "{}", stopped.log);
 }

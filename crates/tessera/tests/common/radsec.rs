@@ -471,8 +471,8 @@ fn verify(proto: &Proto, raw: &[u8], request_authenticator: &[u8; 16]) -> Result
     Ok(p.code)
 }
 
-/// A TCP connection from `opts.source` (any port) to `server`.
-async fn tcp(server: SocketAddr, opts: &ClientOptions) -> io::Result<TcpStream> {
+/// A TCP connection from `opts.source` (any port) to `server`, with no TLS on it.
+pub async fn tcp(server: SocketAddr, opts: &ClientOptions) -> io::Result<TcpStream> {
     let sock = TcpSocket::new_v4()?;
     sock.bind(SocketAddr::new(opts.source, 0))?;
     let tcp = tokio::time::timeout(Duration::from_secs(10), sock.connect(server))
