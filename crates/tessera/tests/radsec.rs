@@ -742,7 +742,7 @@ fn a_thousand_requests_pipelined_on_one_connection() {
     assert_eq!(stopped.stat("accounting_recorded"), 400, "{}", stopped.log);
 }
 
-/// A connection dropped with 300 requests in flight does not disturb another connection of the
+/// A connection dropped with 256 requests in flight (every Identifier) does not disturb another connection of the
 /// same client, which goes on being answered, nor later connections.
 #[test]
 fn a_connection_killed_mid_stream_leaves_the_others_working() {
@@ -755,7 +755,7 @@ fn a_connection_killed_mid_stream_leaves_the_others_working() {
         let (reqs, want) = mixed(200, "other-a");
         assert_answered(&other.pipeline(&reqs, 64, WAIT).await, &want);
 
-        let (flood, _) = mixed(300, "doomed");
+        let (flood, _) = mixed(256, "doomed");
         doomed.fire(&flood).await;
         // Replies start coming back unread; closing now resets the connection.
         drop(doomed);
@@ -1180,7 +1180,8 @@ fn a_connection_that_never_reads_does_not_starve_another() {
     rt.block_on(async {
         let mut hog = connect(s.tls, &opts).await.expect("connecting");
         let mut other = connect(s.tls, &opts).await.expect("connecting");
-        // ~4 KB requests whose replies are as large (Proxy-State is echoed).
+        // ~4 KB requests whose replies are as large (Proxy-State is echoed); a hostile client,
+        // its Identifiers wrap while their requests are outstanding.
         let batch: Vec<Request> = (0..50)
             .map(|i| Request::access(&format!("hog-{i}"), "000000", None).with_proxy_state(15))
             .collect();

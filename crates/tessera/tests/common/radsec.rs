@@ -695,7 +695,8 @@ impl Conn {
         out
     }
 
-    /// Write `reqs` without reading anything (requests left in flight).
+    /// Write `reqs` without reading anything (requests left in flight). Identifiers wrap after
+    /// 256: more than that is a client reusing outstanding ones.
     pub async fn fire(&mut self, reqs: &[Request]) {
         let out = self.encode(reqs);
         self.send_raw(&out).await.expect("writing requests");
