@@ -584,7 +584,8 @@ fn refused(rt: &tokio::runtime::Runtime, s: &Server, opts: &ClientOptions) -> (S
 /// client's), and a good client's certificate from an address no TLS client has: each
 /// connection is refused with no RADIUS reply, the server logs a warn line with the peer's
 /// address and the reason, and counts it by reason in /metrics; nothing reaches the
-/// authentication (no request, accept or reject counted) — while good gateways are served.
+/// authentication (no request, accept or reject counted) — while good gateways are served. And
+/// a TLS client's address gets nothing over UDP.
 #[test]
 fn refused_connections_get_nothing_and_are_logged() {
     let mut s = Server::start("radsec-refusals");
@@ -654,6 +655,25 @@ fn refused_connections_get_nothing_and_are_logged() {
         );
     }
 
+    // Nor does a TLS client's address reach the UDP port: a datagram from 127.0.0.1 (where
+    // only TLS clients are) signed with the RadSec secret is dropped as from an unknown client.
+    let auth = listening(&s.t.log(), "auth");
+    let sock = udp_to(auth);
+    let authenticator = random16();
+    sock.send(&access_request(
+        "radsec",
+        1,
+        authenticator,
+        "alice",
+        &alice(0),
+    ))
+    .expect("sending a datagram");
+    assert_eq!(
+        recv(&sock, SILENCE),
+        None,
+        "a TLS client was answered over UDP"
+    );
+
     // Gateways with good certificates are served meanwhile (the CN fallback too).
     rt.block_on(async {
         for leaf in [&p.gw, &p.gw_cn_only] {
@@ -669,10 +689,13 @@ fn refused_connections_get_nothing_and_are_logged() {
     });
     let stopped = s.t.stop();
     stopped.assert_clean_exit();
-    assert_eq!(stopped.stat("requests"), 2, "{}", stopped.log);
+    // the good gateways' two, and the datagram (dropped); none from the refused connections
+    assert_eq!(stopped.stat("requests"), 3, "{}", stopped.log);
+    assert_eq!(stopped.stat("tls_requests"), 2, "{}", stopped.log);
     assert_eq!(stopped.stat("accepts"), 0, "{}", stopped.log);
     assert_eq!(stopped.stat("rejects"), 2, "{}", stopped.log);
     assert_eq!(stopped.stat("tls_connections"), 2, "{}", stopped.log);
+    assert_eq!(stopped.stat("dropped_unknown_client"), 1, "{}", stopped.log);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -846,6 +869,22 @@ fn garbage_inside_a_connection_is_dropped_and_the_next_packet_answered() {
             "nothing answers the garbage"
         );
 
+        // No Message-Authenticator at all is not garbage over TLS: the connection protects the
+        // packet (an Access-Request's Request Authenticator is random, so nothing else signs it).
+        let (mut bare, ra) = Request::access("nobody", "000000", None).build(&c.proto, 8, [0; 4]);
+        assert_eq!(bare[20], attr::MESSAGE_AUTHENTICATOR);
+        bare.drain(20..38);
+        let len = bare.len() as u16;
+        bare[2..4].copy_from_slice(&len.to_be_bytes());
+        c.send_raw(&bare).await.expect("sending");
+        let raw = c
+            .recv_raw(WAIT)
+            .await
+            .expect("an Access-Request without Message-Authenticator is answered over TLS");
+        let p = tessera_radius::Packet::decode(&raw).expect("decodes");
+        assert_eq!((p.code, p.identifier), (Code::AccessReject, 8));
+        assert!(tessera_radius::verify_response(&p, &ra, b"radsec"));
+
         // A client with a configured secret: a packet signed with the RFC 6614 default
         // "radsec" is as unauthenticated as any other, while its own secret works.
         for (secret, answered) in [("radsec", false), (PW_SECRET, true)] {
@@ -862,7 +901,7 @@ fn garbage_inside_a_connection_is_dropped_and_the_next_packet_answered() {
     let stopped = s.t.stop();
     stopped.assert_clean_exit();
     assert_eq!(stopped.stat("accepts"), 1, "{}", stopped.log);
-    assert_eq!(stopped.stat("rejects"), 2, "{}", stopped.log);
+    assert_eq!(stopped.stat("rejects"), 3, "{}", stopped.log);
     assert_eq!(stopped.stat("accounting_recorded"), 0, "{}", stopped.log);
     assert!(stopped.stat("dropped_malformed") >= 1, "{}", stopped.log);
     assert_eq!(
