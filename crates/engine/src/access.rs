@@ -90,11 +90,12 @@ impl Wire {
     /// Where a reply to `request` starts: its Identifier and a Message-Authenticator first
     /// (RFC 3579 §3.2, BlastRADIUS), or for RADIUS/1.1 its Token and none.
     ///
-    /// Over TLS an Accounting-Response carries none: RFC 3579 defines it for Access packets
-    /// only, and implementations disagree on how to compute it in an Accounting-Response
-    /// (FreeRADIUS zeroes the Authenticator field, radsecproxy puts the Request Authenticator
-    /// there and drops a reply computed the other way). TLS protects the reply; over UDP the
-    /// FreeRADIUS way is kept.
+    /// An Accounting-Response to an Accounting-Request carries none, over any transport: RFC
+    /// 3579 defines it for Access packets only (BlastRADIUS is about those), and
+    /// implementations disagree on how to compute it there (FreeRADIUS zeroes the
+    /// Authenticator field, radsecproxy puts the Request Authenticator in it and drops a reply
+    /// computed the other way). Without one, both accept the reply, whose Response
+    /// Authenticator still signs it. A reply to Status-Server always has one (RFC 5997 §3).
     pub fn reply_builder(self, request: &Packet<'_>, code: Code, buf: Vec<u8>) -> PacketBuilder {
         match self {
             Wire::Radius11 => {
@@ -104,7 +105,7 @@ impl Wire {
             }
             Wire::Udp | Wire::Tls => {
                 let mut b = PacketBuilder::new_in(buf, code, request.identifier, [0; 16]);
-                if self == Wire::Udp || code != Code::AccountingResponse {
+                if !(code == Code::AccountingResponse && request.code == Code::AccountingRequest) {
                     b.message_authenticator();
                 }
                 b

@@ -18,7 +18,7 @@ use common::https::Api;
 use common::radsec::*;
 use common::*;
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 use tessera_radius::{ALPN_RADIUS_1_0, ALPN_RADIUS_1_1, Code, attr};
@@ -291,9 +291,8 @@ fn radsecproxy(s: &Server) -> (Peer, u16) {
     let (gw_cert, gw_key) = pki().gw.write(&dir, "gw");
     let (pw_cert, pw_key) = pki().pw.write(&dir, "pw");
     let ca = s.dir.join("ca.pem");
-    for _ in 0..5 {
-        let port = free_udp_port();
-        let conf = format!(
+    spawn_radsecproxy(&dir, |port| {
+        format!(
             "ListenUDP 127.0.0.1:{port}\n\
              LoopPrevention on\n\
              tls gw {{\n    CACertificateFile {ca}\n    CertificateFile {gc}\n    CertificateKeyFile {gk}\n}}\n\
@@ -311,7 +310,16 @@ fn radsecproxy(s: &Server) -> (Peer, u16) {
             pc = pw_cert.display(),
             pk = pw_key.display(),
             tls = s.tls.port(),
-        );
+        )
+    })
+}
+
+/// radsecproxy with the configuration `conf(port)` for a free UDP port, checked with `-p` first;
+/// returns the process and the port.
+fn spawn_radsecproxy(dir: &Path, conf: impl Fn(u16) -> String) -> (Peer, u16) {
+    for _ in 0..5 {
+        let port = free_udp_port();
+        let conf = conf(port);
         let path = dir.join("radsecproxy.conf");
         std::fs::write(&path, conf).expect("writing radsecproxy.conf");
         // -p: check the configuration and exit.
@@ -526,6 +534,47 @@ fn radsecproxy_in_front_carries_logins_challenges_and_accounting() {
     assert_eq!(stopped.stat("rejects"), 3, "{}", stopped.log);
     assert_eq!(stopped.stat("challenges"), 1, "{}", stopped.log);
     assert_eq!(stopped.stat("accounting_recorded"), 2, "{}", stopped.log);
+}
+
+/// radsecproxy as a plain UDP proxy in front of the accounting port (no TLS): its Accounting-
+/// Requests are recorded and answered, and radsecproxy takes the answers. It drops an
+/// Accounting-Response whose Message-Authenticator is computed as FreeRADIUS computes it, so
+/// tessera sends none there (over any transport).
+#[test]
+fn radsecproxy_over_udp_takes_accounting_responses() {
+    let mut s = Server::start("radsec-rsp-udp");
+    let acct = listening(&s.t.log(), "acct");
+    let dir = s.dir.join("radsecproxy-udp");
+    std::fs::create_dir_all(&dir).expect("radsecproxy dir");
+    let (_rsp, port) = spawn_radsecproxy(&dir, |port| {
+        format!(
+            "ListenUDP 127.0.0.1:{port}\n\
+             client radclient {{\n    host 127.0.0.1\n    type udp\n    secret {PROXY_UDP_SECRET}\n}}\n\
+             server tessera-udp {{\n    host 127.0.0.1\n    port {acct}\n    type udp\n\
+                 secret udp-secret-0123456789\n    Source 127.0.0.5\n    StatusServer off\n}}\n\
+             realm * {{\n    accountingServer tessera-udp\n}}\n"
+        )
+    });
+    let r = radclient(
+        port,
+        "acct",
+        PROXY_UDP_SECRET,
+        "Acct-Status-Type = Start\nUser-Name = \"alice\"\nAcct-Session-Id = \"udp-1\"\n\
+         Framed-IP-Address = 10.8.0.9\nNAS-IP-Address = 127.0.0.1\n",
+        10.0,
+    );
+    assert_eq!(
+        r.code.as_deref(),
+        Some("Accounting-Response"),
+        "{}",
+        r.transcript
+    );
+    assert_eq!(
+        identity_cli(&s.t, "10.8.0.9"),
+        ("alice".to_owned(), "logon".to_owned())
+    );
+    let stopped = s.t.stop();
+    assert_eq!(stopped.stat("accounting_recorded"), 1, "{}", stopped.log);
 }
 
 /// radclient → FreeRADIUS 3.2 (a proxy whose home server is tessera over TLS, `proto = tcp`)
