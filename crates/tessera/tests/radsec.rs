@@ -1544,3 +1544,189 @@ fn silent_and_flooding_connections_do_not_starve_others() {
     assert_eq!(stopped.stat("requests"), 2, "{}", stopped.log);
     assert_eq!(stopped.stat("status_server"), 2, "{}", stopped.log);
 }
+
+// ---------------------------------------------------------------------------------------------
+// Review findings (h13-review): each of these fails while the finding stands.
+
+/// RFC 9765 §4.2.2: once a reply has been received a client MAY reuse its Token, and a server
+/// on a TLS transport SHOULD NOT deduplicate at all. tessera's retransmission cache keys a
+/// RADIUS/1.1 request by (connection, Token) alone, so a new request that reuses the Token of
+/// one answered within `duplicate_window` gets the old reply: another user's Access-Accept
+/// (with its Reply-Message and attributes), and an Accounting-Request acknowledged without
+/// being recorded.
+#[test]
+fn review_radius_1_1_token_reused_after_its_reply_is_a_new_request() {
+    let s = Server::start("radsec-review-token");
+    let rt = runtime();
+    let both: &[&[u8]] = &[ALPN_RADIUS_1_1, ALPN_RADIUS_1_0];
+    rt.block_on(async {
+        let mut c = connect(s.tls, &ClientOptions::new(Some(&pki().gw)).alpn(both))
+            .await
+            .expect("connecting");
+        assert_eq!(c.proto, Proto::V1_1);
+        let token = [0x10, 0x20, 0x30, 0x40];
+
+        let (bytes, _) = Request::access("alice", &alice(0), None).build(&c.proto, 0, token);
+        c.send_raw(&bytes).await.expect("sending");
+        let raw = c.recv_raw(WAIT).await.expect("alice answered");
+        let r = tessera_radius::Packet::decode(&raw).expect("decodes");
+        assert_eq!((r.code, r.token()), (Code::AccessAccept, token));
+
+        // The reply is in: the Token is free again. mallory, with a made-up code, reuses it.
+        let (bytes, _) = Request::access("mallory", "000000", None).build(&c.proto, 0, token);
+        c.send_raw(&bytes).await.expect("sending");
+        let raw = c.recv_raw(WAIT).await.expect("mallory answered");
+        let r = tessera_radius::Packet::decode(&raw).expect("decodes");
+        assert_eq!(r.token(), token);
+        assert_eq!(
+            r.code,
+            Code::AccessReject,
+            "a new request reusing an answered Token got the previous request's reply \
+             (Reply-Message {:?})",
+            r.get(attr::REPLY_MESSAGE).map(String::from_utf8_lossy)
+        );
+    });
+}
+
+/// The same for accounting: a Start for another session that reuses the Token of an
+/// Accounting-Request already answered is acknowledged from the cache and never recorded.
+#[test]
+fn review_radius_1_1_accounting_reusing_an_answered_token_is_recorded() {
+    let s = Server::start("radsec-review-token-acct");
+    let rt = runtime();
+    let both: &[&[u8]] = &[ALPN_RADIUS_1_1, ALPN_RADIUS_1_0];
+    rt.block_on(async {
+        let mut c = connect(s.tls, &ClientOptions::new(Some(&pki().gw)).alpn(both))
+            .await
+            .expect("connecting");
+        assert_eq!(c.proto, Proto::V1_1);
+        let token = [0x50, 0x60, 0x70, 0x80];
+        for ip in [[10, 77, 0, 1], [10, 77, 0, 2]] {
+            let (bytes, _) = Request::accounting(1, "alice", &format!("rv-{}", ip[3]), ip)
+                .build(&c.proto, 0, token);
+            c.send_raw(&bytes).await.expect("sending");
+            let raw = c.recv_raw(WAIT).await.expect("an Accounting-Response");
+            let r = tessera_radius::Packet::decode(&raw).expect("decodes");
+            assert_eq!((r.code, r.token()), (Code::AccountingResponse, token));
+        }
+    });
+    let api = s.api();
+    let token = api.token("srx-1", API_SECRET);
+    assert_eq!(identity(&api, &token, "10.77.0.1"), pair("alice", "logon"));
+    assert_eq!(
+        identity(&api, &token, "10.77.0.2"),
+        pair("alice", "logon"),
+        "an Accounting-Request reusing an answered Token was acknowledged but not recorded"
+    );
+}
+
+/// Several TLS clients may share an address and be told apart by certificate; the ALPN offer
+/// is made before the certificate is seen, so at a mixed address tessera offers `radius/1.1`.
+/// A `radius_1_1 = "forbid"` client there that offers `radius/1.1` and `radius/1.0` (what an
+/// RFC 9765 client set to "allow" sends) has RADIUS/1.1 selected for it and is then refused,
+/// where RFC 9765 §3.3 (and the spec: "forbid: the server never selects radius/1.1") says the
+/// connection carries RFC 6614.
+#[test]
+fn review_forbid_client_sharing_an_address_gets_rfc_6614() {
+    let s = Server::start("radsec-review-mixed");
+    s.t.cli(&[
+        "client",
+        "add",
+        "gw-forbid-shared",
+        "--address",
+        "127.0.0.1",
+        "--transport",
+        "tls",
+        "--tls-peer-name",
+        FORBID_NAME,
+        "--radius-1-1",
+        "forbid",
+        "--method",
+        "token",
+    ]);
+    s.t.cli(&["publish"]);
+    let rt = runtime();
+    let opts = ClientOptions::new(Some(&pki().forbid)).alpn(&[ALPN_RADIUS_1_1, ALPN_RADIUS_1_0]);
+    rt.block_on(async {
+        // Publish is live within 2 s; give it 10.
+        let until = Instant::now() + Duration::from_secs(10);
+        let last = loop {
+            let probe = probe_from(s.tls, &opts, WAIT).await;
+            if let (_, Probe::Answered(a)) = &probe {
+                assert_eq!(a.code, Code::AccessReject);
+                break None;
+            }
+            if Instant::now() >= until {
+                break Some(probe);
+            }
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        };
+        if let Some((local, probe)) = last {
+            panic!(
+                "the forbid client at a shared address, offering radius/1.1 and radius/1.0, is \
+                 never served: {probe:?}\n  server: {}",
+                s.refusal_logged(local)
+            );
+        }
+        let c = connect(s.tls, &opts).await.expect("connecting");
+        assert_ne!(c.alpn.as_deref(), Some(ALPN_RADIUS_1_1));
+    });
+}
+
+/// The global connection limit (1024) counts connections still in their handshake, which need
+/// no certificate: anyone who can connect from inside some TLS client's network (a site behind
+/// one NAT, a shared /24, a gateway LAN) holds 16 × 64 silent TCP connections and every other
+/// gateway — from other addresses, with valid certificates — is refused for the whole
+/// handshake timeout, again and again. Connections not yet authenticated need their own,
+/// smaller budget (or to be evicted first) so that they cannot lock out admitted gateways.
+#[test]
+fn review_unauthenticated_handshakes_cannot_lock_out_other_gateways() {
+    let s = Server::start("radsec-review-global");
+    s.t.cli(&[
+        "client",
+        "add",
+        "site-lan",
+        "--address",
+        "127.0.1.0/24",
+        "--transport",
+        "tls",
+        "--tls-peer-name",
+        LATE_NAME,
+        "--method",
+        "token",
+    ]);
+    s.t.cli(&["publish"]);
+    let rt = runtime();
+    rt.block_on(async {
+        let late = ClientOptions::new(Some(&pki().late)).from([127, 0, 1, 200]);
+        let until = Instant::now() + Duration::from_secs(10);
+        while !matches!(
+            probe_from(s.tls, &late, WAIT).await,
+            (_, Probe::Answered(_))
+        ) {
+            assert!(Instant::now() < until, "the site-lan client not served");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        // 16 hosts of that LAN, 64 silent connections each (the per-address limit): no TLS.
+        let mut silent = Vec::new();
+        for host in 1..=16u8 {
+            let from = ClientOptions::new(None).from([127, 0, 1, host]);
+            for _ in 0..64 {
+                silent.push(tcp(s.tls, &from).await.expect("a TCP connection"));
+            }
+        }
+        // Let the accept loop take them all.
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let (local, probe) = probe_from(s.tls, &ClientOptions::new(Some(&pki().gw)), WAIT).await;
+        let Probe::Answered(a) = probe else {
+            panic!(
+                "a gateway with a valid certificate, from another address, refused while \
+                 1024 unauthenticated connections wait in their handshake: {probe:?}\n  \
+                 server: {}",
+                s.refusal_logged(local)
+            );
+        };
+        assert_eq!(a.code, Code::AccessReject);
+        drop(silent);
+    });
+}
