@@ -1730,3 +1730,39 @@ fn review_unauthenticated_handshakes_cannot_lock_out_other_gateways() {
         drop(silent);
     });
 }
+
+/// Refusals are rate limited per reason *and address* only: connections from many addresses
+/// (a scanner, an IPv6 host with a /64, 127.0.0.0/8 here) log one warn line each, so the log
+/// grows at the attacker's connection rate. A flood of refusals needs a global bound too (a
+/// line a second per reason, with how many were not logged).
+#[test]
+fn review_refusals_from_many_addresses_do_not_flood_the_log() {
+    let mut s = Server::start("radsec-review-logflood");
+    let rt = runtime();
+    let n = 2000u32;
+    rt.block_on(async {
+        for i in 0..n {
+            let from =
+                ClientOptions::new(None).from([127, 3, (i / 250) as u8, (i % 250 + 1) as u8]);
+            // Connected and dropped at once: the server refuses it by address before TLS.
+            drop(tcp(s.tls, &from).await.expect("a TCP connection"));
+        }
+    });
+    std::thread::sleep(Duration::from_secs(1));
+    let stopped = s.t.stop();
+    assert_eq!(
+        stopped.stat("tls_refused_unknown_address"),
+        u64::from(n),
+        "{}",
+        stopped.log
+    );
+    let lines = stopped
+        .log
+        .lines()
+        .filter(|l| l.contains("WARN") && l.contains("RadSec connection refused"))
+        .count();
+    assert!(
+        lines <= 100,
+        "{lines} warn lines for {n} refused connections from {n} addresses in a few seconds"
+    );
+}
