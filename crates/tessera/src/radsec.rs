@@ -517,6 +517,9 @@ async fn connection(
         Wire::Tls
     };
     let tls13 = conn.protocol_version() == Some(rustls::ProtocolVersion::TLSv1_3);
+    // The version the connection is admitted under, read before it is checked: a Publish
+    // landing in between is checked again at the next packet, not missed.
+    let version = listener.state.config().version;
     let client = match identify(&listener.state, peer, &names, wire, tls13) {
         Ok(name) => name,
         Err((reason, detail)) => {
@@ -536,6 +539,7 @@ async fn connection(
         wire,
         tls13,
         idle: listener.idle,
+        version,
         _slot: slot,
     }
     .serve(stream)
@@ -606,6 +610,8 @@ struct Connection {
     wire: Wire,
     tls13: bool,
     idle: Duration,
+    /// The configuration version the client was last checked against.
+    version: i64,
     /// Its place in the connection limits, held until its last request task ends too: a
     /// gateway that closes and reopens cannot pile up requests beyond the limits.
     _slot: Slot,
@@ -621,7 +627,7 @@ impl Connection {
         let mut in_flight = 0usize;
         let mut buf: Vec<u8> = Vec::with_capacity(READ_CHUNK + tessera_radius::MAX_PACKET_LEN);
         let mut out: Vec<u8> = Vec::with_capacity(READ_CHUNK);
-        let mut version = this.state.config().version;
+        let mut version = this.version;
         let idle = tokio::time::sleep(this.idle);
         tokio::pin!(idle);
         loop {
