@@ -1766,3 +1766,26 @@ fn review_refusals_from_many_addresses_do_not_flood_the_log() {
         "{lines} warn lines for {n} refused connections from {n} addresses in a few seconds"
     );
 }
+
+/// RFC 9765 §3.3: RADIUS/1.1 requires TLS 1.3, so over TLS 1.2 a server must not select
+/// `radius/1.1`. A TLS 1.2 client offering `radius/1.1` and `radius/1.0` has `radius/1.1`
+/// selected (the server's preference) and is then refused, where `radius/1.0` (RFC 6614)
+/// was there to fall back on.
+#[test]
+fn review_tls_1_2_offering_both_protocols_gets_rfc_6614() {
+    let s = Server::start("radsec-review-tls12-both");
+    let rt = runtime();
+    let opts = ClientOptions::new(Some(&pki().gw))
+        .tls12_only()
+        .alpn(&[ALPN_RADIUS_1_1, ALPN_RADIUS_1_0]);
+    rt.block_on(async {
+        let (local, probe) = probe_from(s.tls, &opts, WAIT).await;
+        let Probe::Answered(a) = probe else {
+            panic!(
+                "TLS 1.2 offering radius/1.1 and radius/1.0: {probe:?}\n  server: {}",
+                s.refusal_logged(local)
+            );
+        };
+        assert_eq!(a.code, Code::AccessReject);
+    });
+}
