@@ -1789,3 +1789,33 @@ fn review_tls_1_2_offering_both_protocols_gets_rfc_6614() {
         assert_eq!(a.code, Code::AccessReject);
     });
 }
+
+/// A client that writes its last requests and then closes its sending side (TLS close_notify,
+/// a half-close) still gets their replies: the requests are processed either way (here an OTP
+/// is used up), so dropping the replies leaves the user rejected on the retry with the same
+/// code. tessera ends the connection at the end of the stream and discards what is in flight.
+#[test]
+fn review_replies_in_flight_survive_the_client_half_closing() {
+    let s = Server::start("radsec-review-halfclose");
+    let rt = runtime();
+    rt.block_on(async {
+        let c = connect(
+            s.tls,
+            &ClientOptions::new(Some(&pki().pw)).secret(PW_SECRET),
+        )
+        .await
+        .expect("connecting");
+        // argon2: slow enough to still be in flight when the close_notify arrives.
+        let (bytes, _) = Request::access("carol", CAROL_PASSWORD, None).build(&c.proto, 1, [0; 4]);
+        let mut c = c;
+        c.send_raw(&bytes).await.expect("sending");
+        c.shutdown_write().await.expect("half-closing");
+        let raw = c.recv_raw(WAIT).await;
+        let code = raw.map(|r| tessera_radius::Packet::decode(&r).expect("decodes").code);
+        assert_eq!(
+            code,
+            Some(Code::AccessChallenge),
+            "the reply to a request written before the half-close"
+        );
+    });
+}

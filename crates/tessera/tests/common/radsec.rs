@@ -578,6 +578,11 @@ impl Conn {
         (id, self.next_token.to_be_bytes())
     }
 
+    /// Close our sending side (TLS close_notify) and keep reading.
+    pub async fn shutdown_write(&mut self) -> io::Result<()> {
+        self.wr.shutdown().await
+    }
+
     pub async fn send_raw(&mut self, bytes: &[u8]) -> io::Result<()> {
         self.wr.write_all(bytes).await?;
         self.wr.flush().await
