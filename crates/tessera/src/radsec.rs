@@ -628,6 +628,9 @@ impl Connection {
         let mut buf: Vec<u8> = Vec::with_capacity(READ_CHUNK + tessera_radius::MAX_PACKET_LEN);
         let mut out: Vec<u8> = Vec::with_capacity(READ_CHUNK);
         let mut version = this.version;
+        // The gateway has closed its sending side (TLS close_notify, a half-close): what it
+        // sent is still answered, then the connection ends.
+        let mut ended = false;
         let idle = tokio::time::sleep(this.idle);
         tokio::pin!(idle);
         loop {
@@ -668,7 +671,11 @@ impl Connection {
                     let _ = tx.send(reply).await;
                 });
             }
-            let room = in_flight < MAX_IN_FLIGHT_PER_CONNECTION
+            if ended && in_flight == 0 {
+                return Closed::Peer;
+            }
+            let room = !ended
+                && in_flight < MAX_IN_FLIGHT_PER_CONNECTION
                 && buf.len() < READ_CHUNK + tessera_radius::MAX_PACKET_LEN;
             tokio::select! {
                 done = rx.recv() => {
@@ -703,7 +710,8 @@ impl Connection {
                 }
                 read = read_more(&mut stream, &mut buf), if room => {
                     match read {
-                        Ok(0) | Err(_) => return Closed::Peer,
+                        Ok(0) => ended = true,
+                        Err(_) => return Closed::Peer,
                         Ok(_) => idle.as_mut().reset(tokio::time::Instant::now() + this.idle),
                     }
                 }
