@@ -1819,3 +1819,37 @@ fn review_replies_in_flight_survive_the_client_half_closing() {
         );
     });
 }
+
+/// A CA that delegates part of its namespace does so with an intermediate CA limited by name
+/// constraints (permitted DNS subtree `branch.radsec.test`): the TLS stack rejects that
+/// intermediate's certificates for any other DNS name. But a certificate with no DNS
+/// subjectAltName is matched by its subject CN, which no name constraint covers (webpki has no
+/// CN-IDs), so the delegated CA can name itself any TLS client (here `gw`) and be served as it.
+#[test]
+fn review_cn_fallback_does_not_escape_name_constraints() {
+    let s = Server::start("radsec-review-nc");
+    let rt = runtime();
+    let sub = pki()
+        .ca
+        .intermediate("branch sub-CA", &["branch.radsec.test"]);
+    // The constraint works for a DNS name outside it...
+    let san = sub.leaf(&[GW_NAME], GW_NAME, false);
+    let (local, probe) = refused(&rt, &s, &ClientOptions::new(Some(&san)));
+    eprintln!(
+        "SAN outside the constraint: {probe:?}\n  server: {}",
+        s.refusal_logged(local)
+    );
+    // ... and the same name as the subject CN alone gets around it.
+    let cn = sub.leaf(&[], GW_NAME, false);
+    let (local, probe) = rt.block_on(probe_from(s.tls, &ClientOptions::new(Some(&cn)), WAIT));
+    assert!(
+        !matches!(probe, Probe::Answered(_)),
+        "a certificate from a CA constrained to branch.radsec.test, CN {GW_NAME} and no \
+         subjectAltName, was served as client gw (from {local}): {}",
+        s.t.log()
+            .lines()
+            .filter(|l| l.contains(&format!("peer={local}")))
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+}

@@ -29,9 +29,13 @@ use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName}
 pub struct Ca {
     pub cert_pem: String,
     issuer: Issuer<'static, KeyPair>,
+    /// For an intermediate CA, its certificate and those above it short of the root (PEM),
+    /// sent by a leaf it signs after the leaf itself.
+    chain_pem: String,
 }
 
-/// A leaf certificate (chain: the leaf alone; the CA is known to the peer) and its key.
+/// A leaf certificate (chain: the leaf, then any intermediate CA that signed it; the root is
+/// known to the peer) and its key.
 #[derive(Clone)]
 pub struct Leaf {
     pub cert_pem: String,
@@ -63,6 +67,38 @@ impl Ca {
         Ca {
             cert_pem: cert.pem(),
             issuer: Issuer::new(params, key),
+            chain_pem: String::new(),
+        }
+    }
+
+    /// An intermediate CA signed by this one, limited by name constraints to DNS names under
+    /// `permitted` (how a CA delegates a site's or partner's names to it).
+    pub fn intermediate(&self, name: &str, permitted: &[&str]) -> Ca {
+        let mut params = CertificateParams::new(Vec::<String>::new()).expect("CA params");
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        params.distinguished_name.push(DnType::CommonName, name);
+        params.key_usages = vec![
+            KeyUsagePurpose::KeyCertSign,
+            KeyUsagePurpose::CrlSign,
+            KeyUsagePurpose::DigitalSignature,
+        ];
+        params.name_constraints = Some(rcgen::NameConstraints {
+            permitted_subtrees: permitted
+                .iter()
+                .map(|d| rcgen::GeneralSubtree::DnsName((*d).to_owned()))
+                .collect(),
+            excluded_subtrees: Vec::new(),
+        });
+        params.use_authority_key_identifier_extension = true;
+        validity(&mut params);
+        let key = KeyPair::generate().expect("intermediate key");
+        let cert = params
+            .signed_by(&key, &self.issuer)
+            .expect("signing an intermediate");
+        Ca {
+            cert_pem: cert.pem(),
+            chain_pem: format!("{}{}", cert.pem(), self.chain_pem),
+            issuer: Issuer::new(params, key),
         }
     }
 
@@ -86,7 +122,7 @@ impl Ca {
             .signed_by(&key, &self.issuer)
             .expect("signing a leaf");
         Leaf {
-            cert_pem: cert.pem(),
+            cert_pem: format!("{}{}", cert.pem(), self.chain_pem),
             key_pem: key.serialize_pem(),
         }
     }
@@ -250,9 +286,10 @@ impl ClientOptions {
             .with_root_certificates(roots);
         let mut config = match &self.cert {
             Some(leaf) => {
-                let chain = vec![
-                    CertificateDer::from_pem_slice(leaf.cert_pem.as_bytes()).expect("cert PEM"),
-                ];
+                let chain: Vec<CertificateDer<'static>> =
+                    CertificateDer::pem_slice_iter(leaf.cert_pem.as_bytes())
+                        .collect::<Result<_, _>>()
+                        .expect("cert PEM");
                 let key = PrivateKeyDer::from_pem_slice(leaf.key_pem.as_bytes()).expect("key PEM");
                 builder
                     .with_client_auth_cert(chain, key)
