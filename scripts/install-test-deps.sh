@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Install the real peers the tests drive: FreeRADIUS's radclient/radtest, oathtool, curl, and
 # the Python OAuth 2.0 library authlib (a third-party client for the identity API), slapd and
-# the aiosmtpd SMTP server, and nft + ip (the connector's nftables mirror, tested inside a
-# network namespace).
+# the aiosmtpd SMTP server, nft + ip (the connector's nftables mirror, tested inside a
+# network namespace), and radsecproxy and FreeRADIUS 3.2 (RadSec clients in front of tessera).
 # Safe to run repeatedly; does nothing when they are already there.
 set -euo pipefail
 
@@ -27,6 +27,9 @@ command -v ip        >/dev/null 2>&1 || [ -x /usr/sbin/ip ]  || need+=(iproute2)
 # storage and cluster tests start; setpriv (util-linux) runs them as nobody under root.
 compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || need+=(postgresql)
 command -v setpriv   >/dev/null 2>&1 || need+=(util-linux)
+# RadSec (RFC 6614) peers: radsecproxy and the FreeRADIUS server as TLS proxies to tessera.
+[ -x /usr/sbin/radsecproxy ]          || need+=(radsecproxy)
+[ -x /usr/sbin/freeradius ]           || need+=(freeradius)
 # playwright-core (no browser download: the console test drives Debian's chromium).
 install_playwright() {
   local dir
@@ -56,4 +59,15 @@ fi
 if [[ " ${need[*]} " == *" postgresql "* ]]; then
   $SUDO service postgresql stop >/dev/null 2>&1 || true
 fi
+# The RadSec tests start radsecproxy and freeradius themselves with their own configs; the
+# packages' system services (freeradius listens on 1812/1813) are not wanted.
+for svc in radsecproxy freeradius; do
+  if [[ " ${need[*]} " == *" $svc "* ]]; then
+    $SUDO service "$svc" stop >/dev/null 2>&1 || true
+    if command -v systemctl >/dev/null 2>&1; then
+      $SUDO systemctl disable "$svc" >/dev/null 2>&1 || true
+    fi
+    $SUDO update-rc.d "$svc" disable >/dev/null 2>&1 || true
+  fi
+done
 install_playwright

@@ -406,6 +406,19 @@ mod tests {
     }
 
     #[test]
+    fn radsec_needs_all_three_files() {
+        let n: NodeConfig = parse_toml(
+            "[radius]\ntls_listen = [\"127.0.0.1:2083\"]\ntls_cert = \"c.pem\"\n",
+            "node.toml",
+        )
+        .unwrap();
+        assert_eq!(n.radius.tls_idle_timeout, Duration(600));
+        let err = n.radius.tls_files().unwrap_err();
+        assert!(err.contains("needs tls_key, tls_client_ca"), "{err}");
+        assert!(NodeConfig::default().radius.tls_files().unwrap().is_none());
+    }
+
+    #[test]
     fn unknown_key_names_line_and_column() {
         let src =
             "data_dir = \"x\"\n[radius]\nauth_listen = [\"127.0.0.1:1812\"]\nauth_lisen = []\n";

@@ -89,6 +89,13 @@ impl Wire {
 
     /// Where a reply to `request` starts: its Identifier and a Message-Authenticator first
     /// (RFC 3579 §3.2, BlastRADIUS), or for RADIUS/1.1 its Token and none.
+    ///
+    /// An Accounting-Response to an Accounting-Request carries none, over any transport: RFC
+    /// 3579 defines it for Access packets only (BlastRADIUS is about those), and
+    /// implementations disagree on how to compute it there (FreeRADIUS zeroes the
+    /// Authenticator field, radsecproxy puts the Request Authenticator in it and drops a reply
+    /// computed the other way). Without one, both accept the reply, whose Response
+    /// Authenticator still signs it. A reply to Status-Server always has one (RFC 5997 §3).
     pub fn reply_builder(self, request: &Packet<'_>, code: Code, buf: Vec<u8>) -> PacketBuilder {
         match self {
             Wire::Radius11 => {
@@ -98,7 +105,9 @@ impl Wire {
             }
             Wire::Udp | Wire::Tls => {
                 let mut b = PacketBuilder::new_in(buf, code, request.identifier, [0; 16]);
-                b.message_authenticator();
+                if !(code == Code::AccountingResponse && request.code == Code::AccountingRequest) {
+                    b.message_authenticator();
+                }
                 b
             }
         }
@@ -564,5 +573,115 @@ fn add_text(b: &mut PacketBuilder, typ: u8, text: &str) {
             break;
         }
         rest = tail;
+    }
+}
+
+#[cfg(test)]
+mod wire_tests {
+    use super::*;
+    use crate::published::compile;
+
+    fn config() -> crate::Published {
+        let doc = "[[client]]\nname = \"gw\"\naddress = \"127.0.0.1\"\nsecret = \"s3\"\nmethod = \"m\"\n\
+                   [[method]]\nname = \"m\"\nkind = \"otp\"\n[method.replies]\nreject = \"no\"\n";
+        compile(&tessera_config::parse_toml(doc, "t").unwrap(), 1).unwrap()
+    }
+
+    fn request(ma: Option<&[u8]>, password: &[u8]) -> Vec<u8> {
+        let auth = [7u8; 16];
+        let mut b = PacketBuilder::new(Code::AccessRequest, 9, auth);
+        if ma.is_some() {
+            b.message_authenticator();
+        }
+        b.attr(attr::USER_NAME, b"alice").unwrap();
+        let hidden = tessera_radius::hide_password(password, b"s3", &auth).unwrap();
+        b.attr(attr::USER_PASSWORD, &hidden).unwrap();
+        b.finish_request(ma.unwrap_or(b"s3"))
+    }
+
+    /// Over UDP a missing Message-Authenticator is dropped (the client requires it); over TLS it
+    /// is not required, but a wrong one is still dropped; over RADIUS/1.1 it means nothing.
+    #[test]
+    fn message_authenticator_is_required_over_udp_only() {
+        let p = config();
+        let c = &p.clients()[0];
+        let without = request(None, b"123456");
+        let wrong = request(Some(b"other"), b"123456");
+        let right = request(Some(b"s3"), b"123456");
+        let check = |bytes: &[u8], wire| check_request(&Packet::decode(bytes).unwrap(), c, wire);
+        assert_eq!(
+            check(&without, Wire::Udp),
+            Err(DropReason::MissingMessageAuthenticator)
+        );
+        assert_eq!(check(&without, Wire::Tls), Ok(()));
+        assert_eq!(
+            check(&wrong, Wire::Tls),
+            Err(DropReason::BadMessageAuthenticator)
+        );
+        assert_eq!(check(&wrong, Wire::Radius11), Ok(()));
+        assert_eq!(check(&right, Wire::Udp), Ok(()));
+    }
+
+    /// RADIUS/1.1 (RFC 9765): User-Password is read as it is; the reply carries the request's
+    /// Token, Reserved-1 and Reserved-2 zero, and no Message-Authenticator or MD5 anywhere.
+    #[test]
+    fn radius_1_1_replies_carry_the_token_and_nothing_signed() {
+        let p = config();
+        let c = &p.clients()[0];
+        let mut b = PacketBuilder::new_v1_1(Code::AccessRequest, [1, 2, 3, 4]);
+        b.attr(attr::USER_NAME, b"alice").unwrap();
+        b.attr(attr::USER_PASSWORD, b"123456").unwrap();
+        b.attr(attr::PROXY_STATE, b"ps").unwrap();
+        let req = b.finish_v1_1();
+        let req = Packet::decode(&req).unwrap();
+        assert_eq!(
+            user_password(&req, c, Wire::Radius11)
+                .as_deref()
+                .map(|v| &v[..]),
+            Some(&b"123456"[..])
+        );
+        let reply = build_reply(
+            &req,
+            c,
+            &c.method,
+            &Outcome::Reject,
+            Wire::Radius11,
+            Vec::new(),
+        );
+        let r = Packet::decode(&reply).unwrap();
+        assert_eq!((r.code, r.identifier), (Code::AccessReject, 0));
+        assert_eq!(r.token(), [1, 2, 3, 4]);
+        assert_eq!(&r.authenticator[4..], &[0; 12]);
+        assert!(!r.has_message_authenticator());
+        assert_eq!(r.get(attr::REPLY_MESSAGE), Some(&b"no"[..]));
+        assert_eq!(r.get(attr::PROXY_STATE), Some(&b"ps"[..]));
+        // The same request over RFC 6614 is signed with the secret like over UDP.
+        let classic = request(Some(b"s3"), b"123456");
+        let classic = Packet::decode(&classic).unwrap();
+        assert_eq!(
+            user_password(&classic, c, Wire::Tls)
+                .as_deref()
+                .map(|v| &v[..]),
+            Some(&b"123456"[..])
+        );
+        let reply = build_reply(
+            &classic,
+            c,
+            &c.method,
+            &Outcome::Reject,
+            Wire::Tls,
+            Vec::new(),
+        );
+        let r = Packet::decode(&reply).unwrap();
+        assert!(tessera_radius::verify_response(
+            &r,
+            &classic.authenticator,
+            b"s3"
+        ));
+        assert!(tessera_radius::verify_message_authenticator(
+            &r,
+            b"s3",
+            Some(&classic.authenticator)
+        ));
     }
 }

@@ -476,8 +476,9 @@ pub fn read_accounting(
     }))
 }
 
-/// Accounting-Response (RFC 2866 §4.2), Message-Authenticator first like every reply. An
-/// answer to Status-Server signs Message-Authenticator like an Access reply (RFC 5997 §3).
+/// Accounting-Response (RFC 2866 §4.2) as `wire` signs it: without Message-Authenticator to an
+/// Accounting-Request (see `Wire::reply_builder`); to Status-Server with Message-Authenticator
+/// first, signed like an Access reply (RFC 5997 §3).
 pub fn build_accounting_response(
     request: &Packet<'_>,
     client: &CompiledClient,
@@ -530,6 +531,48 @@ mod packet_tests {
         b.finish_accounting_request(secret)
     }
 
+    /// RADIUS/1.1 (RFC 9765): no Request Authenticator to verify, the Accounting-Response carries
+    /// the Token and no Message-Authenticator.
+    #[test]
+    fn radius_1_1_accounting_has_no_authenticator() {
+        let p = client();
+        let c = p.client_for("127.0.0.1".parse().unwrap()).unwrap();
+        let mut b = PacketBuilder::new_v1_1(Code::AccountingRequest, [0, 0, 1, 44]);
+        b.attr(attr::ACCT_STATUS_TYPE, &2u32.to_be_bytes()).unwrap();
+        b.attr(attr::ACCT_SESSION_ID, b"abc").unwrap();
+        let wire = b.finish_v1_1();
+        let pkt = Packet::decode(&wire).unwrap();
+        assert!(matches!(
+            read_accounting(&pkt, c, Wire::Radius11, 5),
+            Ok(IdentityEvent::Session(SessionEvent {
+                status: SessionStatus::Stop,
+                ..
+            }))
+        ));
+        // Over RFC 6614 an Accounting-Response has no Message-Authenticator either, as over UDP
+        // (see `Wire::reply_builder`).
+        let classic = request(&[(attr::ACCT_STATUS_TYPE, &2u32.to_be_bytes())], b"s3");
+        let classic = Packet::decode(&classic).unwrap();
+        let reply = build_accounting_response(&classic, c, Wire::Tls);
+        let r = Packet::decode(&reply).unwrap();
+        assert!(!r.has_message_authenticator());
+        assert!(tessera_radius::verify_response(
+            &r,
+            &classic.authenticator,
+            b"s3"
+        ));
+        // The same bytes as RFC 6614 have no valid authenticator.
+        assert_eq!(
+            read_accounting(&pkt, c, Wire::Tls, 5),
+            Err(DropReason::BadAuthenticator)
+        );
+        let reply = build_accounting_response(&pkt, c, Wire::Radius11);
+        let r = Packet::decode(&reply).unwrap();
+        assert_eq!(r.code, Code::AccountingResponse);
+        assert_eq!(r.token(), [0, 0, 1, 44]);
+        assert!(!r.has_message_authenticator());
+    }
+
     #[test]
     fn start_stop_and_reset() {
         let p = client();
@@ -567,7 +610,10 @@ mod packet_tests {
             &pkt.authenticator,
             b"s3"
         ));
-        assert!(r.has_message_authenticator());
+        assert!(
+            !r.has_message_authenticator(),
+            "radsecproxy and FreeRADIUS disagree on how to compute one here: none is sent"
+        );
 
         let wrong_secret = request(&[(attr::ACCT_STATUS_TYPE, &2u32.to_be_bytes())], b"nope");
         assert_eq!(

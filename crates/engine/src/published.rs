@@ -823,6 +823,100 @@ Juniper-Local-User-Name = "remote"
         assert_eq!(p.method("truid").unwrap().accept_attributes.len(), 3);
     }
 
+    /// TLS clients: found by address and certificate name, never by a datagram; several may
+    /// share a network; UDP clients are never found for a connection.
+    #[test]
+    fn tls_clients_are_told_apart_by_certificate_name() {
+        let mut c = doc("");
+        let tls = |name: &str, address: &str, peer: &str| tessera_config::Client {
+            name: name.into(),
+            address: address.into(),
+            secret: None,
+            secret_file: None,
+            method: "truid".into(),
+            require_message_authenticator: true,
+            transport: Transport::Tls,
+            tls_peer_name: Some(peer.into()),
+            radius_1_1: Radius11::Allow,
+        };
+        c.clients
+            .push(tls("edge-a", "198.51.100.0/24", "A.gw.example"));
+        c.clients
+            .push(tls("edge-b", "198.51.100.0/24", "b.gw.example"));
+        c.clients
+            .push(tls("edge-a1", "198.51.100.7", "a.gw.example"));
+        let p = compile(&c, 1).unwrap();
+        let at = |ip: &str, names: &[&str]| {
+            let names: Vec<String> = names.iter().map(|n| n.to_string()).collect();
+            p.tls_client_for(ip.parse().unwrap(), &names)
+                .map(|c| c.name.clone())
+        };
+        assert_eq!(at("198.51.100.9", &["a.gw.example"]).unwrap(), "edge-a");
+        assert_eq!(at("198.51.100.9", &["B.GW.example"]).unwrap(), "edge-b");
+        // the host entry is more specific than the network
+        assert_eq!(at("198.51.100.7", &["a.gw.example"]).unwrap(), "edge-a1");
+        assert_eq!(at("198.51.100.9", &["c.gw.example"]), None);
+        assert_eq!(at("203.0.113.1", &["a.gw.example"]), None);
+        // a UDP client is not a TLS client, whatever the certificate says
+        assert_eq!(at("192.0.2.10", &["pulse"]), None);
+        assert!(p.client_for("198.51.100.9".parse().unwrap()).is_none());
+        assert_eq!(p.tls_clients_at("198.51.100.7".parse().unwrap()).count(), 3);
+        let edge = p.tls_client_for("198.51.100.9".parse().unwrap(), &["a.gw.example".into()]);
+        assert_eq!(
+            edge.unwrap().secret.expose(),
+            RADSEC_DEFAULT_SECRET.as_bytes(),
+            "RFC 6614 §2.3: a TLS client without a secret uses \"radsec\""
+        );
+    }
+
+    #[test]
+    fn transport_settings_are_checked() {
+        let mut c = doc("");
+        c.clients[0].tls_peer_name = Some("gw".into());
+        c.clients[1].radius_1_1 = Radius11::Require;
+        let mut tls = c.clients[0].clone();
+        tls.name = "edge".into();
+        tls.transport = Transport::Tls;
+        tls.tls_peer_name = None;
+        c.clients.push(tls);
+        let mut twin = c.clients[0].clone();
+        twin.name = "twin".into();
+        twin.address = "198.51.100.1".into();
+        twin.transport = Transport::Tls;
+        twin.tls_peer_name = Some("X".into());
+        let mut twin2 = twin.clone();
+        twin2.name = "twin2".into();
+        twin2.tls_peer_name = Some("x".into());
+        c.clients.push(twin);
+        c.clients.push(twin2);
+        let problems = compile(&c, 1).unwrap_err();
+        let text: Vec<String> = problems
+            .iter()
+            .map(|p| {
+                let path: String = p
+                    .path
+                    .iter()
+                    .map(|s| match s {
+                        PathSeg::Key(k) => format!(".{k}"),
+                        PathSeg::Index(i) => format!("[{i}]"),
+                    })
+                    .collect();
+                format!("{}: {}", path.trim_start_matches('.'), p.message)
+            })
+            .collect();
+        let has = |needle: &str| {
+            assert!(
+                text.iter().any(|t| t.contains(needle)),
+                "no {needle:?} in {text:#?}"
+            )
+        };
+        has("client[0].tls_peer_name");
+        has("client[1].radius_1_1");
+        has("it needs tls_peer_name");
+        has("with certificate name \"x\" is already client \"twin\"");
+        assert_eq!(problems.len(), 4, "{text:#?}");
+    }
+
     #[test]
     fn problems_are_all_reported_with_paths() {
         let mut c = doc("Filtr-Id = \"x\"");

@@ -11,7 +11,14 @@ fn example_files_are_valid() {
     let cfg: tessera_config::SystemConfig =
         tessera_config::parse_toml(&sys, "system.toml").unwrap();
     let published = tessera_engine::compile(&cfg, 1).unwrap();
-    assert_eq!(published.clients().len(), 1);
+    assert_eq!(published.clients().len(), 2);
+    let branch = published
+        .tls_client_for(
+            "198.51.100.20".parse().unwrap(),
+            &["fw1.branch.example.com".into()],
+        )
+        .expect("the example's RadSec client");
+    assert_eq!(branch.name, "branch-fortigate");
     assert_eq!(
         published.method("truid").unwrap().accept_attributes.len(),
         3

@@ -191,7 +191,7 @@ pub fn render(core: &Shared, m: &HttpCounters, store: &Storage) -> String {
     counter(
         &mut out,
         "tessera_radius_requests_total",
-        "RADIUS datagrams received.",
+        "RADIUS packets received, every transport (UDP, RadSec, RADIUS/1.1).",
         c.requests.get(),
     );
     counter(

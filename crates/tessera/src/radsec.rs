@@ -313,6 +313,16 @@ pub fn start(state: &Arc<Shared>, bound: Bound) -> Result<()> {
         per_source: Mutex::new(HashMap::new()),
         notices: OncePer::new(1),
     });
+    if !state
+        .config()
+        .clients()
+        .iter()
+        .any(|c| c.transport == tessera_config::Transport::Tls)
+    {
+        warn!(
+            "[radius] tls_listen is set but no transport = \"tls\" client is published: every RadSec connection is refused until one is"
+        );
+    }
     for l in listeners {
         let l = TcpListener::from_std(l)?;
         info!(kind = "tls", addr = %l.local_addr()?, idle_timeout = ?idle, "listening");
@@ -476,7 +486,7 @@ async fn connection(
     tcp: TcpStream,
     peer: SocketAddr,
     offer: Radius11,
-    _slot: Slot,
+    slot: Slot,
 ) {
     let _ = tcp.set_nodelay(true);
     let config = match offer {
@@ -507,6 +517,9 @@ async fn connection(
         Wire::Tls
     };
     let tls13 = conn.protocol_version() == Some(rustls::ProtocolVersion::TLSv1_3);
+    // The version the connection is admitted under, read before it is checked: a Publish
+    // landing in between is checked again at the next packet, not missed.
+    let version = listener.state.config().version;
     let client = match identify(&listener.state, peer, &names, wire, tls13) {
         Ok(name) => name,
         Err((reason, detail)) => {
@@ -526,6 +539,8 @@ async fn connection(
         wire,
         tls13,
         idle: listener.idle,
+        version,
+        _slot: slot,
     }
     .serve(stream)
     .await;
@@ -595,6 +610,11 @@ struct Connection {
     wire: Wire,
     tls13: bool,
     idle: Duration,
+    /// The configuration version the client was last checked against.
+    version: i64,
+    /// Its place in the connection limits, held until its last request task ends too: a
+    /// gateway that closes and reopens cannot pile up requests beyond the limits.
+    _slot: Slot,
 }
 
 impl Connection {
@@ -607,7 +627,10 @@ impl Connection {
         let mut in_flight = 0usize;
         let mut buf: Vec<u8> = Vec::with_capacity(READ_CHUNK + tessera_radius::MAX_PACKET_LEN);
         let mut out: Vec<u8> = Vec::with_capacity(READ_CHUNK);
-        let mut version = this.state.config().version;
+        let mut version = this.version;
+        // The gateway has closed its sending side (TLS close_notify, a half-close): what it
+        // sent is still answered, then the connection ends.
+        let mut ended = false;
         let idle = tokio::time::sleep(this.idle);
         tokio::pin!(idle);
         loop {
@@ -648,7 +671,11 @@ impl Connection {
                     let _ = tx.send(reply).await;
                 });
             }
-            let room = in_flight < MAX_IN_FLIGHT_PER_CONNECTION
+            if ended && in_flight == 0 {
+                return Closed::Peer;
+            }
+            let room = !ended
+                && in_flight < MAX_IN_FLIGHT_PER_CONNECTION
                 && buf.len() < READ_CHUNK + tessera_radius::MAX_PACKET_LEN;
             tokio::select! {
                 done = rx.recv() => {
@@ -683,7 +710,8 @@ impl Connection {
                 }
                 read = read_more(&mut stream, &mut buf), if room => {
                     match read {
-                        Ok(0) | Err(_) => return Closed::Peer,
+                        Ok(0) => ended = true,
+                        Err(_) => return Closed::Peer,
                         Ok(_) => idle.as_mut().reset(tokio::time::Instant::now() + this.idle),
                     }
                 }

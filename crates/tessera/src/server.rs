@@ -615,6 +615,12 @@ fn first_time(
     src: SocketAddr,
     wire: Wire,
 ) -> Result<(), Option<Vec<u8>>> {
+    // RADIUS/1.1 is never deduplicated: on TLS nothing is retransmitted, a client may reuse a
+    // Token once its reply is in, and the key is the Token alone, so a cached reply would answer
+    // a different request (RFC 9765 §4.2.2: over TLS a server SHOULD NOT deduplicate).
+    if wire == Wire::Radius11 {
+        return Ok(());
+    }
     match cache.check(key, Instant::now()) {
         Seen::New => Ok(()),
         Seen::Answered(reply) => {

@@ -62,7 +62,12 @@ impl Stopped {
         let key = format!("{name}=");
         let at = line
             .split(|c: char| c.is_whitespace() || c == '"')
-            .find_map(|w| w.strip_prefix(key.as_str()))
+            // The first counter follows `stats=` in the same word.
+            .find_map(|w| {
+                w.strip_prefix("stats=")
+                    .unwrap_or(w)
+                    .strip_prefix(key.as_str())
+            })
             .unwrap_or_else(|| panic!("no {name} in the stats line: {line}"));
         at.parse()
             .unwrap_or_else(|_| panic!("{name} is not a number in: {line}"))
@@ -92,6 +97,7 @@ impl Stopped {
 
 pub mod connector;
 pub mod https;
+pub mod radsec;
 pub mod slapd;
 
 static NEXT: AtomicU32 = AtomicU32::new(0);
@@ -637,6 +643,12 @@ pub fn random16() -> [u8; 16] {
 }
 
 impl Tessera {
+    /// What the running server has logged so far.
+    pub fn log(&self) -> String {
+        let s = self.server.as_ref().expect("not serving");
+        s.log.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
     /// The running server's process id (to read its /proc status: memory, threads, fds).
     pub fn server_pid(&self) -> Option<u32> {
         self.server.as_ref().map(|s| s.child.id())
