@@ -134,23 +134,23 @@ impl Wire {
         }
     }
 
-    /// The request's identity for retransmission detection, with its source: the Identifier
-    /// and Request Authenticator, or the Token (RFC 9765 §4: Reserved-1 and Reserved-2 are not
-    /// looked at).
+    /// The request's identity for retransmission detection, with its source (the Identifier
+    /// and Request Authenticator); `None` for RADIUS/1.1, which is never deduplicated: on TLS
+    /// nothing is retransmitted, a client may reuse a Token once its reply is in, and a cached
+    /// reply would answer a different request (RFC 9765 §4.2.2: over TLS a server SHOULD NOT
+    /// deduplicate).
     pub fn request_key(
         self,
         src: std::net::SocketAddr,
         packet: &Packet<'_>,
-    ) -> crate::dedup::RequestKey {
+    ) -> Option<crate::dedup::RequestKey> {
         match self {
-            Wire::Radius11 => {
-                let mut token = [0u8; 16];
-                token[..4].copy_from_slice(&packet.token());
-                crate::dedup::RequestKey::new(src, 0, token)
-            }
-            Wire::Udp | Wire::Tls => {
-                crate::dedup::RequestKey::new(src, packet.identifier, packet.authenticator)
-            }
+            Wire::Radius11 => None,
+            Wire::Udp | Wire::Tls => Some(crate::dedup::RequestKey::new(
+                src,
+                packet.identifier,
+                packet.authenticator,
+            )),
         }
     }
 }

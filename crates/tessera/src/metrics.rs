@@ -179,8 +179,13 @@ fn transports(out: &mut String, c: &crate::server::Counters) {
     }
     let _ = writeln!(
         out,
-        "# HELP tessera_radsec_connections_open RadSec connections open now, handshakes included.\n# TYPE tessera_radsec_connections_open gauge\ntessera_radsec_connections_open {}",
+        "# HELP tessera_radsec_connections_open RadSec connections admitted and open now.\n# TYPE tessera_radsec_connections_open gauge\ntessera_radsec_connections_open {}",
         t.open.load(Ordering::Relaxed)
+    );
+    let _ = writeln!(
+        out,
+        "# HELP tessera_radsec_handshakes_in_progress RadSec connections in their TLS handshake now.\n# TYPE tessera_radsec_handshakes_in_progress gauge\ntessera_radsec_handshakes_in_progress {}",
+        t.handshaking.load(Ordering::Relaxed)
     );
 }
 

@@ -606,23 +606,36 @@ pub(crate) fn decode<'d>(
     }
 }
 
-/// Retransmission check: `Ok` for a new request, `Err` with what to send (if anything) for a
-/// copy of one already seen.
-fn first_time(
+/// A request's place in a retransmission cache, when its transport has one.
+struct Entry<'a> {
+    cache: &'a DuplicateCache,
+    key: Option<RequestKey>,
+}
+
+impl Entry<'_> {
+    /// The request is decided: its reply (or none) for copies that arrive later.
+    fn complete(&self, reply: Option<&[u8]>) {
+        if let Some(key) = self.key {
+            self.cache.complete(key, reply);
+        }
+    }
+}
+
+/// Retransmission check: `Ok` with its cache entry for a new request, `Err` with what to send
+/// (if anything) for a copy of one already seen.
+fn first_time<'a>(
     state: &Shared,
-    cache: &DuplicateCache,
-    key: RequestKey,
+    cache: &'a DuplicateCache,
+    packet: &Packet<'_>,
     src: SocketAddr,
     wire: Wire,
-) -> Result<(), Option<Vec<u8>>> {
-    // RADIUS/1.1 is never deduplicated: on TLS nothing is retransmitted, a client may reuse a
-    // Token once its reply is in, and the key is the Token alone, so a cached reply would answer
-    // a different request (RFC 9765 §4.2.2: over TLS a server SHOULD NOT deduplicate).
-    if wire == Wire::Radius11 {
-        return Ok(());
-    }
-    match cache.check(key, Instant::now()) {
-        Seen::New => Ok(()),
+) -> Result<Entry<'a>, Option<Vec<u8>>> {
+    let key = wire.request_key(src, packet);
+    let Some(k) = key else {
+        return Ok(Entry { cache, key });
+    };
+    match cache.check(k, Instant::now()) {
+        Seen::New => Ok(Entry { cache, key }),
         Seen::Answered(reply) => {
             state.counters.tally(wire, Tally::Retransmit);
             Err(Some(reply))
@@ -664,14 +677,14 @@ pub(crate) async fn serve_accounting(
     wire: Wire,
 ) -> Option<Vec<u8>> {
     let c = &state.counters;
-    let key = wire.request_key(src, packet);
-    if let Err(resend) = first_time(state, &state.acct_dedup, key, src, wire) {
-        return resend;
-    }
+    let entry = match first_time(state, &state.acct_dedup, packet, src, wire) {
+        Ok(e) => e,
+        Err(resend) => return resend,
+    };
     let mut event = match accounting::read_accounting(packet, client, wire, unix_now()) {
         Ok(e) => e,
         Err(reason) => {
-            state.acct_dedup.complete(key, None);
+            entry.complete(None);
             c.drop(reason, wire, src);
             return None;
         }
@@ -696,14 +709,14 @@ pub(crate) async fn serve_accounting(
                 c.tally(wire, Tally::Accounting);
             }
             let reply = accounting::build_accounting_response(packet, client, wire);
-            state.acct_dedup.complete(key, Some(&reply));
+            entry.complete(Some(&reply));
             Some(reply)
         }
         Err(e) => {
             if state.storage_down.allow("accounting", unix_now()) {
                 warn!(error = %e, client = %client.name, "accounting not recorded: storage unavailable; not answering (repeats within 1 s not logged)");
             }
-            state.acct_dedup.complete(key, None);
+            entry.complete(None);
             c.drop(DropReason::StorageUnavailable, wire, src);
             None
         }
@@ -782,10 +795,10 @@ pub(crate) async fn serve_access(
         c.tally(wire, Tally::Status);
         return Some(access::build_status_reply(packet, client, wire));
     }
-    let key = wire.request_key(src, packet);
-    if let Err(resend) = first_time(state, &state.dedup, key, src, wire) {
-        return resend;
-    }
+    let entry = match first_time(state, &state.dedup, packet, src, wire) {
+        Ok(e) => e,
+        Err(resend) => return resend,
+    };
     let method: &CompiledMethod = match forced {
         None => &client.method,
         Some(name) => config.method(name).map_or(&*MISSING_METHOD, |m| &**m),
@@ -834,7 +847,7 @@ pub(crate) async fn serve_access(
         Outcome::Reject => c.tally(wire, Tally::Reject),
         Outcome::Unavailable => {
             // Forgotten by the retransmission cache: a retransmission is decided afresh.
-            state.dedup.complete(key, None);
+            entry.complete(None);
             c.drop(DropReason::StorageUnavailable, wire, src);
             return None;
         }
@@ -847,6 +860,6 @@ pub(crate) async fn serve_access(
         wire,
         Vec::with_capacity(128),
     );
-    state.dedup.complete(key, Some(&reply));
+    entry.complete(Some(&reply));
     Some(reply)
 }

@@ -15,21 +15,25 @@
 //! memory and cannot starve the others. A broken Length field loses the framing and closes the
 //! connection; anything else wrong with a packet drops that packet only.
 
+mod conn;
+mod limits;
+
 use crate::metrics::Counter;
-use crate::server::{Shared, Tally};
+use crate::server::Shared;
 use anyhow::{Context, Result};
-use std::collections::HashMap;
-use std::net::{IpAddr, SocketAddr};
+use conn::Connection;
+use limits::{Limits, RefusalLog, Slot};
+use std::net::SocketAddr;
 use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+use std::sync::atomic::AtomicUsize;
 use std::time::Duration;
 use tessera_config::{NodeConfig, Radius11};
-use tessera_engine::access::{DropReason, Wire};
-use tessera_engine::notice::OncePer;
-use tessera_radius::{ALPN_RADIUS_1_0, ALPN_RADIUS_1_1, Code};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tessera_engine::access::Wire;
+use tessera_radius::{ALPN_RADIUS_1_0, ALPN_RADIUS_1_1};
+use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::mpsc;
+use tokio::sync::Semaphore;
 use tokio_rustls::LazyConfigAcceptor;
 use tokio_rustls::rustls::{self, pki_types::CertificateDer, pki_types::PrivateKeyDer};
 use tracing::{debug, info, warn};
@@ -37,16 +41,10 @@ use tracing::{debug, info, warn};
 /// Requests in progress on one connection. RFC 6614 has 256 Identifiers; RADIUS/1.1 has more,
 /// but one connection taking more than this share of the server is what the bound is against.
 pub const MAX_IN_FLIGHT_PER_CONNECTION: usize = 256;
-/// Connections at once, over all listeners; and from one address.
-const MAX_CONNECTIONS: usize = 1024;
-const MAX_CONNECTIONS_PER_SOURCE: usize = 64;
+/// Requests in progress over all RadSec connections, as on one UDP socket.
+const MAX_IN_FLIGHT: usize = 16_384;
 /// A handshake must be done within this time.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
-/// Replies that cannot be written for this long (a peer that stopped reading) close the
-/// connection.
-const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
-/// Bytes read at a time: several pipelined packets.
-const READ_CHUNK: usize = 16 * 1024;
 
 /// Why a connection was refused before any RADIUS was read, or why it was closed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -106,7 +104,7 @@ pub enum Closed {
     Idle,
     /// A Length field outside 20..=4096: the framing is lost.
     Framing,
-    /// Replies could not be written for [`WRITE_TIMEOUT`].
+    /// Replies could not be written for 30 s.
     WriteStalled,
     /// A Publish removed or changed the client it was admitted as.
     ClientGone,
@@ -139,8 +137,10 @@ pub struct TlsCounters {
     pub admitted: [Counter; Wire::ALL.len()],
     pub refused: [Counter; Refusal::ALL.len()],
     pub closed: [Counter; Closed::ALL.len()],
-    /// Connections now open (admitted or still in their handshake).
-    pub open: std::sync::atomic::AtomicUsize,
+    /// Connections admitted and open now.
+    pub open: AtomicUsize,
+    /// Connections in their handshake now.
+    pub handshaking: AtomicUsize,
 }
 
 impl TlsCounters {
@@ -178,6 +178,13 @@ struct Offers {
     require: Arc<rustls::ServerConfig>,
     /// Only `radius/1.0`: a client offering only `radius/1.1` gets no_application_protocol.
     forbid: Arc<rustls::ServerConfig>,
+    /// `radius/1.0` preferred, `radius/1.1` too: for an address shared by a `forbid` client and
+    /// others. A `forbid` client offering both gets RFC 6614; a `require` client offers only
+    /// `radius/1.1` and gets it; an `allow` client offering both gets RFC 6614 there.
+    prefer_1_0: Arc<rustls::ServerConfig>,
+    /// Whether any certificate of `tls_client_ca` carries name constraints (see
+    /// [`certificate_names`]).
+    constrained_ca: bool,
 }
 
 /// RadSec listeners bound at start, with their TLS configuration loaded and checked.
@@ -242,10 +249,9 @@ fn offers(cert: &Path, key: &Path, client_ca: &Path) -> Result<Offers> {
     let key = PrivateKeyDer::from_pem_file(key)
         .map_err(|e| anyhow::anyhow!("[radius] tls_key {}: {e}", key.display()))?;
     let mut roots = rustls::RootCertStore::empty();
-    for (i, c) in pem_certs(client_ca, "tls_client_ca")?
-        .into_iter()
-        .enumerate()
-    {
+    let cas = pem_certs(client_ca, "tls_client_ca")?;
+    let constrained_ca = cas.iter().any(|c| has_name_constraints(c));
+    for (i, c) in cas.into_iter().enumerate() {
         roots.add(c).with_context(|| {
             format!(
                 "[radius] tls_client_ca {}: certificate {} is not a usable CA",
@@ -284,6 +290,8 @@ fn offers(cert: &Path, key: &Path, client_ca: &Path) -> Result<Offers> {
         allow: with(&[ALPN_RADIUS_1_1, ALPN_RADIUS_1_0]),
         require: with(&[ALPN_RADIUS_1_1]),
         forbid: with(&[ALPN_RADIUS_1_0]),
+        prefer_1_0: with(&[ALPN_RADIUS_1_0, ALPN_RADIUS_1_1]),
+        constrained_ca,
     })
 }
 
@@ -292,11 +300,10 @@ struct Listener {
     state: Arc<Shared>,
     offers: Offers,
     idle: Duration,
-    /// Open connections per source address.
-    per_source: Mutex<HashMap<IpAddr, usize>>,
-    /// Refusals logged at most once a second per reason and address: a scanner must not
-    /// flood the log.
-    notices: OncePer,
+    limits: Arc<Limits>,
+    refusals: RefusalLog,
+    /// Requests in progress over all connections.
+    in_flight: Arc<Semaphore>,
 }
 
 /// Start accepting on every RadSec listener (on the current runtime).
@@ -310,8 +317,9 @@ pub fn start(state: &Arc<Shared>, bound: Bound) -> Result<()> {
         state: Arc::clone(state),
         offers,
         idle,
-        per_source: Mutex::new(HashMap::new()),
-        notices: OncePer::new(1),
+        limits: Limits::new(Arc::clone(state)),
+        refusals: RefusalLog::new(),
+        in_flight: Arc::new(Semaphore::new(MAX_IN_FLIGHT)),
     });
     if !state
         .config()
@@ -331,63 +339,21 @@ pub fn start(state: &Arc<Shared>, bound: Bound) -> Result<()> {
     Ok(())
 }
 
-/// Holds a connection's place in the limits until it ends.
-struct Slot {
-    listener: Arc<Listener>,
-    ip: IpAddr,
-}
-
-impl Drop for Slot {
-    fn drop(&mut self) {
-        let mut m = self
-            .listener
-            .per_source
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
-        if let Some(n) = m.get_mut(&self.ip) {
-            *n -= 1;
-            if *n == 0 {
-                m.remove(&self.ip);
-            }
-        }
-        self.listener
-            .state
-            .counters
-            .tls
-            .open
-            .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
-    }
-}
-
 impl Listener {
     fn refuse(&self, reason: Refusal, peer: SocketAddr, detail: &str) {
         self.state.counters.tls.refused[reason as usize].inc();
         let key = format!("{} {}", reason.as_str(), peer.ip());
-        if self.notices.allow(&key, crate::server::unix_now()) {
-            warn!(%peer, reason = reason.as_str(), detail, "RadSec connection refused");
-        } else {
-            debug!(%peer, reason = reason.as_str(), detail, "RadSec connection refused");
+        match self.refusals.allow(&key, crate::server::unix_now()) {
+            Some(0) => warn!(%peer, reason = reason.as_str(), detail, "RadSec connection refused"),
+            Some(not_logged) => warn!(
+                %peer,
+                reason = reason.as_str(),
+                detail,
+                not_logged,
+                "RadSec connection refused; other refusals not logged since the last line: not_logged"
+            ),
+            None => debug!(%peer, reason = reason.as_str(), detail, "RadSec connection refused"),
         }
-    }
-
-    /// A place for a connection from `ip`, or `None` past the limits.
-    fn slot(self: &Arc<Self>, ip: IpAddr) -> Option<Slot> {
-        use std::sync::atomic::Ordering;
-        let open = &self.state.counters.tls.open;
-        let mut m = self.per_source.lock().unwrap_or_else(|e| e.into_inner());
-        let n = m.entry(ip).or_insert(0);
-        if *n >= MAX_CONNECTIONS_PER_SOURCE || open.load(Ordering::Relaxed) >= MAX_CONNECTIONS {
-            if *n == 0 {
-                m.remove(&ip);
-            }
-            return None;
-        }
-        *n += 1;
-        open.fetch_add(1, Ordering::Relaxed);
-        Some(Slot {
-            listener: Arc::clone(self),
-            ip,
-        })
     }
 }
 
@@ -418,17 +384,18 @@ async fn accept_loop(listener: Arc<Listener>, tcp: TcpListener) {
             continue;
         };
         let offer = if policies.iter().all(|&p| p == first) {
-            first
+            Some(first)
+        } else if policies.contains(&Radius11::Forbid) {
+            None
         } else {
-            Radius11::Allow
+            Some(Radius11::Allow)
         };
-        let Some(slot) = listener.slot(peer.ip()) else {
-            listener.refuse(
-                Refusal::TooManyConnections,
-                peer,
-                "connection limit reached",
-            );
-            continue;
+        let slot = match listener.limits.handshake(peer.ip()) {
+            Ok(slot) => slot,
+            Err(why) => {
+                listener.refuse(Refusal::TooManyConnections, peer, why);
+                continue;
+            }
         };
         tokio::spawn(connection(Arc::clone(&listener), stream, peer, offer, slot));
     }
@@ -436,9 +403,17 @@ async fn accept_loop(listener: Arc<Listener>, tcp: TcpListener) {
 
 /// The names a client certificate identifies its holder by: its DNS subjectAltNames, or its
 /// subject's common names when it has no DNS subjectAltName.
-pub fn certificate_names(der: &[u8]) -> Vec<String> {
+///
+/// The common name is not used when name constraints are in play (`constrained_ca`, or an
+/// intermediate in `chain` with them): they restrict a delegated CA's DNS names, and no
+/// verifier applies them to a common name, so a CA limited to `branch.example` could otherwise
+/// name its certificate after any client.
+pub fn certificate_names(chain: &[CertificateDer<'_>], constrained_ca: bool) -> Vec<String> {
     use x509_parser::extensions::GeneralName;
-    let Ok((_, cert)) = x509_parser::parse_x509_certificate(der) else {
+    let Some(leaf) = chain.first() else {
+        return Vec::new();
+    };
+    let Ok((_, cert)) = x509_parser::parse_x509_certificate(leaf) else {
         return Vec::new();
     };
     let dns: Vec<String> = cert
@@ -456,7 +431,7 @@ pub fn certificate_names(der: &[u8]) -> Vec<String> {
                 .collect()
         })
         .unwrap_or_default();
-    if !dns.is_empty() {
+    if !dns.is_empty() || constrained_ca || chain[1..].iter().any(|c| has_name_constraints(c)) {
         return dns;
     }
     cert.subject()
@@ -464,6 +439,15 @@ pub fn certificate_names(der: &[u8]) -> Vec<String> {
         .filter_map(|cn| cn.as_str().ok())
         .map(str::to_ascii_lowercase)
         .collect()
+}
+
+/// Whether a certificate carries the name constraints extension (RFC 5280 §4.2.1.10). One that
+/// cannot be parsed counts as constrained: the common name is then not trusted.
+fn has_name_constraints(der: &CertificateDer<'_>) -> bool {
+    match x509_parser::parse_x509_certificate(der) {
+        Ok((_, c)) => !matches!(c.name_constraints(), Ok(None)),
+        Err(_) => true,
+    }
 }
 
 /// What a failed handshake was refused for.
@@ -478,21 +462,21 @@ fn classify(e: &std::io::Error) -> Refusal {
     }
 }
 
-type Tls = tokio_rustls::server::TlsStream<TcpStream>;
-
 /// Handshake, identify, serve; everything a connection goes through.
 async fn connection(
     listener: Arc<Listener>,
     tcp: TcpStream,
     peer: SocketAddr,
-    offer: Radius11,
-    slot: Slot,
+    offer: Option<Radius11>,
+    mut slot: Slot,
 ) {
     let _ = tcp.set_nodelay(true);
+    // What the clients at this address allow; `None`: they disagree and one forbids.
     let config = match offer {
-        Radius11::Allow => &listener.offers.allow,
-        Radius11::Require => &listener.offers.require,
-        Radius11::Forbid => &listener.offers.forbid,
+        Some(Radius11::Allow) => &listener.offers.allow,
+        Some(Radius11::Require) => &listener.offers.require,
+        Some(Radius11::Forbid) => &listener.offers.forbid,
+        None => &listener.offers.prefer_1_0,
     };
     let handshake = async {
         let start = LazyConfigAcceptor::new(rustls::server::Acceptor::default(), tcp).await?;
@@ -506,11 +490,10 @@ async fn connection(
         Ok(Ok(s)) => s,
     };
     let (_, conn) = stream.get_ref();
-    let names = conn
-        .peer_certificates()
-        .and_then(|c| c.first())
-        .map(|leaf| certificate_names(leaf))
-        .unwrap_or_default();
+    let names = certificate_names(
+        conn.peer_certificates().unwrap_or_default(),
+        listener.offers.constrained_ca,
+    );
     let wire = if conn.alpn_protocol() == Some(ALPN_RADIUS_1_1) {
         Wire::Radius11
     } else {
@@ -529,6 +512,12 @@ async fn connection(
             return;
         }
     };
+    if let Err(why) = slot.admit() {
+        listener.refuse(Refusal::TooManyConnections, peer, why);
+        let mut stream = stream;
+        let _ = tokio::time::timeout(Duration::from_secs(1), stream.shutdown()).await;
+        return;
+    }
     let counters = &listener.state.counters;
     counters.tls.admitted[wire as usize].inc();
     info!(%peer, client = %client, protocol = wire.as_str(), tls = if tls13 { "1.3" } else { "1.2" }, "RadSec connection");
@@ -541,6 +530,7 @@ async fn connection(
         idle: listener.idle,
         version,
         _slot: slot,
+        in_flight: Arc::clone(&listener.in_flight),
     }
     .serve(stream)
     .await;
@@ -600,167 +590,4 @@ fn identify(
         )),
         _ => Ok(client.name.clone()),
     }
-}
-
-/// An admitted connection.
-struct Connection {
-    state: Arc<Shared>,
-    peer: SocketAddr,
-    names: Vec<String>,
-    wire: Wire,
-    tls13: bool,
-    idle: Duration,
-    /// The configuration version the client was last checked against.
-    version: i64,
-    /// Its place in the connection limits, held until its last request task ends too: a
-    /// gateway that closes and reopens cannot pile up requests beyond the limits.
-    _slot: Slot,
-}
-
-impl Connection {
-    /// Read packets, hand each to its own task, write the replies as they come back.
-    async fn serve(self, mut stream: Tls) -> Closed {
-        let this = Arc::new(self);
-        // Every request task sends exactly one message, its reply or `None`: the count in
-        // flight is exact, and a full connection wakes when any request ends.
-        let (tx, mut rx) = mpsc::channel::<Option<Vec<u8>>>(MAX_IN_FLIGHT_PER_CONNECTION);
-        let mut in_flight = 0usize;
-        let mut buf: Vec<u8> = Vec::with_capacity(READ_CHUNK + tessera_radius::MAX_PACKET_LEN);
-        let mut out: Vec<u8> = Vec::with_capacity(READ_CHUNK);
-        let mut version = this.version;
-        // The gateway has closed its sending side (TLS close_notify, a half-close): what it
-        // sent is still answered, then the connection ends.
-        let mut ended = false;
-        let idle = tokio::time::sleep(this.idle);
-        tokio::pin!(idle);
-        loop {
-            // Every whole packet already read, while there is room.
-            while in_flight < MAX_IN_FLIGHT_PER_CONNECTION {
-                let Some(header) = buf.first_chunk::<4>() else {
-                    break;
-                };
-                let len = match tessera_radius::stream_packet_length(*header) {
-                    Ok(n) => n,
-                    Err(e) => {
-                        this.state
-                            .counters
-                            .drop(DropReason::Malformed, this.wire, this.peer);
-                        warn!(peer = %this.peer, error = %e, "RadSec framing lost: closing the connection");
-                        return Closed::Framing;
-                    }
-                };
-                if buf.len() < len {
-                    break;
-                }
-                let packet: Vec<u8> = buf.drain(..len).collect();
-                let current = this.state.config().version;
-                if current != version {
-                    // A Publish: is the connection still the client it was admitted as?
-                    version = current;
-                    if let Err((_, why)) =
-                        identify(&this.state, this.peer, &this.names, this.wire, this.tls13)
-                    {
-                        warn!(peer = %this.peer, detail = why, "RadSec client no longer configured as it was: closing the connection");
-                        return Closed::ClientGone;
-                    }
-                }
-                in_flight += 1;
-                let (this, tx) = (Arc::clone(&this), tx.clone());
-                tokio::spawn(async move {
-                    let reply = this.request(&packet).await;
-                    let _ = tx.send(reply).await;
-                });
-            }
-            if ended && in_flight == 0 {
-                return Closed::Peer;
-            }
-            let room = !ended
-                && in_flight < MAX_IN_FLIGHT_PER_CONNECTION
-                && buf.len() < READ_CHUNK + tessera_radius::MAX_PACKET_LEN;
-            tokio::select! {
-                done = rx.recv() => {
-                    // `tx` lives here too, so the channel never closes while serving.
-                    let Some(reply) = done else { return Closed::Peer };
-                    in_flight -= 1;
-                    out.clear();
-                    if let Some(r) = reply {
-                        out.extend_from_slice(&r);
-                    }
-                    // Everything else already finished goes out in the same write.
-                    while let Ok(more) = rx.try_recv() {
-                        in_flight -= 1;
-                        if let Some(r) = more {
-                            out.extend_from_slice(&r);
-                        }
-                    }
-                    if !out.is_empty() {
-                        let write = async {
-                            stream.write_all(&out).await?;
-                            stream.flush().await
-                        };
-                        match tokio::time::timeout(WRITE_TIMEOUT, write).await {
-                            Ok(Ok(())) => {}
-                            Ok(Err(_)) => return Closed::Peer,
-                            Err(_) => return Closed::WriteStalled,
-                        }
-                    }
-                    if in_flight == 0 {
-                        idle.as_mut().reset(tokio::time::Instant::now() + this.idle);
-                    }
-                }
-                read = read_more(&mut stream, &mut buf), if room => {
-                    match read {
-                        Ok(0) => ended = true,
-                        Err(_) => return Closed::Peer,
-                        Ok(_) => idle.as_mut().reset(tokio::time::Instant::now() + this.idle),
-                    }
-                }
-                () = &mut idle => {
-                    if in_flight == 0 {
-                        return Closed::Idle;
-                    }
-                    idle.as_mut().reset(tokio::time::Instant::now() + this.idle);
-                }
-            }
-        }
-    }
-
-    /// One packet from the connection; the reply to write, if any.
-    async fn request(&self, bytes: &[u8]) -> Option<Vec<u8>> {
-        let (state, peer, wire) = (&*self.state, self.peer, self.wire);
-        let received = std::time::Instant::now();
-        state.counters.tally(wire, Tally::Request);
-        let config = state.config();
-        let Some(client) = config.tls_client_for(peer.ip(), &self.names) else {
-            state.counters.drop(DropReason::UnknownClient, wire, peer);
-            return None;
-        };
-        let packet = crate::server::decode(state, bytes, peer, wire)?;
-        match packet.code {
-            Code::AccessRequest | Code::StatusServer => {
-                let reply =
-                    crate::server::serve_access(state, &config, client, &packet, peer, None, wire)
-                        .await;
-                if reply.is_some() && packet.code == Code::AccessRequest {
-                    state.counters.latency.observe(received.elapsed());
-                }
-                reply
-            }
-            Code::AccountingRequest => {
-                crate::server::serve_accounting(state, client, &packet, peer, wire).await
-            }
-            _ => {
-                state.counters.drop(DropReason::UnexpectedCode, wire, peer);
-                None
-            }
-        }
-    }
-}
-
-/// Read what the connection has into `buf` (cancel-safe: a read either happened or did not).
-async fn read_more(stream: &mut Tls, buf: &mut Vec<u8>) -> std::io::Result<usize> {
-    let mut chunk = [0u8; 4096];
-    let n = stream.read(&mut chunk).await?;
-    buf.extend_from_slice(&chunk[..n]);
-    Ok(n)
 }
