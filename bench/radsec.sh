@@ -8,18 +8,21 @@
 # at CONCS requests in flight, interleaved (every configuration once per round, REPEATS
 # rounds), each run on a fresh server and a fresh SQLite file; then, per round, new mutual-TLS
 # connections per second (full handshakes, no resumption, each proven by a Status-Server) for
-# RFC 6614 and RADIUS/1.1. The PKI (a CA, the server's certificate for 127.0.0.1, a gateway's
-# client certificate) is generated here with openssl and removed afterwards.
+# RFC 6614 and RADIUS/1.1, from four addresses. The PKI (a CA, the server's certificate for
+# 127.0.0.1, a gateway's client certificate) is generated here with openssl and removed
+# afterwards.
 # One JSON line per run on stdout: {"config":...,"concurrency":...,"round":...,"result":{...}}
 # (tessera bench's result line), then a summary table (medians) on stderr.
 # usage: bench/radsec.sh [repeats] [duration] [users]
 # env: CONFIGS="udp tls1 tls4 tls16 v11-4", CONCS="64 256", HANDSHAKES=2000 (0: none),
-#      HS_CONC=16 (handshakes in progress at once), TESSERA_BIN, TESSERA_LOG (server, warn),
+#      HS_CONC=16 (handshakes in progress at once), HS_SOURCES (their source addresses, taking
+#      turns; default 127.0.1.1-4), TESSERA_BIN, TESSERA_LOG (server, warn),
 #      PERF_DIR (perf record -g of the server over each measured window, one file per run)
 set -euo pipefail
 repeats=${1:-3}; dur=${2:-10}; users=${3:-1000}
 T=$(realpath "${TESSERA_BIN:-target/release/tessera}")
 handshakes=${HANDSHAKES:-2000}; hs_conc=${HS_CONC:-16}
+hs_sources=${HS_SOURCES:-127.0.1.1,127.0.1.2,127.0.1.3,127.0.1.4}
 auth_port=${AUTH_PORT:-18141}; tls_port=${TLS_PORT:-18143}
 work=$(mktemp -d /tmp/tessera-radsec-bench.XXXXXX)
 pid=
@@ -56,8 +59,9 @@ tls_cert = "$pki/server.pem"
 tls_key = "$pki/server.key"
 tls_client_ca = "$pki/ca.pem"
 EOT
-# One UDP client and one TLS client (secret: RFC 6614's default "radsec") on the same address;
-# the TLS client allows RADIUS/1.1, so both dialects reach the same server.
+# One UDP client and one TLS client (secret: RFC 6614's default "radsec"); the TLS client
+# allows RADIUS/1.1, so both dialects reach the same server, and it is all of 127.0.0.0/8 so
+# that handshakes come from several addresses (the server lets 8 at a time in per source).
 cat >"$work/system.toml" <<EOT
 [[method]]
 name = "bench"
@@ -71,7 +75,7 @@ method = "bench"
 
 [[client]]
 name = "bench-gw"
-address = "127.0.0.1"
+address = "127.0.0.0/8"
 transport = "tls"
 tls_peer_name = "bench-gw.example"
 method = "bench"
@@ -152,7 +156,7 @@ hs() {
   local s0 s1
   s0=$(cpu "$pid")
   out=$("$T" bench --transport tls "${extra[@]}" --target 127.0.0.1:$tls_port "${tls_args[@]}" \
-    --handshakes "$handshakes" --concurrency "$hs_conc" | tail -1)
+    --handshakes "$handshakes" --concurrency "$hs_conc" --source "$hs_sources" | tail -1)
   s1=$(cpu "$pid")
   stop
   # the server's CPU per handshake (it does nothing else meanwhile), in ms

@@ -122,9 +122,10 @@ pub struct BenchArgs {
     #[arg(long, value_name = "N")]
     handshakes: Option<usize>,
     /// Source address of the generator's sockets [default: loopback over udp, the kernel's
-    /// choice over tls]; a server tells clients apart by it.
-    #[arg(long, value_name = "IP")]
-    source: Option<IpAddr>,
+    /// choice over tls]; a server tells clients apart by it. Several (comma-separated) take
+    /// turns: generator threads, connections and handshakes, like a fleet of gateways.
+    #[arg(long, value_name = "IP", value_delimiter = ',')]
+    source: Vec<IpAddr>,
 }
 
 impl BenchArgs {
@@ -309,7 +310,7 @@ pub fn run(a: BenchArgs) -> Result<()> {
         let plan = Arc::clone(&plan);
         let (concurrency, users) = (a.concurrency, a.users);
         let target = a.target[t % a.target.len()];
-        let source = a.source;
+        let source = (!a.source.is_empty()).then(|| a.source[t % a.source.len()]);
         handles.push(std::thread::spawn(move || {
             worker(&plan, target, source, slots, concurrency, users)
         }));

@@ -28,7 +28,7 @@ use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName}
 struct Endpoint {
     connector: tokio_rustls::TlsConnector,
     server_name: Option<ServerName<'static>>,
-    source: Option<IpAddr>,
+    sources: Vec<IpAddr>,
     radius_1_1: bool,
 }
 
@@ -84,19 +84,24 @@ impl Endpoint {
         Ok(Endpoint {
             connector: tokio_rustls::TlsConnector::from(Arc::new(config)),
             server_name,
-            source: a.source,
+            sources: a.source.clone(),
             radius_1_1: a.radius_1_1,
         })
     }
 
-    /// A new connection to `target`, handshake done, and the dialect it speaks.
-    async fn connect(&self, target: SocketAddr) -> Result<(TlsStream<TcpStream>, Dialect)> {
+    /// Connection number `n` to `target` (from the `n`th of the source addresses, taking
+    /// turns), handshake done, and the dialect it speaks.
+    async fn connect(
+        &self,
+        n: usize,
+        target: SocketAddr,
+    ) -> Result<(TlsStream<TcpStream>, Dialect)> {
         let sock = if target.is_ipv4() {
             TcpSocket::new_v4()?
         } else {
             TcpSocket::new_v6()?
         };
-        if let Some(ip) = self.source {
+        if let Some(&ip) = self.sources.get(n % self.sources.len().max(1)) {
             sock.bind(SocketAddr::new(ip, 0))
                 .with_context(|| format!("--source {ip}"))?;
         }
@@ -159,7 +164,7 @@ pub(super) fn run(a: &BenchArgs, plan: &Arc<Plan>) -> Result<Tally> {
             let target = a.target[c % a.target.len()];
             let (ep, plan) = (Arc::clone(&ep), Arc::clone(plan));
             tasks.push(tokio::spawn(async move {
-                let (stream, dialect) = ep.connect(target).await?;
+                let (stream, dialect) = ep.connect(c, target).await?;
                 let slots = make_slots(&plan, &slot_ids, concurrency, users, Instant::now());
                 let conn = Conn::new(&plan, dialect, slots, auth_gen(slot_ids[0]));
                 drive(stream, conn)
@@ -381,8 +386,13 @@ async fn read_packet<S: AsyncRead + Unpin>(s: &mut S) -> Result<Vec<u8>> {
 
 /// One fresh connection: handshake, a Status-Server answered by an authentic Access-Accept
 /// (RFC 5997 §3: the connection carries RADIUS), close. Returns the protocol it negotiated.
-async fn one_handshake(ep: &Endpoint, target: SocketAddr, secret: &[u8]) -> Result<String> {
-    let (mut tls, dialect) = ep.connect(target).await?;
+async fn one_handshake(
+    ep: &Endpoint,
+    n: usize,
+    target: SocketAddr,
+    secret: &[u8],
+) -> Result<String> {
+    let (mut tls, dialect) = ep.connect(n, target).await?;
     let auth = AuthGen::new(
         std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -453,7 +463,7 @@ pub(super) fn handshakes(a: &BenchArgs, n: usize) -> Result<()> {
                         break;
                     }
                     let t0 = Instant::now();
-                    match one_handshake(&ep, targets[i % targets.len()], &secret).await {
+                    match one_handshake(&ep, i, targets[i % targets.len()], &secret).await {
                         Ok(what) => {
                             lat_us.push(t0.elapsed().as_micros().min(u32::MAX as u128) as u32);
                             seen.get_or_insert(what);
