@@ -158,13 +158,19 @@ pub(super) fn run(a: &BenchArgs, plan: &Arc<Plan>) -> Result<Tally> {
     let rt = runtime(cores().min(conns))?;
     let (concurrency, users) = (a.concurrency, a.users);
     rt.block_on(async {
-        let mut tasks = Vec::new();
+        // The connections are opened one after the other, as a gateway brings up its pool: a
+        // server may well limit the handshakes it takes at once from one address (tessera:
+        // 8), and the load should not start with refusals. The warm-up covers the time.
+        let mut streams = Vec::new();
         for c in 0..conns {
-            let slot_ids: Vec<usize> = (c..concurrency).step_by(conns).collect();
             let target = a.target[c % a.target.len()];
-            let (ep, plan) = (Arc::clone(&ep), Arc::clone(plan));
+            streams.push((target, ep.connect(c, target).await?));
+        }
+        let mut tasks = Vec::new();
+        for (c, (target, (stream, dialect))) in streams.into_iter().enumerate() {
+            let slot_ids: Vec<usize> = (c..concurrency).step_by(conns).collect();
+            let plan = Arc::clone(plan);
             tasks.push(tokio::spawn(async move {
-                let (stream, dialect) = ep.connect(c, target).await?;
                 let slots = make_slots(&plan, &slot_ids, concurrency, users, Instant::now());
                 let conn = Conn::new(&plan, dialect, slots, auth_gen(slot_ids[0]));
                 drive(stream, conn)
