@@ -1854,3 +1854,40 @@ fn cn_fallback_does_not_escape_name_constraints() {
             .join("\n")
     );
 }
+
+/// A gateway that opens 24 connections at once from one address (a proxy's connection pool)
+/// gets every one: beyond 8 handshakes at a time per source, the others wait their turn
+/// instead of being refused.
+#[test]
+fn a_pool_of_connections_opened_at_once_is_served() {
+    let s = Server::start("radsec-pool");
+    let rt = runtime();
+    rt.block_on(async {
+        let opts = ClientOptions::new(Some(&pki().gw));
+        let mut pool = tokio::task::JoinSet::new();
+        for _ in 0..24 {
+            let (server, opts) = (s.tls, opts.clone());
+            pool.spawn(async move {
+                let mut c = connect(server, &opts).await?;
+                c.ask(&Request::status_server(), WAIT)
+                    .await
+                    .map(|a| a.code)
+                    .ok_or_else(|| std::io::Error::other("no answer to Status-Server"))
+            });
+        }
+        let mut answered = 0;
+        while let Some(r) = pool.join_next().await {
+            let code = r
+                .expect("the task ran")
+                .unwrap_or_else(|e| panic!("a connection of the pool failed: {e}"));
+            assert_eq!(code, Code::AccessAccept);
+            answered += 1;
+        }
+        assert_eq!(answered, 24);
+    });
+    let m = s.metrics();
+    assert!(
+        m.contains("tessera_radsec_refused_total{reason=\"too_many_connections\"} 0"),
+        "{m}"
+    );
+}

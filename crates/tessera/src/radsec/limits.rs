@@ -1,8 +1,9 @@
 //! What a RadSec listener lets in at once, and how often it says no in the log.
 //!
 //! A connection in its handshake has shown nothing yet, so it gets a small budget of its own
-//! (per source and in all); only a connection whose certificate named a client takes one of
-//! the larger admitted places. Anyone inside a TLS client's network can fill the handshake
+//! (8 handshakes at a time per source, others from that source waiting their turn, up to 64);
+//! only a connection whose certificate named a client takes one of the larger admitted
+//! places. Anyone inside a TLS client's network can fill the handshake
 //! budget of their own source, but not the places of gateways already connected, nor (without
 //! many sources) every other gateway's handshakes. A source is an IPv4 address or an IPv6 /64:
 //! one IPv6 host has a whole /64 to connect from.
@@ -10,13 +11,17 @@
 use crate::server::Shared;
 use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use tessera_engine::notice::OncePer;
 
 /// Connections in their handshake at once, in all and from one source.
 const MAX_HANDSHAKES: usize = 512;
 const MAX_HANDSHAKES_PER_SOURCE: usize = 8;
+/// Connections waiting for a handshake place or in their handshake, from one source; and
+/// connections waiting, in all.
+const MAX_PENDING_PER_SOURCE: usize = 64;
+const MAX_WAITING: usize = 2048;
 /// Admitted connections at once, in all and from one source.
 const MAX_CONNECTIONS: usize = 1024;
 const MAX_CONNECTIONS_PER_SOURCE: usize = 64;
@@ -46,21 +51,42 @@ impl Source {
 
 #[derive(Debug, Default)]
 struct Count {
+    waiting: usize,
     handshaking: usize,
     admitted: usize,
+}
+
+impl Count {
+    fn of(&mut self, phase: Phase) -> &mut usize {
+        match phase {
+            Phase::Waiting => &mut self.waiting,
+            Phase::Handshaking => &mut self.handshaking,
+            Phase::Admitted => &mut self.admitted,
+        }
+    }
+}
+
+/// Where a connection is: waiting for a handshake place, in its handshake, admitted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Phase {
+    Waiting,
+    Handshaking,
+    Admitted,
 }
 
 /// The connection limits of all RadSec listeners.
 pub(super) struct Limits {
     state: Arc<Shared>,
     per_source: Mutex<HashMap<Source, Count>>,
+    /// Connections waiting for a handshake place, in all.
+    waiting: AtomicUsize,
 }
 
-/// A connection's place, in its handshake and then admitted; given back when dropped.
+/// A connection's place, waiting, in its handshake, then admitted; given back when dropped.
 pub(super) struct Slot {
     limits: Arc<Limits>,
     source: Source,
-    admitted: bool,
+    phase: Phase,
 }
 
 impl Limits {
@@ -68,80 +94,98 @@ impl Limits {
         Arc::new(Limits {
             state,
             per_source: Mutex::new(HashMap::new()),
+            waiting: AtomicUsize::new(0),
         })
     }
 
-    /// A place for a handshake from `ip`, or why there is none.
-    pub(super) fn handshake(self: &Arc<Self>, ip: IpAddr) -> Result<Slot, &'static str> {
+    fn counts(&self) -> std::sync::MutexGuard<'_, HashMap<Source, Count>> {
+        self.per_source.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The global count of a phase.
+    fn total(&self, phase: Phase) -> &AtomicUsize {
         let tls = &self.state.counters.tls;
+        match phase {
+            Phase::Waiting => &self.waiting,
+            Phase::Handshaking => &tls.handshaking,
+            Phase::Admitted => &tls.open,
+        }
+    }
+
+    /// A place in the queue for a handshake from `ip`, or why there is none. A gateway that
+    /// opens several connections at once waits a moment for its handshakes rather than being
+    /// refused.
+    pub(super) fn arrive(self: &Arc<Self>, ip: IpAddr) -> Result<Slot, &'static str> {
         let source = Source::of(ip);
         let mut m = self.counts();
         let n = m.entry(source).or_default();
-        if n.handshaking >= MAX_HANDSHAKES_PER_SOURCE {
-            return Err("too many handshakes from this source");
+        if n.waiting + n.handshaking >= MAX_PENDING_PER_SOURCE {
+            return Err("too many connections waiting for a handshake from this source");
         }
-        if tls.handshaking.load(Ordering::Relaxed) >= MAX_HANDSHAKES {
-            if n.handshaking == 0 && n.admitted == 0 {
+        if self.waiting.load(Ordering::Relaxed) >= MAX_WAITING {
+            if n.waiting + n.handshaking + n.admitted == 0 {
                 m.remove(&source);
             }
-            return Err("too many handshakes in progress");
+            return Err("too many connections waiting for a handshake");
         }
-        n.handshaking += 1;
-        tls.handshaking.fetch_add(1, Ordering::Relaxed);
+        n.waiting += 1;
+        self.waiting.fetch_add(1, Ordering::Relaxed);
         Ok(Slot {
             limits: Arc::clone(self),
             source,
-            admitted: false,
+            phase: Phase::Waiting,
         })
-    }
-}
-
-impl Limits {
-    fn counts(&self) -> std::sync::MutexGuard<'_, HashMap<Source, Count>> {
-        self.per_source.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
 
 impl Slot {
+    /// Move from `self.phase` to `to` when the source has fewer than `per_source` there and
+    /// all sources fewer than `total`.
+    fn advance(&mut self, to: Phase, per_source: usize, total: usize) -> bool {
+        let limits = &self.limits;
+        let mut m = limits.counts();
+        let n = m.entry(self.source).or_default();
+        if *n.of(to) >= per_source || limits.total(to).load(Ordering::Relaxed) >= total {
+            return false;
+        }
+        *n.of(self.phase) -= 1;
+        *n.of(to) += 1;
+        limits.total(self.phase).fetch_sub(1, Ordering::Relaxed);
+        limits.total(to).fetch_add(1, Ordering::Relaxed);
+        self.phase = to;
+        true
+    }
+
+    /// Take a handshake place, if there is one now.
+    pub(super) fn start_handshake(&mut self) -> bool {
+        self.advance(
+            Phase::Handshaking,
+            MAX_HANDSHAKES_PER_SOURCE,
+            MAX_HANDSHAKES,
+        )
+    }
+
     /// The handshake named a client: move to an admitted place, or say why there is none.
     pub(super) fn admit(&mut self) -> Result<(), &'static str> {
-        let tls = &self.limits.state.counters.tls;
-        let mut m = self.limits.counts();
-        let n = m.entry(self.source).or_default();
-        if n.admitted >= MAX_CONNECTIONS_PER_SOURCE {
-            return Err("too many connections from this source");
+        if self.advance(Phase::Admitted, MAX_CONNECTIONS_PER_SOURCE, MAX_CONNECTIONS) {
+            Ok(())
+        } else {
+            Err("too many connections from this source, or in all")
         }
-        if tls.open.load(Ordering::Relaxed) >= MAX_CONNECTIONS {
-            return Err("too many connections");
-        }
-        n.handshaking -= 1;
-        n.admitted += 1;
-        tls.handshaking.fetch_sub(1, Ordering::Relaxed);
-        tls.open.fetch_add(1, Ordering::Relaxed);
-        self.admitted = true;
-        Ok(())
     }
 }
 
 impl Drop for Slot {
     fn drop(&mut self) {
-        let tls = &self.limits.state.counters.tls;
-        let mut m = self.limits.counts();
+        let limits = &self.limits;
+        let mut m = limits.counts();
         if let Some(n) = m.get_mut(&self.source) {
-            if self.admitted {
-                n.admitted -= 1;
-            } else {
-                n.handshaking -= 1;
-            }
-            if n.admitted == 0 && n.handshaking == 0 {
+            *n.of(self.phase) -= 1;
+            if n.waiting + n.handshaking + n.admitted == 0 {
                 m.remove(&self.source);
             }
         }
-        if self.admitted {
-            tls.open.fetch_sub(1, Ordering::Relaxed);
-        } else {
-            tls.handshaking.fetch_sub(1, Ordering::Relaxed);
-        }
+        limits.total(self.phase).fetch_sub(1, Ordering::Relaxed);
     }
 }
 

@@ -390,7 +390,7 @@ async fn accept_loop(listener: Arc<Listener>, tcp: TcpListener) {
         } else {
             Some(Radius11::Allow)
         };
-        let slot = match listener.limits.handshake(peer.ip()) {
+        let slot = match listener.limits.arrive(peer.ip()) {
             Ok(slot) => slot,
             Err(why) => {
                 listener.refuse(Refusal::TooManyConnections, peer, why);
@@ -478,11 +478,23 @@ async fn connection(
         Some(Radius11::Forbid) => &listener.offers.forbid,
         None => &listener.offers.prefer_1_0,
     };
+    // The handshake, waiting for its place included, within HANDSHAKE_TIMEOUT.
+    let deadline = tokio::time::Instant::now() + HANDSHAKE_TIMEOUT;
+    while !slot.start_handshake() {
+        if tokio::time::Instant::now() >= deadline {
+            return listener.refuse(
+                Refusal::HandshakeTimeout,
+                peer,
+                "no handshake place within 10 s",
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
     let handshake = async {
         let start = LazyConfigAcceptor::new(rustls::server::Acceptor::default(), tcp).await?;
         start.into_stream(Arc::clone(config)).await
     };
-    let stream = match tokio::time::timeout(HANDSHAKE_TIMEOUT, handshake).await {
+    let stream = match tokio::time::timeout_at(deadline, handshake).await {
         Err(_) => {
             return listener.refuse(Refusal::HandshakeTimeout, peer, "no handshake within 10 s");
         }
