@@ -135,18 +135,19 @@ impl Wire {
     }
 
     /// The request's identity for retransmission detection, with its source (the Identifier
-    /// and Request Authenticator); `None` for RADIUS/1.1, which is never deduplicated: on TLS
-    /// nothing is retransmitted, a client may reuse a Token once its reply is in, and a cached
-    /// reply would answer a different request (RFC 9765 §4.2.2: over TLS a server SHOULD NOT
-    /// deduplicate).
+    /// and Request Authenticator); `None` over TLS, which is never deduplicated: a client
+    /// retransmits only on a new connection (RFC 6613, RFC 6614), whose source port differs, so
+    /// the cache could never answer; and over RADIUS/1.1 a client may reuse a Token once its
+    /// reply is in, so a cached reply would answer a different request (RFC 9765 §4.2.2: over
+    /// TLS a server SHOULD NOT deduplicate).
     pub fn request_key(
         self,
         src: std::net::SocketAddr,
         packet: &Packet<'_>,
     ) -> Option<crate::dedup::RequestKey> {
         match self {
-            Wire::Radius11 => None,
-            Wire::Udp | Wire::Tls => Some(crate::dedup::RequestKey::new(
+            Wire::Tls | Wire::Radius11 => None,
+            Wire::Udp => Some(crate::dedup::RequestKey::new(
                 src,
                 packet.identifier,
                 packet.authenticator,

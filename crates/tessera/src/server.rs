@@ -308,7 +308,9 @@ pub fn bind_listeners(node: &NodeConfig) -> Result<Bound> {
 /// One thread per core, each with a single-threaded runtime and its own socket per listener:
 /// a request is received, decided and answered on one thread, and only the database writer's
 /// answer crosses threads.
-fn start_shards(state: &Arc<Shared>, bound: Bound) -> Result<()> {
+///
+/// Returns the shards' runtimes: RadSec connections are served on them too, each on one.
+fn start_shards(state: &Arc<Shared>, bound: Bound) -> Result<Vec<tokio::runtime::Handle>> {
     let Bound {
         per_shard,
         listeners,
@@ -323,8 +325,10 @@ fn start_shards(state: &Arc<Shared>, bound: Bound) -> Result<()> {
             Port::Acct => info!(kind = "acct", addr = %local, shards, "listening"),
         }
     }
+    let (handles_tx, handles_rx) = std::sync::mpsc::channel();
     for (i, sockets) in per_shard.into_iter().enumerate() {
         let state = Arc::clone(state);
+        let handles_tx = handles_tx.clone();
         std::thread::Builder::new()
             .name(format!("tessera-radius-{i}"))
             .spawn(move || {
@@ -338,6 +342,7 @@ fn start_shards(state: &Arc<Shared>, bound: Bound) -> Result<()> {
                         return;
                     }
                 };
+                let _ = handles_tx.send(rt.handle().clone());
                 rt.block_on(async move {
                     let mut loops = Vec::new();
                     for (sock, port) in sockets {
@@ -353,10 +358,13 @@ fn start_shards(state: &Arc<Shared>, bound: Bound) -> Result<()> {
                     for l in loops {
                         let _ = l.await;
                     }
+                    // Kept running for RadSec connections, also with no UDP listener.
+                    std::future::pending::<()>().await
                 });
             })?;
     }
-    Ok(())
+    drop(handles_tx);
+    Ok(handles_rx.iter().take(shards).collect())
 }
 
 /// One `serve` per data directory: its user cache assumes that it is the only process making
@@ -412,9 +420,9 @@ pub async fn serve(node: NodeConfig, store: Storage, bound: Bound) -> Result<()>
 
     let mut bound = bound;
     let tls = bound.tls.take();
-    start_shards(&state, bound)?;
+    let shards = start_shards(&state, bound)?;
     if let Some(tls) = tls {
-        crate::radsec::start(&state, tls)?;
+        crate::radsec::start(&state, tls, shards)?;
     }
     crate::http::start(Arc::clone(&state), store.clone(), &node).await?;
 

@@ -304,10 +304,14 @@ struct Listener {
     refusals: RefusalLog,
     /// Requests in progress over all connections.
     in_flight: Arc<Semaphore>,
+    /// Where connections are served, in turn (the current runtime when empty).
+    shards: Vec<tokio::runtime::Handle>,
 }
 
-/// Start accepting on every RadSec listener (on the current runtime).
-pub fn start(state: &Arc<Shared>, bound: Bound) -> Result<()> {
+/// Start accepting on every RadSec listener (on the current runtime); each connection is then
+/// served on one of `shards` (the RADIUS threads' runtimes), in turn, where its requests are
+/// decided and answered without crossing threads, as UDP's are.
+pub fn start(state: &Arc<Shared>, bound: Bound, shards: Vec<tokio::runtime::Handle>) -> Result<()> {
     let Bound {
         listeners,
         offers,
@@ -320,6 +324,7 @@ pub fn start(state: &Arc<Shared>, bound: Bound) -> Result<()> {
         limits: Limits::new(Arc::clone(state)),
         refusals: RefusalLog::new(),
         in_flight: Arc::new(Semaphore::new(MAX_IN_FLIGHT)),
+        shards,
     });
     if !state
         .config()
@@ -358,6 +363,7 @@ impl Listener {
 }
 
 async fn accept_loop(listener: Arc<Listener>, tcp: TcpListener) {
+    let mut turn = 0usize;
     loop {
         let (stream, peer) = match tcp.accept().await {
             Ok(x) => x,
@@ -397,7 +403,24 @@ async fn accept_loop(listener: Arc<Listener>, tcp: TcpListener) {
                 continue;
             }
         };
-        tokio::spawn(connection(Arc::clone(&listener), stream, peer, offer, slot));
+        turn = turn.wrapping_add(1);
+        let shard = listener
+            .shards
+            .get(turn % listener.shards.len().max(1))
+            .cloned();
+        let listener = Arc::clone(&listener);
+        let serve = async move {
+            // Registered with the runtime that serves it: its wake-ups stay on that thread.
+            let stream = match stream.into_std().and_then(TcpStream::from_std) {
+                Ok(s) => s,
+                Err(e) => return debug!(%peer, error = %e, "RadSec connection lost"),
+            };
+            connection(listener, stream, peer, offer, slot).await
+        };
+        match shard {
+            Some(h) => drop(h.spawn(serve)),
+            None => drop(tokio::spawn(serve)),
+        }
     }
 }
 
