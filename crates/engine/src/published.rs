@@ -208,7 +208,7 @@ pub fn compile(cfg: &SystemConfig, version: i64) -> Result<Published, Vec<Proble
                     at(
                         path("tls_peer_name"),
                         format!(
-                            "client {:?}: tls_peer_name is for transport = \"tls\" clients",
+                            "client {:?}: tls_peer_name is only for transport \"tls\" clients",
                             c.name
                         ),
                     );
@@ -217,7 +217,7 @@ pub fn compile(cfg: &SystemConfig, version: i64) -> Result<Published, Vec<Proble
                     at(
                         path("radius_1_1"),
                         format!(
-                            "client {:?}: radius_1_1 is for transport = \"tls\" clients",
+                            "client {:?}: radius_1_1 is only for transport \"tls\" clients",
                             c.name
                         ),
                     );
@@ -230,18 +230,14 @@ pub fn compile(cfg: &SystemConfig, version: i64) -> Result<Published, Vec<Proble
                     );
                 }
             }
-            Transport::Tls => match &tls_peer_name {
+            Transport::Tls => match tls_peer_name.as_ref().filter(|n| !n.is_empty()) {
                 None => at(
                     path("tls_peer_name"),
                     format!(
-                        "client {:?} uses transport = \"tls\": it needs tls_peer_name, the name \
+                        "client {:?}: tls_peer_name is required with transport \"tls\": the name \
                          its certificate carries",
                         c.name
                     ),
-                ),
-                Some(n) if n.is_empty() => at(
-                    path("tls_peer_name"),
-                    format!("client {:?}: tls_peer_name is empty", c.name),
                 ),
                 // Several TLS clients may share a network; the certificate tells them apart.
                 Some(n) => {
@@ -262,7 +258,10 @@ pub fn compile(cfg: &SystemConfig, version: i64) -> Result<Published, Vec<Proble
             _ => {
                 at(
                     path("secret"),
-                    format!("client {:?} needs a secret", c.name),
+                    format!(
+                        "client {:?} needs a secret (only transport \"tls\" clients default to \"radsec\")",
+                        c.name
+                    ),
                 );
                 continue;
             }
@@ -912,7 +911,7 @@ Juniper-Local-User-Name = "remote"
         };
         has("client[0].tls_peer_name");
         has("client[1].radius_1_1");
-        has("it needs tls_peer_name");
+        has("tls_peer_name is required with transport \"tls\"");
         has("with certificate name \"x\" is already client \"twin\"");
         assert_eq!(problems.len(), 4, "{text:#?}");
     }

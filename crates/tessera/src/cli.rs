@@ -268,8 +268,6 @@ pub fn client(store: &Storage, cmd: ClientCmd) -> Result<()> {
                 tls_peer_name,
                 radius_1_1,
             };
-            // Refuse a client that cannot work before reading a secret from standard input.
-            crate::ops::check_client_transport(&client, secret.is_some())?;
             let secret = secret
                 .map(|s| secret_arg(&s, "shared secret"))
                 .transpose()?;

@@ -79,6 +79,25 @@ impl Histogram {
     }
 }
 
+/// One metric family: its HELP and TYPE lines, then a sample per `(labels, value)`; `labels` is
+/// what goes between the braces (`reason="x"`), empty for none.
+fn family(
+    out: &mut String,
+    name: &str,
+    kind: &str,
+    help: &str,
+    samples: impl IntoIterator<Item = (String, u64)>,
+) {
+    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+    for (labels, value) in samples {
+        if labels.is_empty() {
+            let _ = writeln!(out, "{name} {value}");
+        } else {
+            let _ = writeln!(out, "{name}{{{labels}}} {value}");
+        }
+    }
+}
+
 /// The RADIUS counters again per transport (`udp`, `tls` for RFC 6614, `radius/1.1`), and the
 /// RadSec connections: admitted, refused and closed by reason, open now.
 fn transports(out: &mut String, c: &crate::server::Counters) {
@@ -112,80 +131,80 @@ fn transports(out: &mut String, c: &crate::server::Counters) {
         ),
     ];
     for (name, help, get) in families {
-        let _ = writeln!(
+        family(
             out,
-            "# HELP tessera_radius_transport_{name}_total {help}, by transport.\n# TYPE tessera_radius_transport_{name}_total counter"
+            &format!("tessera_radius_transport_{name}_total"),
+            "counter",
+            &format!("{help}, by transport."),
+            Wire::ALL.map(|w| (format!("transport=\"{}\"", w.as_str()), get(c.wire(w)))),
         );
-        for wire in Wire::ALL {
-            let _ = writeln!(
-                out,
-                "tessera_radius_transport_{name}_total{{transport=\"{}\"}} {}",
-                wire.as_str(),
-                get(c.wire(wire))
-            );
-        }
     }
-    let _ = writeln!(
+    family(
         out,
-        "# HELP tessera_radius_transport_drops_total Packets dropped without an answer, by transport and reason.\n# TYPE tessera_radius_transport_drops_total counter"
+        "tessera_radius_transport_drops_total",
+        "counter",
+        "Packets dropped without an answer, by transport and reason.",
+        Wire::ALL.into_iter().flat_map(|w| {
+            DropReason::ALL.map(|r| {
+                (
+                    format!("transport=\"{}\",reason=\"{}\"", w.as_str(), r.as_str()),
+                    c.wire(w).dropped(r),
+                )
+            })
+        }),
     );
-    for wire in Wire::ALL {
-        for r in DropReason::ALL {
-            let _ = writeln!(
-                out,
-                "tessera_radius_transport_drops_total{{transport=\"{}\",reason=\"{}\"}} {}",
-                wire.as_str(),
-                r.as_str(),
-                c.wire(wire).dropped(r)
-            );
-        }
-    }
     let t = &c.tls;
-    let _ = writeln!(
+    family(
         out,
-        "# HELP tessera_radsec_connections_total RadSec connections admitted, by protocol.\n# TYPE tessera_radsec_connections_total counter"
+        "tessera_radsec_connections_total",
+        "counter",
+        "RadSec connections admitted, by protocol.",
+        [Wire::Tls, Wire::Radius11].map(|w| {
+            (
+                format!("protocol=\"{}\"", w.as_str()),
+                t.admitted[w as usize].get(),
+            )
+        }),
     );
-    for wire in [Wire::Tls, Wire::Radius11] {
-        let _ = writeln!(
-            out,
-            "tessera_radsec_connections_total{{protocol=\"{}\"}} {}",
-            wire.as_str(),
-            t.admitted[wire as usize].get()
-        );
-    }
-    let _ = writeln!(
+    family(
         out,
-        "# HELP tessera_radsec_refused_total RadSec connections refused before any RADIUS was read, by reason.\n# TYPE tessera_radsec_refused_total counter"
+        "tessera_radsec_refused_total",
+        "counter",
+        "RadSec connections refused before any RADIUS was read, by reason.",
+        Refusal::ALL.map(|r| {
+            (
+                format!("reason=\"{}\"", r.as_str()),
+                t.refused[r as usize].get(),
+            )
+        }),
     );
-    for r in Refusal::ALL {
-        let _ = writeln!(
-            out,
-            "tessera_radsec_refused_total{{reason=\"{}\"}} {}",
-            r.as_str(),
-            t.refused[r as usize].get()
-        );
-    }
-    let _ = writeln!(
+    family(
         out,
-        "# HELP tessera_radsec_closed_total Admitted RadSec connections that ended, by reason.\n# TYPE tessera_radsec_closed_total counter"
+        "tessera_radsec_closed_total",
+        "counter",
+        "Admitted RadSec connections that ended, by reason.",
+        Closed::ALL.map(|r| {
+            (
+                format!("reason=\"{}\"", r.as_str()),
+                t.closed[r as usize].get(),
+            )
+        }),
     );
-    for r in Closed::ALL {
-        let _ = writeln!(
-            out,
-            "tessera_radsec_closed_total{{reason=\"{}\"}} {}",
-            r.as_str(),
-            t.closed[r as usize].get()
-        );
-    }
-    let _ = writeln!(
+    let gauge =
+        |n: &std::sync::atomic::AtomicUsize| [(String::new(), n.load(Ordering::Relaxed) as u64)];
+    family(
         out,
-        "# HELP tessera_radsec_connections_open RadSec connections admitted and open now.\n# TYPE tessera_radsec_connections_open gauge\ntessera_radsec_connections_open {}",
-        t.open.load(Ordering::Relaxed)
+        "tessera_radsec_connections_open",
+        "gauge",
+        "RadSec connections admitted and open now.",
+        gauge(&t.open),
     );
-    let _ = writeln!(
+    family(
         out,
-        "# HELP tessera_radsec_handshakes_in_progress RadSec connections in their TLS handshake now.\n# TYPE tessera_radsec_handshakes_in_progress gauge\ntessera_radsec_handshakes_in_progress {}",
-        t.handshaking.load(Ordering::Relaxed)
+        "tessera_radsec_handshakes_in_progress",
+        "gauge",
+        "RadSec connections in their TLS handshake now.",
+        gauge(&t.handshaking),
     );
 }
 
@@ -241,18 +260,13 @@ pub fn render(core: &Shared, m: &HttpCounters, store: &Storage) -> String {
         "Retransmissions answered from the reply cache.",
         c.retransmits.get(),
     );
-    let _ = writeln!(
-        out,
-        "# HELP tessera_radius_drops_total Datagrams dropped without an answer, by reason.\n# TYPE tessera_radius_drops_total counter"
+    family(
+        &mut out,
+        "tessera_radius_drops_total",
+        "counter",
+        "Datagrams dropped without an answer, by reason.",
+        DropReason::ALL.map(|r| (format!("reason=\"{}\"", r.as_str()), c.dropped(r))),
     );
-    for r in DropReason::ALL {
-        let _ = writeln!(
-            out,
-            "tessera_radius_drops_total{{reason=\"{}\"}} {}",
-            r.as_str(),
-            c.dropped(r)
-        );
-    }
     core.counters.latency.render(
         &mut out,
         "tessera_radius_request_duration_seconds",

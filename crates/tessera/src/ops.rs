@@ -252,52 +252,8 @@ pub fn keep_redacted_secrets(old: &SystemConfig, new: &mut SystemConfig) {
     }
 }
 
-/// The mistakes in a new client's transport keys that make it unusable, in one line, before
-/// anything is written (Publish's check refuses the same documents, in its own words):
-/// a udp client needs a secret (a tls one defaults to `radsec`, RFC 6614 §2.3), a tls client
-/// needs the name its certificate carries, and the TLS-only keys are refused on a udp client
-/// rather than ignored.
-pub fn check_client_transport(c: &tessera_config::Client, has_secret: bool) -> Result<()> {
-    use tessera_config::{Radius11, Transport};
-    match c.transport {
-        Transport::Udp => {
-            if c.tls_peer_name.is_some() {
-                bail!(
-                    "client {:?}: tls_peer_name is only for transport \"tls\" clients",
-                    c.name
-                );
-            }
-            if c.radius_1_1 != Radius11::Allow {
-                bail!(
-                    "client {:?}: radius_1_1 is only for transport \"tls\" clients",
-                    c.name
-                );
-            }
-            if !has_secret {
-                bail!(
-                    "client {:?} needs a secret (only transport \"tls\" clients default to \"radsec\")",
-                    c.name
-                );
-            }
-        }
-        Transport::Tls => {
-            if c.tls_peer_name
-                .as_deref()
-                .is_none_or(|n| n.trim().is_empty())
-            {
-                bail!(
-                    "client {:?}: tls_peer_name is required with transport \"tls\": the name its certificate carries",
-                    c.name
-                );
-            }
-        }
-    }
-    Ok(())
-}
-
 /// Add a RADIUS client to the draft.
 pub fn add_client(store: &Storage, c: tessera_config::Client) -> Result<()> {
-    check_client_transport(&c, c.secret.is_some())?;
     let name = c.name.clone();
     edit_draft(store, "client.add", &name, |cfg| {
         if cfg.clients.iter().any(|x| x.name == c.name) {
